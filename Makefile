@@ -1,0 +1,22 @@
+# `make test` on a fresh clone: builds .venv from requirements*.txt, installs ernie_m, runs the suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+THREADS ?= $(shell nproc 2>/dev/null || echo 2)
+
+.PHONY: test env clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	touch $@
+
+test: env
+	OMP_NUM_THREADS=$(THREADS) $(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,130 @@
+"""Reading and writing weight files without running code from them.
+
+`.pdparams` files are Python pickles: `paddle.load` would call whatever a crafted file names. `load_pdparams` uses
+an unpickler that rebuilds only what `paddle.save` writes for a state dict (dicts, strings, numbers, numpy arrays)
+and refuses any other global before calling it. `save_state_dict` writes safetensors (or `.pdparams`).
+"""
+from __future__ import annotations
+
+import collections
+import os
+import pickle
+from typing import Dict, Mapping
+
+import numpy as np
+
+__all__ = ["UnsafeCheckpointError", "CheckpointFormatError", "load_pdparams", "load_state_dict", "save_state_dict"]
+
+
+class UnsafeCheckpointError(pickle.UnpicklingError):
+    """The file asks to call something a weight file has no reason to call."""
+
+
+class CheckpointFormatError(ValueError):
+    """The file is not a readable weight file (truncated, corrupted, or of another kind)."""
+
+
+# (module, name) pairs that a state dict saved by paddle.save (numpy 1.x or 2.x) needs, and nothing else.
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy", "ndarray"),
+    ("numpy", "dtype"),
+    ("collections", "OrderedDict"),
+}
+
+# paddle.save adds this bookkeeping entry (structured name -> parameter name); it is not a weight.
+_PADDLE_NAME_TABLE = "StructuredToParameterName@@"
+
+
+class _StateDictUnpickler(pickle.Unpickler):
+    def __init__(self, file, path: str):
+        super().__init__(file)
+        self._path = path
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return super().find_class(module, name)
+        raise UnsafeCheckpointError(
+            f"{self._path}: refused to load: the file asks for '{module}.{name}', which a weight file never needs "
+            "(it may be crafted to run code). Only numpy arrays in dicts are accepted."
+        )
+
+    def persistent_load(self, pid):
+        raise UnsafeCheckpointError(f"{self._path}: refused to load: persistent ids are not used by weight files")
+
+
+def load_pdparams(path: str) -> Dict[str, np.ndarray]:
+    """Read a `.pdparams` state dict as numpy arrays, never executing code from the file.
+
+    bfloat16 tensors come back as uint16 arrays, as paddle.save stores them.
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"weight file not found: {path}")
+    try:
+        with open(path, "rb") as handle:
+            obj = _StateDictUnpickler(handle, path).load()
+    except UnsafeCheckpointError:
+        raise
+    except Exception as error:  # truncated or corrupt pickles raise many different types
+        raise CheckpointFormatError(
+            f"{path}: not a readable .pdparams state dict ({type(error).__name__}: {error}); "
+            "the file may be truncated or corrupted"
+        ) from error
+    if not isinstance(obj, Mapping):
+        raise CheckpointFormatError(f"{path}: expected a dict of arrays, found {type(obj).__name__}")
+    state = collections.OrderedDict()
+    for key, value in obj.items():
+        if key == _PADDLE_NAME_TABLE:
+            continue
+        if not isinstance(key, str) or not isinstance(value, np.ndarray):
+            raise CheckpointFormatError(
+                f"{path}: entry {key!r} is a {type(value).__name__}, expected a numpy array under a string key"
+            )
+        state[key] = value
+    return state
+
+
+def load_state_dict(path: str) -> Dict[str, np.ndarray]:
+    """Read weights from `.safetensors` or `.pdparams` into numpy arrays."""
+    if path.endswith(".safetensors"):
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"weight file not found: {path}")
+        from safetensors.numpy import load_file
+
+        try:
+            return collections.OrderedDict(load_file(path))
+        except Exception as error:
+            raise CheckpointFormatError(
+                f"{path}: not a readable safetensors file ({type(error).__name__}: {error})"
+            ) from error
+    return load_pdparams(path)
+
+
+def _to_numpy(value) -> np.ndarray:
+    if isinstance(value, np.ndarray):
+        return value
+    return value.numpy()  # paddle.Tensor; bfloat16 comes out as uint16, matching paddle.save
+
+
+def save_state_dict(state_dict: Mapping, path: str) -> None:
+    """Write a state dict as safetensors (by the `.safetensors` ending, PaddleNLP's numpy format) or `.pdparams`.
+
+    The file appears under its name only once complete: a crash mid-write leaves any previous file intact.
+    """
+    arrays = collections.OrderedDict((key, np.ascontiguousarray(_to_numpy(v))) for key, v in state_dict.items())
+    tmp_path = f"{path}.tmp-{os.getpid()}"
+    try:
+        if path.endswith(".safetensors"):
+            from safetensors.numpy import save_file
+
+            save_file(arrays, tmp_path, metadata={"format": "np"})
+        else:
+            with open(tmp_path, "wb") as handle:
+                pickle.dump(arrays, handle, protocol=4)
+        os.replace(tmp_path, path)
+    finally:
+        if os.path.exists(tmp_path):
+            os.remove(tmp_path)

@@ -1,0 +1,339 @@
+"""ERNIE-M tokenizer: sentencepiece BPE, ERNIE-M's piece splitting, and `vocab.txt` ids.
+
+Ids equal PaddleNLP's `ErnieMTokenizer` for the same files. The pipeline, as in the released model:
+1. sentencepiece cuts the text into pieces (its own NFKC normalisation included);
+2. each piece is cut again around CJK ideographs, a fixed set of punctuation, and digit/non-digit boundaries;
+3. every resulting token is looked up in `vocab.txt` (id = line number), `[UNK]` if absent.
+
+Step 2 depends on the piece alone, so its result is cached per sentencepiece id and batches are encoded by
+sentencepiece's threaded C++ encoder; only texts with pieces sentencepiece does not know take the per-piece path.
+
+Differences from PaddleNLP's class, on purpose: `vocab_size` and `len()` are the size of `vocab.txt` (PaddleNLP
+returns the sentencepiece size); offsets come from sentencepiece's alignment and never raise; the attention mask is
+returned by default; `language=` adds `language_ids`; missing files raise instead of loading an empty model.
+"""
+from __future__ import annotations
+
+import io
+import os
+from typing import Dict, List, Optional, Sequence, Tuple, Union
+
+import sentencepiece as spm
+from paddlenlp.transformers import ErnieMTokenizer as _PaddleNLPErnieMTokenizer
+from paddlenlp.transformers.tokenizer_utils import PretrainedTokenizer
+from paddlenlp.transformers.tokenizer_utils_base import BatchEncoding
+
+__all__ = ["ErnieMTokenizer", "split_piece", "SPIECE_UNDERLINE"]
+
+SPIECE_UNDERLINE = "\u2581"
+_PUNCTUATION = frozenset(",;:.?!~，；：。？！《》【】")
+
+# Released names resolve to PaddleNLP's download locations (used only when the user asks for them).
+_RELEASED_FILES = _PaddleNLPErnieMTokenizer.pretrained_resource_files_map
+
+
+def _is_cjk(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff"
+
+
+def split_piece(piece: str) -> List[Tuple[int, int]]:
+    """Spans [start, end) of the tokens one sentencepiece piece becomes (ERNIE-M's rule, DESIGN §3).
+
+    CJK ideographs and the punctuation above stand alone; a run of digits is cut from what precedes and follows
+    it; a bare "▁" is dropped. Boundaries fall exactly where PaddleNLP's `_tokenize` puts them.
+    """
+    if piece == SPIECE_UNDERLINE:
+        return []
+    spans = []
+    start = 0
+    for i, char in enumerate(piece):
+        if char == SPIECE_UNDERLINE:
+            continue
+        if _is_cjk(char) or char in _PUNCTUATION:
+            if i > start and piece[start:i] != SPIECE_UNDERLINE:
+                spans.append((start, i))
+            spans.append((i, i + 1))
+            start = i + 1
+        elif i > 0 and char.isdigit() != piece[i - 1].isdigit():
+            if i > start and piece[start:i] != SPIECE_UNDERLINE:
+                spans.append((start, i))
+            start = i
+    if len(piece) > start:
+        spans.append((start, len(piece)))
+    return spans
+
+
+def _read_vocab(path: str) -> Dict[str, int]:
+    """token -> line number, read line by line as PaddleNLP reads it (a repeated line keeps its last number)."""
+    token_to_id: Dict[str, int] = {}
+    with io.open(path, "r", encoding="utf-8") as handle:
+        for index, line in enumerate(handle):
+            token_to_id[line.rstrip("\n")] = index
+    return token_to_id
+
+
+class ErnieMTokenizer(PretrainedTokenizer):
+    """ERNIE-M tokenizer over `sentencepiece.bpe.model` + `vocab.txt`.
+
+    Args:
+        vocab_file: `vocab.txt`, one token a line, id = line number.
+        sentencepiece_model_file: `sentencepiece.bpe.model`.
+        do_lower_case: lowercase text (not special tokens) before tokenizing. The released models use False.
+        languages: language codes, in id order, for `language_ids` (`tokenizer(text, language="de")`).
+        num_threads: sentencepiece threads for batch encoding (default: all cores).
+    """
+
+    resource_files_names = {"sentencepiece_model_file": "sentencepiece.bpe.model", "vocab_file": "vocab.txt"}
+    pretrained_resource_files_map = _RELEASED_FILES
+    pretrained_init_configuration = {name: {"do_lower_case": False} for name in _RELEASED_FILES["vocab_file"]}
+    max_model_input_sizes = {name: 512 for name in _RELEASED_FILES["vocab_file"]}
+    model_input_names: List[str] = ["input_ids", "attention_mask"]
+    padding_side = "right"
+
+    def __init__(
+        self,
+        vocab_file: str,
+        sentencepiece_model_file: str,
+        do_lower_case: bool = False,
+        encoding: str = "utf8",
+        unk_token: str = "[UNK]",
+        sep_token: str = "[SEP]",
+        pad_token: str = "[PAD]",
+        cls_token: str = "[CLS]",
+        mask_token: str = "[MASK]",
+        languages: Optional[Sequence[str]] = None,
+        num_threads: int = -1,
+        **kwargs,
+    ):
+        for path, what in ((vocab_file, "vocabulary (vocab.txt)"), (sentencepiece_model_file, "sentencepiece model")):
+            if not path or not os.path.isfile(path):
+                raise FileNotFoundError(f"ERNIE-M tokenizer: {what} not found at {path!r}")
+        self.do_lower_case = do_lower_case
+        self.encoding = encoding
+        self.vocab_file = vocab_file
+        self.sentencepiece_model_file = sentencepiece_model_file
+        self.num_threads = num_threads
+        self.languages = list(languages) if languages else []
+
+        self.sp_model = spm.SentencePieceProcessor()
+        try:
+            self.sp_model.Load(sentencepiece_model_file)
+        except (OSError, RuntimeError) as error:
+            raise ValueError(
+                f"ERNIE-M tokenizer: {sentencepiece_model_file} is not a sentencepiece model ({error})"
+            ) from error
+        self.token_to_id = _read_vocab(vocab_file)
+        missing = [t for t in (unk_token, sep_token, pad_token, cls_token, mask_token) if t not in self.token_to_id]
+        if missing:
+            raise ValueError(f"ERNIE-M tokenizer: special tokens {missing} are not lines of {vocab_file}")
+        self.vocab = self.load_vocabulary(vocab_file, unk_token=unk_token, pad_token=pad_token)
+        self._unk_vocab_id = self.token_to_id[unk_token]
+        # sentencepiece id -> vocab ids of the tokens its piece becomes; filled on first use.
+        self._vocab_ids_of_sp_id: List[Optional[Tuple[int, ...]]] = [None] * self.sp_model.get_piece_size()
+        super().__init__(
+            unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
+            mask_token=mask_token, do_lower_case=do_lower_case, languages=self.languages, **kwargs,
+        )
+
+    # ---- vocabulary -------------------------------------------------------------------------------------------
+    @property
+    def vocab_size(self) -> int:
+        """Number of lines of `vocab.txt`: the size the model's embedding must have."""
+        return len(self.vocab)
+
+    def __len__(self) -> int:
+        extra = [token for token in self.added_tokens_encoder if token not in self.token_to_id]
+        return len(self.vocab) + len(extra)
+
+    def get_vocab(self) -> Dict[str, int]:
+        return dict(self.token_to_id, **self.added_tokens_encoder)
+
+    def _convert_token_to_id(self, token: str) -> int:
+        return self.token_to_id.get(token, self._unk_vocab_id)
+
+    # ---- tokenization -----------------------------------------------------------------------------------------
+    def _tokens_of_piece(self, piece: str) -> List[str]:
+        return [piece[start:end] for start, end in split_piece(piece)]
+
+    def _vocab_ids_of(self, sp_id: int) -> Tuple[int, ...]:
+        cached = self._vocab_ids_of_sp_id[sp_id]
+        if cached is None:
+            tokens = self._tokens_of_piece(self.sp_model.IdToPiece(sp_id))
+            cached = tuple(self.token_to_id.get(t, self._unk_vocab_id) for t in tokens)
+            self._vocab_ids_of_sp_id[sp_id] = cached
+        return cached
+
+    def _tokenize(self, text: str, **kwargs) -> List[str]:
+        tokens: List[str] = []
+        for piece in self.sp_model.EncodeAsPieces(text):
+            tokens.extend(self._tokens_of_piece(piece))
+        return tokens
+
+    def _plain_text_to_ids(self, texts: List[str]) -> List[List[int]]:
+        """Ids of texts holding no special-token strings: sentencepiece's threaded encoder + the per-id cache."""
+        if self.do_lower_case:
+            texts = [text.lower() for text in texts]
+        unk = self.sp_model.unk_id()
+        results = []
+        for text, sp_ids in zip(texts, self.sp_model.encode(texts, out_type=int, num_threads=self.num_threads)):
+            if unk in sp_ids:
+                # An unknown piece keeps its own text, which may still be a vocab.txt line: look it up by string.
+                results.append([self._convert_token_to_id(t) for t in self._tokenize(text)])
+                continue
+            ids: List[int] = []
+            for sp_id in sp_ids:
+                ids.extend(self._vocab_ids_of(sp_id))
+            results.append(ids)
+        return results
+
+    def _has_special_text(self, text: str) -> bool:
+        return any(token in text for token in self.unique_no_split_tokens)
+
+    def _batch_encode_plus(self, batch_text_or_text_pairs, *args, **kwargs):
+        # Encode every plain string of the batch in one threaded sentencepiece call, then let PaddleNLP's
+        # machinery (truncation, padding, masks, tensors) work on the ids. Offsets and word lists need the text.
+        needs_text = kwargs.get("return_offsets_mapping") or kwargs.get("is_split_into_words") or (
+            kwargs.get("stride", 0) > 0
+        )
+        if needs_text:
+            return super()._batch_encode_plus(batch_text_or_text_pairs, *args, **kwargs)
+        plain = sorted(
+            {
+                text
+                for item in batch_text_or_text_pairs
+                for text in (item if isinstance(item, (list, tuple)) else (item,))
+                if isinstance(text, str) and text and not self._has_special_text(text)
+            }
+        )
+        ids_of = dict(zip(plain, self._plain_text_to_ids(plain)))
+
+        def as_ids(text):
+            ids = ids_of.get(text) if isinstance(text, str) else None
+            return ids if ids else text  # empty results stay text: PaddleNLP rejects an empty id list
+
+        # Always (first, second): a bare id list would read as a pair to PaddleNLP.
+        converted = [
+            tuple(as_ids(t) for t in item) if isinstance(item, (list, tuple)) else (as_ids(item), None)
+            for item in batch_text_or_text_pairs
+        ]
+        return super()._batch_encode_plus(converted, *args, **kwargs)
+
+    def encode_batch_ids(self, texts: Sequence[str]) -> List[List[int]]:
+        """Token ids (no special tokens) of many texts, the fastest path; equal to `tokenize` + lookup."""
+        plain = [text for text in texts if not self._has_special_text(text)]
+        ids_of = dict(zip(plain, self._plain_text_to_ids(plain)))
+        return [
+            ids_of[text] if text in ids_of else self.convert_tokens_to_ids(self.tokenize(text)) for text in texts
+        ]
+
+    # ---- offsets ----------------------------------------------------------------------------------------------
+    def get_offset_mapping(self, text: str) -> Optional[List[Tuple[int, int]]]:
+        """(start, end) character offsets in `text` of each token `tokenize(text)` returns; never raises.
+
+        Offsets come from sentencepiece's own alignment to the original text, so normalisation (full-width forms,
+        NFKC) cannot break them. A piece cut into several tokens maps character by character when normalisation
+        kept its length, otherwise every part gets the span of the whole piece.
+        """
+        if text is None:
+            return None
+        offsets: List[Tuple[int, int]] = []
+        position = 0
+        special = set(self.unique_no_split_tokens)
+        for chunk in self.tokens_trie.split(text):
+            if chunk in special:
+                offsets.append((position, position + len(chunk)))
+            else:
+                offsets.extend(self._chunk_offsets(chunk, position))
+            position += len(chunk)
+        return offsets
+
+    def _chunk_offsets(self, chunk: str, base: int) -> List[Tuple[int, int]]:
+        if not chunk.strip():
+            return []
+        lowered = chunk.lower() if self.do_lower_case else chunk
+        same_length = len(lowered) == len(chunk)
+        mapping = self.sp_model.encode_as_offset_mapping(lowered)
+        offsets = []
+        for piece, (start, end) in zip(mapping["pieces"], mapping["offsets"]):
+            if not same_length:  # lowercasing moved characters: clamp into the chunk
+                start, end = min(start, len(chunk)), min(end, len(chunk))
+            surface = chunk[start:end]
+            core_start = start + (len(surface) - len(surface.lstrip()))
+            lead = len(piece) - len(piece.lstrip(SPIECE_UNDERLINE))
+            exact = len(piece) - lead == end - core_start
+            for span_start, span_end in split_piece(piece):
+                if exact:
+                    token_start = core_start + max(span_start - lead, 0)
+                    token_end = core_start + max(span_end - lead, 0)
+                else:
+                    token_start, token_end = core_start, end
+                offsets.append((base + token_start, base + max(token_end, token_start)))
+        return offsets
+
+    # ---- special tokens and templates -------------------------------------------------------------------------
+    def build_inputs_with_special_tokens(self, token_ids_0, token_ids_1=None):
+        """`[CLS] A [SEP]` or `[CLS] A [SEP] [SEP] B [SEP]`."""
+        if token_ids_1 is None:
+            return [self.cls_token_id] + token_ids_0 + [self.sep_token_id]
+        return [self.cls_token_id] + token_ids_0 + [self.sep_token_id, self.sep_token_id] + token_ids_1 + [
+            self.sep_token_id
+        ]
+
+    def build_offset_mapping_with_special_tokens(self, offset_mapping_0, offset_mapping_1=None):
+        if offset_mapping_1 is None:
+            return [(0, 0)] + offset_mapping_0 + [(0, 0)]
+        return [(0, 0)] + offset_mapping_0 + [(0, 0), (0, 0)] + offset_mapping_1 + [(0, 0)]
+
+    def get_special_tokens_mask(self, token_ids_0, token_ids_1=None, already_has_special_tokens=False):
+        if already_has_special_tokens:
+            if token_ids_1 is not None:
+                raise ValueError("token_ids_1 must be None when the ids already hold special tokens")
+            special = {self.cls_token_id, self.sep_token_id}
+            return [1 if token in special else 0 for token in token_ids_0]
+        if token_ids_1 is None:
+            return [1] + [0] * len(token_ids_0) + [1]
+        return [1] + [0] * len(token_ids_0) + [1, 1] + [0] * len(token_ids_1) + [1]
+
+    def create_token_type_ids_from_sequences(self, token_ids_0, token_ids_1=None):
+        # ERNIE-M has no segment embedding; kept for API completeness, same values as PaddleNLP.
+        if token_ids_1 is None:
+            return [0] * (len(token_ids_0) + 2)
+        return [0] * (len(token_ids_0) + 1) + [1] * (len(token_ids_1) + 3)
+
+    def convert_tokens_to_string(self, tokens: List[str]) -> str:
+        return "".join(tokens).replace(SPIECE_UNDERLINE, " ").strip()
+
+    # ---- language ids -----------------------------------------------------------------------------------------
+    def language_id(self, language: str) -> int:
+        if language not in self.languages:
+            raise ValueError(
+                f"unknown language {language!r}; this tokenizer knows {self.languages or 'no languages'} "
+                "(pass languages=[...] when creating it)"
+            )
+        return self.languages.index(language)
+
+    def __call__(self, text, text_pair=None, *args, language: Union[str, Tuple[str, str], None] = None, **kwargs):
+        """PaddleNLP's `__call__`; with `language` ("en" or ("en", "de") for pairs), also `language_ids`.
+
+        In a pair, `[CLS] A [SEP]` takes the first language and `[SEP] B [SEP]` the second; padding takes the first.
+        """
+        if language is None:
+            return super().__call__(text, text_pair, *args, **kwargs)
+        return_tensors = kwargs.pop("return_tensors", None)
+        encoded = super().__call__(text, text_pair, *args, **kwargs)
+        first, second = (language, language) if isinstance(language, str) else language
+        first_id, second_id = self.language_id(first), self.language_id(second)
+        batched = bool(encoded["input_ids"]) and isinstance(encoded["input_ids"][0], list)
+        rows = encoded["input_ids"] if batched else [encoded["input_ids"]]
+        language_rows = [self._language_row(row, first_id, second_id) for row in rows]
+        encoded["language_ids"] = language_rows if batched else language_rows[0]
+        if return_tensors is not None:
+            encoded = BatchEncoding(dict(encoded), tensor_type=return_tensors, prepend_batch_axis=not batched)
+        return encoded
+
+    def _language_row(self, ids: List[int], first_id: int, second_id: int) -> List[int]:
+        sep = self.sep_token_id
+        for i in range(len(ids) - 1):
+            if ids[i] == sep and ids[i + 1] == sep:  # the pair boundary "[SEP] [SEP]"
+                return [first_id] * (i + 1) + [second_id] * (len(ids) - i - 1)
+        return [first_id] * len(ids)

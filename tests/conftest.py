@@ -1,0 +1,61 @@
+"""Shared fixtures: a tokenizer trained here on a small multilingual text, tiny configs, seeds."""
+import os
+import sys
+
+os.environ.setdefault("OMP_NUM_THREADS", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+import pytest  # noqa: E402
+
+# Sentences written for these tests, one script or trap per line (no external data).
+MULTILINGUAL_SAMPLE = [
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "Machine translation systems learn from parallel sentences in many languages.",
+    "Der schnelle braune Fuchs springt über den faulen Hund am Flussufer.",
+    "Le renard brun rapide saute par-dessus le chien paresseux, près de la rivière.",
+    "El zorro marrón salta sobre el perro perezoso; ¿dónde está el río?",
+    "Быстрая коричневая лиса прыгает через ленивую собаку у реки.",
+    "Мы изучаем многоязычные модели и машинный перевод.",
+    "Η γρήγορη καφέ αλεπού πηδά πάνω από τον τεμπέλη σκύλο.",
+    "Τα γλωσσικά μοντέλα μαθαίνουν από κείμενα σε πολλές γλώσσες.",
+    "الثعلب البني السريع يقفز فوق الكلب الكسول بالقرب من النهر.",
+    "نحن نتعلم الترجمة الآلية من الجمل المتوازية.",
+    "तेज़ भूरी लोमड़ी आलसी कुत्ते के ऊपर कूदती है।",
+    "हम कई भाषाओं में मशीन अनुवाद सीखते हैं।",
+    "สุนัขจิ้งจอกสีน้ำตาลกระโดดข้ามสุนัขขี้เกียจ",
+    "เราเรียนรู้การแปลภาษาด้วยเครื่องจากประโยคคู่ขนาน",
+    "敏捷的棕色狐狸跳过了懒惰的狗。我们学习多语言模型！",
+    "機械翻訳は多くの言語の並列文から学びます。",
+    "빠른 갈색 여우가 게으른 개를 뛰어넘습니다.",
+    "Version 3.14 was released on 2025-06-01, costing $1,299.99 (or 1299€).",
+    "Call +49 30 1234567 or mail info@example.org before 10:30am!",
+    "ＦＵＬＬ－ＷＩＤＴＨ ｆｏｒｍｓ：ＡＢＣ１２３，ｄｅｆ４５６。",
+    "Emoji 😀🎉👍🏽 and symbols ©®™ ½ ² ³ ∑ ∞ ≠ ≤ mixed in text.",
+    "Mixed12digits34and56letters abc123def 99bottles 7th 21st 3.5kg",
+    "Ünïcödé àccents: naïve café façade coöperate São Paulo Zürich Kraków",
+]
+
+
+@pytest.fixture(scope="session")
+def corpus_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "multilingual.txt"
+    path.write_text("\n".join(MULTILINGUAL_SAMPLE * 3) + "\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def tokenizer_dir(tmp_path_factory, corpus_file):
+    """A directory with sentencepiece.bpe.model + vocab.txt trained by tools/train_tokenizer.py."""
+    from tools.train_tokenizer import train_tokenizer
+
+    out = str(tmp_path_factory.mktemp("tokenizer"))
+    train_tokenizer([corpus_file], out, vocab_size=400, languages=["en", "de", "ru"])
+    return out
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    paddle.seed(1234)
+    np.random.seed(1234)

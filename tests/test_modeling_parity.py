@@ -1,0 +1,195 @@
+"""Our encoder and heads against PaddleNLP 2.8.1's ErnieM classes: same weights, same numbers, same keys."""
+import numpy as np
+import paddle
+import paddlenlp.transformers as paddlenlp_models
+import pytest
+
+import ernie_m
+
+HEADS = [
+    "ErnieMModel",
+    "ErnieMForSequenceClassification",
+    "ErnieMForTokenClassification",
+    "ErnieMForQuestionAnswering",
+    "ErnieMForMultipleChoice",
+    "UIEM",
+]
+SHAPE_FIELDS = ["vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "max_position_embeddings"]
+
+
+def make_pair(head, preset, vocab_size=300):
+    """Our model and PaddleNLP's, with the same (PaddleNLP-initialised) weights, in eval mode."""
+    ours_config = ernie_m.ErnieMConfig.from_preset(preset, vocab_size=vocab_size, num_labels=3)
+    theirs_config = paddlenlp_models.ErnieMConfig(
+        **{field: getattr(ours_config, field) for field in SHAPE_FIELDS}, num_labels=3, num_choices=2
+    )
+    theirs = getattr(paddlenlp_models, head)(theirs_config)
+    ours = getattr(ernie_m, head)(ours_config)
+    assert set(ours.state_dict()) == set(theirs.state_dict())
+    ours.set_state_dict(theirs.state_dict())
+    ours.eval()
+    theirs.eval()
+    return ours, theirs
+
+
+def as_tuple(output):
+    return tuple(output) if isinstance(output, (tuple, list)) else (output,)
+
+
+def max_diff(a, b):
+    return max(float((x - y).abs().max()) for x, y in zip(as_tuple(a), as_tuple(b)))
+
+
+def random_batch(vocab_size, batch=3, seq_len=11, choices=None):
+    shape = (batch, choices, seq_len) if choices else (batch, seq_len)
+    ids = np.random.randint(3, vocab_size, shape)
+    lengths = np.random.randint(2, seq_len + 1, shape[:-1])
+    lengths.reshape(-1)[0] = seq_len
+    mask = (np.arange(seq_len) < lengths[..., None]).astype("int64")
+    ids = np.where(mask == 1, ids, 1)  # pad id 1 after each example's length
+    return paddle.to_tensor(ids), paddle.to_tensor(mask)
+
+
+@pytest.mark.parametrize("head", HEADS)
+@pytest.mark.parametrize("preset", ["ernie-m-tiny", "ernie-m-base"])
+def test_head_matches_paddlenlp_with_padding_mask(head, preset):
+    ours, theirs = make_pair(head, preset)
+    ids, mask = random_batch(300, choices=2 if head == "ErnieMForMultipleChoice" else None)
+    with paddle.no_grad():
+        diff = max_diff(ours(ids, attention_mask=mask), theirs(ids, attention_mask=mask))
+    assert diff < 1e-5
+
+
+def test_encoder_matches_paddlenlp_with_4d_mask_and_position_ids():
+    ours, theirs = make_pair("ErnieMModel", "ernie-m-tiny")
+    ids, _ = random_batch(300, batch=2, seq_len=8)
+    keep = np.random.rand(2, 1, 8, 8) > 0.4
+    keep[..., 0] = True  # every query sees at least one key
+    additive = paddle.to_tensor(np.where(keep, 0.0, -1e9).astype("float32"))
+    positions = paddle.to_tensor(np.tile(np.array([0, 1, 2, 3, 0, 1, 2, 3]), (2, 1)))
+    with paddle.no_grad():
+        # PaddleNLP adds 2 to position ids in place: give it its own copy.
+        mine = ours(ids, position_ids=positions.clone(), attention_mask=additive)
+        reference = theirs(ids, position_ids=positions.clone(), attention_mask=additive)
+        bool_mask = ours(ids, position_ids=positions.clone(), attention_mask=paddle.to_tensor(keep))
+        three_d = ours(ids, position_ids=positions.clone(), attention_mask=paddle.to_tensor(keep[:, 0]))
+    assert max_diff(mine, reference) < 1e-5
+    assert max_diff(bool_mask, reference) < 1e-5
+    assert max_diff(three_d, reference) < 1e-5
+
+
+def test_hidden_states_and_attentions_match_paddlenlp():
+    ours, theirs = make_pair("ErnieMModel", "ernie-m-tiny")
+    ids, mask = random_batch(300)
+    with paddle.no_grad():
+        mine = ours(ids, attention_mask=mask, output_hidden_states=True, output_attentions=True, return_dict=True)
+        reference = theirs(
+            ids, attention_mask=mask, output_hidden_states=True, output_attentions=True, return_dict=True
+        )
+    assert len(mine.hidden_states) == len(reference.hidden_states) == 3
+    assert max_diff(mine.hidden_states, reference.hidden_states) < 1e-5
+    assert max_diff(mine.attentions, reference.attentions) < 1e-5
+    assert max_diff(mine.last_hidden_state, reference.last_hidden_state) < 1e-5
+
+
+def test_default_mask_hides_padding_and_legacy_switch_reproduces_paddlenlp():
+    ours, theirs = make_pair("ErnieMModel", "ernie-m-tiny")
+    ids, mask = random_batch(300)
+    ids = paddle.concat([paddle.zeros([3, 1], dtype="int64"), ids], axis=1)  # [CLS] = 0 first
+    mask = paddle.concat([paddle.ones([3, 1], dtype="int64"), mask], axis=1)
+    with paddle.no_grad():
+        default = ours(ids)[0]
+        explicit = ours(ids, attention_mask=mask)[0]
+        paddlenlp_default = theirs(ids)[0]
+        ours.config.legacy_attention_mask = True
+        legacy = ours(ids)[0]
+    assert float((default - explicit).abs().max()) < 1e-6
+    assert float((legacy - paddlenlp_default).abs().max()) < 1e-6
+    # The control: the two defaults really differ (PaddleNLP hides [CLS] and shows padding).
+    assert float((default - paddlenlp_default).abs().max()) > 1e-3
+
+
+def test_padding_does_not_change_real_tokens():
+    config = ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=300)
+    model = ernie_m.ErnieMModel(config)
+    model.eval()
+    ids = paddle.to_tensor([[0, 15, 27, 99, 2]])
+    padded = paddle.to_tensor([[0, 15, 27, 99, 2, 1, 1, 1]])
+    with paddle.no_grad():
+        short = model(ids)[0]
+        long = model(padded)[0][:, :5]
+    assert float((short - long).abs().max()) < 1e-5
+
+
+def test_language_embedding_off_keeps_keys_and_zero_init_keeps_outputs(tmp_path):
+    base = ernie_m.ErnieMModel(ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=300))
+    assert not any("language" in key for key in base.state_dict())
+    base.save_pretrained(str(tmp_path))
+    with_languages = ernie_m.ErnieMModel.from_pretrained(str(tmp_path), num_languages=4)
+    base.eval()
+    with_languages.eval()
+    ids, mask = random_batch(300)
+    languages = paddle.to_tensor(np.random.randint(0, 4, ids.shape))
+    with paddle.no_grad():
+        assert max_diff(base(ids, attention_mask=mask), with_languages(ids, attention_mask=mask,
+                                                                       language_ids=languages)) < 1e-6
+    weight = with_languages.embeddings.language_embeddings.weight
+    assert weight.shape == [4, 64] and float(weight.abs().max()) == 0.0
+    # Once trained (non-zero), the languages do change the output: the embedding is really wired in.
+    weight.set_value(paddle.randn(weight.shape))
+    with paddle.no_grad():
+        assert max_diff(base(ids, attention_mask=mask), with_languages(ids, attention_mask=mask,
+                                                                       language_ids=languages)) > 1e-3
+
+
+def test_pretraining_head_is_tied_and_only_at_given_positions():
+    config = ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=300)
+    model = ernie_m.ErnieMForPretraining(config)
+    model.eval()
+    assert not any(key.startswith("lm_head.decoder") for key in model.state_dict())
+    ids, mask = random_batch(300, batch=2, seq_len=6)
+    positions = paddle.to_tensor([1, 4, 7, 11])  # flat indices into batch * seq
+    labels = paddle.to_tensor([5, 6, 7, 8])
+    with paddle.no_grad():
+        full = model(ids, attention_mask=mask)  # [batch, seq, vocab]
+        loss, at_positions = model(ids, attention_mask=mask, masked_positions=positions, masked_labels=labels)
+    assert at_positions.shape == [4, 300]
+    gathered = paddle.gather(full.reshape([-1, 300]), positions)
+    assert float((gathered - at_positions).abs().max()) < 1e-5
+    expected = paddle.nn.functional.cross_entropy(at_positions, labels)
+    assert abs(float(loss) - float(expected)) < 1e-6
+    # Tied: a change to the word embeddings moves the logits.
+    embeddings = model.ernie_m.embeddings.word_embeddings.weight
+    embeddings.set_value(embeddings * 2)
+    with paddle.no_grad():
+        moved = model(ids, attention_mask=mask, masked_positions=positions)
+    assert float((moved - at_positions).abs().max()) > 1e-3
+
+
+def test_heads_train_on_their_losses():
+    config = ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=300, num_labels=3)
+    ids, mask = random_batch(300, batch=2, seq_len=7)
+    cases = {
+        "ErnieMForSequenceClassification": dict(labels=paddle.to_tensor([0, 2])),
+        "ErnieMForTokenClassification": dict(labels=paddle.to_tensor(np.random.randint(0, 3, (2, 7)))),
+        "ErnieMForQuestionAnswering": dict(start_positions=paddle.to_tensor([1, 2]),
+                                           end_positions=paddle.to_tensor([3, 30])),
+    }
+    for head, targets in cases.items():
+        model = getattr(ernie_m, head)(config)
+        loss = model(ids, attention_mask=mask, **targets)[0]
+        loss.backward()
+        assert np.isfinite(float(loss))
+        grad = model.ernie_m.embeddings.word_embeddings.weight.grad
+        assert grad is not None and float(grad.abs().sum()) > 0, head
+
+
+def test_sequence_longer_than_positions_is_a_clear_error():
+    model = ernie_m.ErnieMModel(ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=300,
+                                                                 max_position_embeddings=18))
+    with pytest.raises(ValueError, match="sequence length 17 exceeds the model's 16 positions"):
+        model(paddle.ones([1, 17], dtype="int64"))
+    with pytest.raises(ValueError, match="attention_mask must have 2, 3 or 4 dimensions"):
+        model(paddle.ones([1, 4], dtype="int64"), attention_mask=paddle.ones([4]))
+    with pytest.raises(ValueError, match="language_ids were given but the model has no language embedding"):
+        model(paddle.ones([1, 4], dtype="int64"), language_ids=paddle.zeros([1, 4], dtype="int64"))

@@ -1,0 +1,108 @@
+"""Train an ERNIE-M tokenizer from plain text files.
+
+Writes `sentencepiece.bpe.model` and `vocab.txt` in the released layout, plus `tokenizer_config.json`, so the
+output directory loads with `ErnieMTokenizer.from_pretrained(DIR)` here and in PaddleNLP:
+
+    vocab.txt line 0..3: [CLS] [PAD] [SEP] [UNK]; then sentencepiece pieces 3..N-1 (so piece id i is line i+1);
+    last line: [MASK]
+
+Usage: python tools/train_tokenizer.py --input en.txt de.txt --vocab_size 8000 --output_dir my_tokenizer
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from typing import List, Optional, Sequence
+
+import sentencepiece as spm
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SPECIAL_HEAD = ["[CLS]", "[PAD]", "[SEP]", "[UNK]"]
+MASK_TOKEN = "[MASK]"
+# sentencepiece's own <unk>, <s>, </s> occupy ids 0-2; ERNIE-M's specials replace them in vocab.txt.
+_SP_RESERVED = 3
+
+
+def write_vocab(sp_model_file: str, vocab_file: str) -> int:
+    """Write vocab.txt for a sentencepiece model in the released ERNIE-M layout; returns its size."""
+    processor = spm.SentencePieceProcessor(model_file=sp_model_file)
+    pieces = [processor.IdToPiece(i) for i in range(_SP_RESERVED, processor.GetPieceSize())]
+    lines = SPECIAL_HEAD + pieces + [MASK_TOKEN]
+    with open(vocab_file, "w", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+    return len(lines)
+
+
+def train_tokenizer(
+    inputs: Sequence[str],
+    output_dir: str,
+    vocab_size: int = 8000,
+    character_coverage: float = 0.9995,
+    input_sentence_size: int = 2_000_000,
+    hard_vocab_limit: bool = False,
+    seed_sentencepiece_size: int = 1_000_000,
+    languages: Optional[List[str]] = None,
+) -> str:
+    """Train `sentencepiece.bpe.model`, write `vocab.txt` and the tokenizer config into `output_dir`."""
+    missing = [path for path in inputs if not os.path.isfile(path)]
+    if missing:
+        raise FileNotFoundError(f"training text not found: {', '.join(missing)}")
+    empty = [path for path in inputs if os.path.getsize(path) == 0]
+    if len(empty) == len(inputs):
+        raise ValueError(f"all training text files are empty: {', '.join(empty)}")
+    os.makedirs(output_dir, exist_ok=True)
+    model_file = os.path.join(output_dir, "sentencepiece.bpe.model")
+    with tempfile.TemporaryDirectory() as tmp:
+        prefix = os.path.join(tmp, "sp")
+        try:
+            spm.SentencePieceTrainer.train(
+                input=list(inputs),
+                model_prefix=prefix,
+                vocab_size=vocab_size,
+                model_type="bpe",
+                character_coverage=character_coverage,
+                input_sentence_size=input_sentence_size,
+                shuffle_input_sentence=True,
+                hard_vocab_limit=hard_vocab_limit,
+                seed_sentencepiece_size=seed_sentencepiece_size,
+                num_threads=os.cpu_count() or 1,
+                minloglevel=2,
+            )
+        except RuntimeError as error:
+            raise ValueError(f"sentencepiece could not train on {list(inputs)}: {error}") from error
+        os.replace(prefix + ".model", model_file)
+    vocab_file = os.path.join(output_dir, "vocab.txt")
+    write_vocab(model_file, vocab_file)
+
+    from ernie_m.tokenizer import ErnieMTokenizer
+
+    tokenizer = ErnieMTokenizer(vocab_file, model_file, languages=languages)
+    tokenizer.save_pretrained(output_dir)
+    return output_dir
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--input", nargs="+", required=True, help="plain text files, one sentence a line")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--vocab_size", type=int, default=8000, help="sentencepiece pieces (vocab.txt adds 2)")
+    parser.add_argument("--character_coverage", type=float, default=0.9995)
+    parser.add_argument("--input_sentence_size", type=int, default=2_000_000)
+    parser.add_argument("--hard_vocab_limit", action="store_true", help="fail if the text cannot fill the vocab")
+    parser.add_argument("--languages", nargs="*", help="language codes in language-id order")
+    args = parser.parse_args(argv)
+    try:
+        out = train_tokenizer(
+            args.input, args.output_dir, args.vocab_size, args.character_coverage, args.input_sentence_size,
+            args.hard_vocab_limit, languages=args.languages,
+        )
+    except (FileNotFoundError, ValueError) as error:
+        parser.exit(2, f"train_tokenizer: error: {error}\n")
+    print(f"tokenizer written to {out}")
+
+
+if __name__ == "__main__":
+    main()
