@@ -259,6 +259,10 @@ class ErnieMTokenizer(PretrainedTokenizer):
                 start, end = min(start, len(chunk)), min(end, len(chunk))
             surface = chunk[start:end]
             core_start = start + (len(surface) - len(surface.lstrip()))
+            if core_start == end and piece.strip(SPIECE_UNDERLINE) and end < len(chunk):
+                # NFKC expanded one character into several pieces ("™" -> "T" "M", "½" -> "1⁄2"); sentencepiece
+                # gives all but the last an empty span. Point them at the character they came from.
+                end += 1
             lead = len(piece) - len(piece.lstrip(SPIECE_UNDERLINE))
             exact = len(piece) - lead == end - core_start
             for span_start, span_end in split_piece(piece):

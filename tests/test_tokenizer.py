@@ -1,0 +1,192 @@
+"""Tokenizer: PaddleNLP-equal ids on multilingual text, offsets that map back, the released file layout."""
+import os
+import unicodedata
+
+import numpy as np
+import pytest
+from paddlenlp.transformers import ErnieMTokenizer as PaddleNLPErnieMTokenizer
+
+from ernie_m import ErnieMTokenizer
+from ernie_m.tokenizer import SPIECE_UNDERLINE, split_piece
+from tests.conftest import MULTILINGUAL_SAMPLE
+
+# Text the tokenizer was not trained on, with the traps of DESIGN §3: normalisation, unknown characters,
+# digits against punctuation, full-width forms, scripts without spaces.
+UNSEEN = [
+    "Zebras quietly vex jumpy bikers at 4:45pm; 3x faster—really?!",
+    "Съешь же ещё этих мягких французских булок, да выпей чаю.",
+    "Ξεσκεπάζω την ψυχοφθόρα βδελυγμία 2024.",
+    "صِف خَلقَ خَودِ كَمِثلِ الشَمسِ إِذ بَزَغَت",
+    "ऋषियों को सताने वाले दुष्ट राक्षसों के राजा रावण का सर्वनाश",
+    "เป็นมนุษย์สุดประเสริฐเลิศคุณค่า 12,345 บาท",
+    "天地玄黄，宇宙洪荒。日月盈昃，辰宿列张！",
+    "いろはにほへと ちりぬるを 1997年",
+    "ＡＢＣ　ｘｙｚ　１２３．４５　（全角）",
+    "🤖🦜 robots & parrots ⇒ ∀x∈ℝ: x²≥0 — naïve résumé",
+    "a1b2c3 1a2b3c 3.14159,2.71828;1.41421 v2.0.1-rc3 0x1F",
+    "   leading and trailing spaces   ",
+    "tabs\tand\nnewlines\r\nmixed",
+    "[MASK] inside text [SEP] with specials",
+    "x",
+    ".",
+]
+
+
+@pytest.fixture(scope="module")
+def tokenizers(tokenizer_dir):
+    return ErnieMTokenizer.from_pretrained(tokenizer_dir), PaddleNLPErnieMTokenizer.from_pretrained(tokenizer_dir)
+
+
+def test_vocab_file_has_the_released_layout(tokenizer_dir, tokenizers):
+    ours, _ = tokenizers
+    lines = open(os.path.join(tokenizer_dir, "vocab.txt"), encoding="utf-8").read().split("\n")[:-1]
+    assert lines[:4] == ["[CLS]", "[PAD]", "[SEP]", "[UNK]"] and lines[-1] == "[MASK]"
+    assert (ours.cls_token_id, ours.pad_token_id, ours.sep_token_id, ours.unk_token_id) == (0, 1, 2, 3)
+    assert ours.mask_token_id == len(lines) - 1
+    # Piece i of sentencepiece is line i + 1, as in the released 250002-line vocabulary.
+    for sp_id in range(3, ours.sp_model.get_piece_size()):
+        assert lines[sp_id + 1] == ours.sp_model.IdToPiece(sp_id)
+    assert len(ours) == ours.vocab_size == len(lines)
+
+
+@pytest.mark.parametrize("text", MULTILINGUAL_SAMPLE + UNSEEN)
+def test_ids_equal_paddlenlp(tokenizers, text):
+    ours, theirs = tokenizers
+    assert ours.tokenize(text) == theirs.tokenize(text)
+    assert ours(text)["input_ids"] == theirs(text)["input_ids"]
+
+
+def test_batch_and_pair_ids_equal_paddlenlp(tokenizers):
+    ours, theirs = tokenizers
+    texts = MULTILINGUAL_SAMPLE + UNSEEN + ["", "   "]
+    assert ours(texts)["input_ids"] == theirs(texts)["input_ids"]
+    assert ours(texts)["input_ids"] == [ours(text)["input_ids"] for text in texts]  # fast path == single path
+    pairs = list(zip(texts, reversed(texts)))
+    assert ours([a for a, _ in pairs], [b for _, b in pairs])["input_ids"] == theirs(
+        [a for a, _ in pairs], [b for _, b in pairs]
+    )["input_ids"]
+    assert ours.encode_batch_ids(texts) == [theirs.convert_tokens_to_ids(theirs.tokenize(t)) for t in texts]
+
+
+def test_pair_template_and_attention_mask(tokenizers):
+    ours, _ = tokenizers
+    encoded = ours("hello world", "der Fuchs", padding="max_length", max_length=24)
+    a = ours.encode_batch_ids(["hello world"])[0]
+    b = ours.encode_batch_ids(["der Fuchs"])[0]
+    real = [0] + a + [2, 2] + b + [2]
+    assert encoded["input_ids"] == real + [1] * (24 - len(real))
+    assert encoded["attention_mask"] == [1] * len(real) + [0] * (24 - len(real))
+    assert "token_type_ids" not in encoded
+
+
+@pytest.mark.parametrize("text", MULTILINGUAL_SAMPLE + UNSEEN)
+def test_offsets_map_back_into_the_text(tokenizers, text):
+    ours, _ = tokenizers
+    encoded = ours(text, return_offsets_mapping=True, add_special_tokens=False)
+    tokens = ours.convert_ids_to_tokens(encoded["input_ids"])
+    offsets = encoded["offset_mapping"]
+    assert len(offsets) == len(tokens)
+    previous_start = 0
+    for token, (start, end) in zip(tokens, offsets):
+        assert 0 <= start <= end <= len(text)
+        assert start >= previous_start
+        previous_start = start
+        surface = text[start:end]
+        core = token.lstrip(SPIECE_UNDERLINE)
+        if core and token != ours.unk_token:
+            assert surface.strip(), (token, start, end)
+            # What the token spells is what sentencepiece's NFKC makes of the text it points at.
+            assert core in unicodedata.normalize("NFKC", surface), (token, surface)
+
+
+def test_ascii_offsets_are_exact(tokenizers):
+    ours, _ = tokenizers
+    text = "Version 3.14 was released, 99bottles and abc123def!"
+    encoded = ours(text, return_offsets_mapping=True, add_special_tokens=False)
+    tokens = ours.convert_ids_to_tokens(encoded["input_ids"])
+    for token, (start, end) in zip(tokens, encoded["offset_mapping"]):
+        if token != ours.unk_token:
+            assert text[start:end] == token.lstrip(SPIECE_UNDERLINE)
+
+
+def test_split_piece_rules():
+    def parts(piece):
+        return [piece[s:e] for s, e in split_piece(piece)]
+
+    assert parts(SPIECE_UNDERLINE) == []
+    assert parts("▁abc123def") == ["▁abc", "123", "def"]
+    assert parts("▁12") == ["12"]  # a lone "▁" before digits is dropped, as PaddleNLP does
+    assert parts("你好") == ["你", "好"]
+    assert parts("▁end.") == ["▁end", "."]
+    assert parts("▁x，y") == ["▁x", "，", "y"]
+
+
+def test_language_ids(tokenizers):
+    ours, _ = tokenizers
+    pair = ours("hello world", "Привет мир", language=("en", "ru"))
+    boundary = len(ours.encode_batch_ids(["hello world"])[0]) + 2  # [CLS] A [SEP]
+    assert pair["language_ids"] == [0] * boundary + [2] * (len(pair["input_ids"]) - boundary)
+    batch = ours(["a b", "c d e"], language="de", padding=True, return_tensors="np")
+    assert isinstance(batch["language_ids"], np.ndarray)
+    assert batch["language_ids"].shape == batch["input_ids"].shape and (batch["language_ids"] == 1).all()
+    with pytest.raises(ValueError, match="unknown language 'xx'"):
+        ours("a", language="xx")
+
+
+def test_empty_whitespace_and_huge_text(tokenizers):
+    ours, theirs = tokenizers
+    for text in ["", " ", "\t\n  \u3000"]:
+        assert ours(text)["input_ids"] == [0, 2] == theirs(text)["input_ids"]
+        assert ours(text, return_offsets_mapping=True)["offset_mapping"] == [(0, 0), (0, 0)]
+    huge = ("Der schnelle Fuchs 123 springt. 敏捷的狐狸！ " * 3000)[:100_000]
+    encoded = ours(huge, max_length=512, truncation=True, return_offsets_mapping=True)
+    assert len(encoded["input_ids"]) == 512 and encoded["input_ids"][-1] == ours.sep_token_id
+    assert all(0 <= s <= e <= len(huge) for s, e in encoded["offset_mapping"])
+    assert ours(huge, max_length=512, truncation=True)["input_ids"] == encoded["input_ids"]
+
+
+def test_save_and_reload(tmp_path, tokenizers):
+    ours, _ = tokenizers
+    ours.save_pretrained(str(tmp_path))
+    assert {"vocab.txt", "sentencepiece.bpe.model", "tokenizer_config.json"} <= set(os.listdir(tmp_path))
+    again = ErnieMTokenizer.from_pretrained(str(tmp_path))
+    assert again.languages == ["en", "de", "ru"]
+    assert again(UNSEEN)["input_ids"] == ours(UNSEEN)["input_ids"]
+
+
+def test_missing_and_bad_files_are_clear_errors(tmp_path, tokenizer_dir):
+    vocab = os.path.join(tokenizer_dir, "vocab.txt")
+    model = os.path.join(tokenizer_dir, "sentencepiece.bpe.model")
+    with pytest.raises(FileNotFoundError, match="sentencepiece model not found at '.*nothing.model'"):
+        ErnieMTokenizer(vocab, str(tmp_path / "nothing.model"))
+    with pytest.raises(FileNotFoundError, match=r"vocabulary \(vocab.txt\) not found"):
+        ErnieMTokenizer(str(tmp_path / "vocab.txt"), model)
+    (tmp_path / "garbage.model").write_bytes(b"\x00not a model")
+    with pytest.raises(ValueError, match="garbage.model is not a sentencepiece model"):
+        ErnieMTokenizer(vocab, str(tmp_path / "garbage.model"))
+    (tmp_path / "vocab.txt").write_text("a\nb\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"special tokens \[.*'\[UNK\]'.*\] are not lines of"):
+        ErnieMTokenizer(str(tmp_path / "vocab.txt"), model)
+    with pytest.raises(OSError):
+        ErnieMTokenizer.from_pretrained(str(tmp_path / "no_such_dir"))
+
+
+def test_train_tokenizer_errors_are_clear(tmp_path):
+    import subprocess
+    import sys
+
+    from tools.train_tokenizer import train_tokenizer
+
+    with pytest.raises(FileNotFoundError, match="training text not found: .*missing.txt"):
+        train_tokenizer([str(tmp_path / "missing.txt")], str(tmp_path / "out"))
+    (tmp_path / "empty.txt").write_text("")
+    with pytest.raises(ValueError, match="all training text files are empty"):
+        train_tokenizer([str(tmp_path / "empty.txt")], str(tmp_path / "out"))
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "train_tokenizer.py")
+    result = subprocess.run(
+        [sys.executable, script, "--input", str(tmp_path / "missing.txt"), "--output_dir", str(tmp_path / "o")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 2
+    assert "train_tokenizer: error: training text not found" in result.stderr
+    assert "Traceback" not in result.stderr
