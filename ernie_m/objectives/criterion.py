@@ -1,0 +1,48 @@
+"""The loss every objective shares: cross-entropy at the predicted positions, per prediction group."""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+import numpy as np
+import paddle
+import paddle.nn.functional as F
+
+from .batch import AUXILIARY, MAIN, PretrainingBatch
+
+__all__ = ["model_inputs", "masked_lm_loss"]
+
+
+def model_inputs(model, batch: PretrainingBatch) -> Dict[str, paddle.Tensor]:
+    """Tensors for `ErnieMForPretraining.forward`; language ids only for models with a language embedding."""
+    config = model.config
+    inputs = {
+        "input_ids": paddle.to_tensor(batch.input_ids),
+        "position_ids": paddle.to_tensor(batch.position_ids),
+        "attention_mask": paddle.to_tensor(batch.attention_mask.astype(bool))[:, None],
+        "masked_positions": paddle.to_tensor(batch.masked_positions),
+    }
+    if config.num_languages > 0:
+        inputs["language_ids"] = paddle.to_tensor(batch.language_ids)
+    return inputs
+
+
+def masked_lm_loss(model, batch: PretrainingBatch, auxiliary_weight: float = 1.0
+                   ) -> Tuple[paddle.Tensor, Dict[str, float]]:
+    """Mean cross-entropy of the objective's predictions, plus `auxiliary_weight` x that of the auxiliary MMLM
+    predictions (CAMLM's context side) when there are any. Metrics: loss and accuracy of each group."""
+    logits = model(**model_inputs(model, batch))
+    labels = paddle.to_tensor(batch.masked_labels)
+    per_token = F.cross_entropy(logits, labels, reduction="none").reshape([-1])
+    correct = (logits.argmax(axis=-1) == labels).astype("float32")
+    total = None
+    metrics: Dict[str, float] = {}
+    for group, suffix, weight in ((MAIN, "", 1.0), (AUXILIARY, "_context_mmlm", auxiliary_weight)):
+        index = np.flatnonzero(batch.masked_groups == group)
+        if len(index) == 0:
+            continue
+        index_tensor = paddle.to_tensor(index)
+        group_loss = paddle.gather(per_token, index_tensor).mean()
+        metrics[f"{batch.objective}{suffix}_loss"] = float(group_loss)
+        metrics[f"{batch.objective}{suffix}_accuracy"] = float(paddle.gather(correct, index_tensor).mean())
+        total = group_loss * weight if total is None else total + group_loss * weight
+    return total, metrics
