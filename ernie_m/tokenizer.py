@@ -18,6 +18,7 @@ import io
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
+import numpy as np
 import sentencepiece as spm
 from paddlenlp.transformers import ErnieMTokenizer as _PaddleNLPErnieMTokenizer
 from paddlenlp.transformers.tokenizer_utils import PretrainedTokenizer
@@ -150,6 +151,19 @@ class ErnieMTokenizer(PretrainedTokenizer):
 
     def _convert_token_to_id(self, token: str) -> int:
         return self.token_to_id.get(token, self._unk_vocab_id)
+
+    def word_starts(self):
+        """A bool per vocabulary id: does this token begin a word? For whole-word masking.
+
+        A word starts at a token beginning with "▁"; CJK ideographs and the split-off punctuation stand alone, so
+        each is a word of its own.
+        """
+        starts = np.zeros(len(self.vocab), dtype=bool)
+        for token, index in self.token_to_id.items():
+            starts[index] = token.startswith(SPIECE_UNDERLINE) or (
+                len(token) == 1 and (_is_cjk(token) or token in _PUNCTUATION)
+            )
+        return starts
 
     # ---- tokenization -----------------------------------------------------------------------------------------
     def _tokens_of_piece(self, piece: str) -> List[str]:

@@ -1,5 +1,4 @@
 """Pretraining objectives: batch invariants, CAMLM's leak-free property (with a TLM control), BTMLM's two passes."""
-from collections import Counter
 
 import numpy as np
 import paddle
@@ -99,7 +98,7 @@ def test_camlm_layout_and_truncation():
     assert set(groups) == {MAIN, AUXILIARY}
 
 
-def embeddings_gradient(model, batch, predicted_side_index, objective_positions):
+def embeddings_gradient(model, batch, objective_positions):
     """d(loss at the given predictions) / d(input embeddings), one norm per token of row 0."""
     inputs = model_inputs(model, batch)
     embeddings = model.ernie_m.embeddings.word_embeddings(inputs.pop("input_ids")).detach()
@@ -139,7 +138,7 @@ def test_camlm_prediction_sees_the_other_side_only_and_tlm_leaks(predicted):
     y_range = range(first_len, real) if predicted == 0 else range(0, first_len)
     main = np.flatnonzero(batch.masked_groups == MAIN)
     masked_x = set(batch.masked_positions[main] % seq)
-    grads = embeddings_gradient(model, batch, predicted, main)
+    grads = embeddings_gradient(model, batch, main)
     x_unmasked = [i for i in x_range if i not in masked_x]
     assert len(x_unmasked) >= 4 and len(masked_x) >= 1
     assert np.abs(grads[x_unmasked]).max() == 0.0, "CAMLM leaks x's own context"
@@ -150,7 +149,7 @@ def test_camlm_prediction_sees_the_other_side_only_and_tlm_leaks(predicted):
     tlm_batch.attention_mask[:] = 1
     main = np.flatnonzero(tlm_batch.masked_groups == MAIN)
     masked_x = set(tlm_batch.masked_positions[main] % seq)
-    grads = embeddings_gradient(model, tlm_batch, predicted, main)
+    grads = embeddings_gradient(model, tlm_batch, main)
     assert np.abs(grads[[i for i in x_range if i not in masked_x]]).max() > 1e-6
 
 
@@ -196,3 +195,21 @@ def test_btmlm_sampling_draws_from_the_distribution():
     draws = {tuple(sampler.generate(model, prepared, rng)[0]) for _ in range(10)}
     assert len(draws) > 1 and tuple(greedy) in {tuple(greedy)}
     assert all(not np.isin(np.array(d), SPECIAL.as_array()).any() for d in draws)
+
+
+def test_objective_benchmark_script_runs_and_reports_ratios(tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "bench_objectives.py")
+    out = tmp_path / "bench.json"
+    subprocess.run(
+        [sys.executable, script, "--preset", "ernie-m-tiny", "--vocab_size", "500", "--batch", "2", "--length", "16",
+         "--repeats", "1", "--json", str(out)],
+        check=True, capture_output=True, timeout=240,
+    )
+    figures = json.loads(out.read_text())
+    assert figures["camlm_step_s"] > 0 and figures["btmlm_step_s"] > 0
+    assert figures["btmlm_over_camlm"] == figures["btmlm_step_s"] / figures["camlm_step_s"]

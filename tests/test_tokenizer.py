@@ -190,3 +190,13 @@ def test_train_tokenizer_errors_are_clear(tmp_path):
     assert result.returncode == 2
     assert "train_tokenizer: error: training text not found" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_word_starts_for_whole_word_masking(tokenizers):
+    ours, _ = tokenizers
+    starts = ours.word_starts()
+    assert starts.shape == (len(ours),)
+    tokens = ours.tokenize("The quick brown fox 敏捷的")
+    flags = starts[ours.convert_tokens_to_ids(tokens)]
+    for token, flag in zip(tokens, flags):
+        assert flag == (token.startswith(SPIECE_UNDERLINE) or token in "敏捷的")
