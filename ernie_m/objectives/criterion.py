@@ -14,7 +14,7 @@ __all__ = ["model_inputs", "masked_lm_loss"]
 
 def model_inputs(model, batch: PretrainingBatch) -> Dict[str, paddle.Tensor]:
     """Tensors for `ErnieMForPretraining.forward`; language ids only for models with a language embedding."""
-    config = model.config
+    config = getattr(model, "_layers", model).config  # through a DataParallel wrapper too
     inputs = {
         "input_ids": paddle.to_tensor(batch.input_ids),
         "position_ids": paddle.to_tensor(batch.position_ids),

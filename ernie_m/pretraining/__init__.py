@@ -1,0 +1,8 @@
+"""Pieces of the pretraining loop (`pretrain/run_pretrain.py`): corpus readers, example streams, the objective
+schedule and checkpoints."""
+from .corpus import CorpusError, LineReader, find_monolingual_files, find_parallel_files
+from .data import ExampleStream, sampling_probabilities
+from .schedule import OBJECTIVES, Stage, objective_at, stage_at
+
+__all__ = ["CorpusError", "LineReader", "find_parallel_files", "find_monolingual_files", "ExampleStream",
+           "sampling_probabilities", "Stage", "stage_at", "objective_at", "OBJECTIVES"]

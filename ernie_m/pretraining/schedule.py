@@ -1,0 +1,49 @@
+"""Which objective a step runs: the same on every rank, from the step number, the stage and the seed alone."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Tuple
+
+import numpy as np
+
+__all__ = ["Stage", "stage_at", "objective_at", "OBJECTIVES"]
+
+OBJECTIVES = ("mmlm", "tlm", "camlm", "btmlm")
+
+
+@dataclass
+class Stage:
+    """A stretch of training with its own objective mix (weights need not sum to 1) and batch shape."""
+
+    name: str
+    steps: int
+    objectives: Dict[str, float] = field(default_factory=dict)
+    max_length: int = 128
+    batch_size: int = 16
+
+    def __post_init__(self):
+        if self.steps <= 0:
+            raise ValueError(f"stage {self.name!r}: steps must be positive, got {self.steps}")
+        unknown = sorted(set(self.objectives) - set(OBJECTIVES))
+        if unknown:
+            raise ValueError(f"stage {self.name!r}: unknown objectives {unknown}; known: {list(OBJECTIVES)}")
+        if not self.objectives or any(w < 0 for w in self.objectives.values()) or not sum(self.objectives.values()):
+            raise ValueError(f"stage {self.name!r}: objective weights must be >= 0 with a positive sum")
+
+
+def stage_at(stages: List[Stage], step: int) -> Tuple[int, Stage]:
+    """The stage that step (0-based) falls in; past the last stage, the last one continues."""
+    start = 0
+    for index, stage in enumerate(stages):
+        if step < start + stage.steps:
+            return index, stage
+        start += stage.steps
+    return len(stages) - 1, stages[-1]
+
+
+def objective_at(stage: Stage, step: int, seed: int) -> str:
+    """Draw the step's objective with the stage's weights from a generator seeded by (seed, step)."""
+    names = sorted(name for name, weight in stage.objectives.items() if weight > 0)
+    weights = np.array([stage.objectives[name] for name in names], dtype=np.float64)
+    rng = np.random.default_rng([seed, step, 7919])
+    return names[int(rng.choice(len(names), p=weights / weights.sum()))]

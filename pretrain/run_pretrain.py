@@ -1,0 +1,269 @@
+"""ERNIE-M pretraining: stages of CAMLM / MMLM / TLM / BTMLM steps, data parallel through fleet, exact resume.
+
+    python pretrain/run_pretrain.py --config pretrain/configs/smoke.yaml --output_dir out
+    python -m paddle.distributed.launch --nproc_per_node 8 pretrain/run_pretrain.py --config ... --output_dir ...
+    ... --resume                     # continue from the latest checkpoint in --output_dir
+    ... train.save_steps=500 optimizer.lr=2e-4   # any config field, dotted, after the flags
+
+Every step runs one objective for the whole global batch, chosen from the step number (`schedule.objective_at`), so
+all ranks agree without communicating. Randomness is derived from (seed, step, rank): masking, BTMLM sampling and
+dropout come out the same after a resume, so only the step, the optimizer and the data positions are saved.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from typing import Dict
+
+import numpy as np
+import paddle
+import yaml
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from ernie_m import ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer  # noqa: E402
+from ernie_m.objectives import BTMLM, CAMLM, MMLM, TLM, SpecialIds, masked_lm_loss  # noqa: E402
+from ernie_m.pretraining import (  # noqa: E402
+    CorpusError, ExampleStream, Stage, find_monolingual_files, find_parallel_files, objective_at, stage_at,
+)
+from ernie_m.pretraining.checkpointing import CheckpointManager  # noqa: E402
+
+PARALLEL_OBJECTIVES = {"camlm", "tlm"}
+MONOLINGUAL_OBJECTIVES = {"mmlm", "btmlm"}
+
+
+# ---- configuration --------------------------------------------------------------------------------------------
+
+def apply_override(config: dict, assignment: str) -> None:
+    """`a.b.c=value`, the value read as YAML (numbers, lists, null...)."""
+    if "=" not in assignment:
+        raise SystemExit(f"run_pretrain: override {assignment!r} is not of the form key.path=value")
+    path, raw = assignment.split("=", 1)
+    node = config
+    keys = path.split(".")
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise SystemExit(f"run_pretrain: override {assignment!r}: {key} is not a section")
+    node[keys[-1]] = yaml.safe_load(raw)
+
+
+def load_config(args) -> dict:
+    if not os.path.isfile(args.config):
+        raise SystemExit(f"run_pretrain: config file not found: {args.config}")
+    with open(args.config) as handle:
+        config = yaml.safe_load(handle) or {}
+    for assignment in args.overrides:
+        apply_override(config, assignment)
+    for section in ("model", "data", "optimizer", "train"):
+        config.setdefault(section, {})
+    if not config.get("stages"):
+        raise SystemExit(f"run_pretrain: {args.config} defines no stages")
+    if not config.get("tokenizer"):
+        raise SystemExit(f"run_pretrain: {args.config} names no tokenizer directory")
+    return config
+
+
+# ---- the pieces the loop needs ----------------------------------------------------------------------------------
+
+def build_model(model_config: dict, vocab_size: int, num_languages: int) -> ErnieMForPretraining:
+    """From `init_from` (a directory or a released name) or a preset; language embedding sized to the languages."""
+    overrides = dict(model_config.get("overrides") or {}, num_languages=num_languages)
+    if model_config.get("init_from"):
+        return ErnieMForPretraining.from_pretrained(model_config["init_from"], **overrides)
+    config = ErnieMConfig.from_preset(model_config.get("preset", "ernie-m-base"), vocab_size=vocab_size, **overrides)
+    return ErnieMForPretraining(config)
+
+
+def build_optimizer(model, optimizer_config: dict, total_steps: int):
+    from paddlenlp.transformers import LinearDecayWithWarmup
+
+    warmup = optimizer_config.get("warmup_steps", 0.1)
+    schedule = LinearDecayWithWarmup(float(optimizer_config.get("lr", 1e-4)), total_steps, warmup)
+    # The usual exclusions: no weight decay on biases and LayerNorm parameters.
+    decay = {p.name for n, p in model.named_parameters() if not ("bias" in n or "norm" in n)}
+    optimizer = paddle.optimizer.AdamW(
+        learning_rate=schedule,
+        parameters=model.parameters(),
+        beta1=float(optimizer_config.get("beta1", 0.9)),
+        beta2=float(optimizer_config.get("beta2", 0.98)),
+        epsilon=float(optimizer_config.get("epsilon", 1e-6)),
+        weight_decay=float(optimizer_config.get("weight_decay", 0.01)),
+        apply_decay_param_fun=lambda name: name in decay,
+        grad_clip=paddle.nn.ClipGradByGlobalNorm(float(optimizer_config.get("max_grad_norm", 1.0))),
+    )
+    return optimizer, schedule
+
+
+def build_streams(config: dict, stages, tokenizer, language_ids, rank: int, world: int) -> Dict[str, ExampleStream]:
+    """One stream per data kind the stages need; missing data is an error before training starts."""
+    needed = {name for stage in stages for name, weight in stage.objectives.items() if weight > 0}
+    data = config["data"]
+    streams = {}
+    for kind, objectives, directory_key, finder in (
+        ("parallel", PARALLEL_OBJECTIVES, "parallel_dir", find_parallel_files),
+        ("monolingual", MONOLINGUAL_OBJECTIVES, "monolingual_dir", find_monolingual_files),
+    ):
+        if not needed & objectives:
+            continue
+        directory = data.get(directory_key)
+        if not directory:
+            raise CorpusError(f"objectives {sorted(needed & objectives)} need data.{directory_key}")
+        streams[kind] = ExampleStream(
+            finder(directory), tokenizer, language_ids, alpha=float(data.get("alpha", 0.3)),
+            seed=int(config["train"].get("seed", 42)) * 1000 + rank, shard=rank, num_shards=world,
+            bucket_batches=int(data.get("bucket_batches", 8)),
+        )
+    return streams
+
+
+def build_objective(name: str, stage: Stage, tokenizer, language_ids, config: dict):
+    special = SpecialIds.from_tokenizer(tokenizer)
+    common = dict(special=special, vocab_size=len(tokenizer), max_length=stage.max_length)
+    if name == "mmlm":
+        return MMLM(**common)
+    if name == "tlm":
+        return TLM(**common)
+    if name == "camlm":
+        return CAMLM(**common)
+    btmlm = config.get("btmlm", {})
+    return BTMLM(**common, target_languages=sorted(language_ids.values()), sample=bool(btmlm.get("sample", False)),
+                 temperature=float(btmlm.get("temperature", 1.0)))
+
+
+# ---- the loop ----------------------------------------------------------------------------------------------------
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--config", required=True, help="YAML file (see pretrain/configs/)")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--max_steps", type=int, help="stop after this many steps (default: all stages)")
+    parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    parser.add_argument("overrides", nargs="*", help="key.path=value")
+    args = parser.parse_args(argv)
+    config = load_config(args)
+    train = config["train"]
+    seed = int(train.get("seed", 42))
+
+    world = paddle.distributed.get_world_size()
+    if world > 1:
+        from paddle.distributed import fleet
+
+        fleet.init(is_collective=True)
+    rank = paddle.distributed.get_rank()
+
+    stages = [Stage(**stage) for stage in config["stages"]]
+    total_steps = args.max_steps or sum(stage.steps for stage in stages)
+    tokenizer = ErnieMTokenizer.from_pretrained(config["tokenizer"])
+    languages = config.get("languages") or tokenizer.languages
+    if len(languages) < 2:
+        raise SystemExit("run_pretrain: configure at least two languages (config 'languages' or the tokenizer's)")
+    language_ids = {code: index for index, code in enumerate(languages)}
+    try:
+        streams = build_streams(config, stages, tokenizer, language_ids, rank, world)
+    except CorpusError as error:
+        raise SystemExit(f"run_pretrain: {error}")
+
+    paddle.seed(seed)  # identical initial weights on every rank
+    model = build_model(config["model"], len(tokenizer), len(languages))
+    optimizer, schedule = build_optimizer(model, config["optimizer"], total_steps)
+    manager = CheckpointManager(args.output_dir, keep=int(train.get("keep_checkpoints", 3)))
+
+    start_step = 0
+    if args.resume and manager.latest():
+        path = manager.latest()
+        state = manager.load_trainer_state(path)
+        model.set_state_dict(ErnieMForPretraining.from_pretrained(path).state_dict())
+        manager.load_optimizer(path, optimizer)
+        for kind, stream in streams.items():
+            stream.load_state(state["data"][rank][kind])
+        start_step = int(state["step"])
+        if rank == 0:
+            print(f"resumed from {path} at step {start_step}")
+
+    train_model = model
+    if world > 1:
+        from paddle.distributed import fleet
+
+        train_model = fleet.distributed_model(model)
+        optimizer = fleet.distributed_optimizer(optimizer)
+
+    writer = None
+    if rank == 0:
+        from visualdl import LogWriter
+
+        writer = LogWriter(logdir=os.path.join(args.output_dir, "visualdl"))
+    from tqdm import tqdm
+
+    progress = tqdm(total=total_steps, initial=start_step, disable=rank != 0, desc="pretrain", dynamic_ncols=True)
+    objectives: dict = {}
+    accumulate = int(train.get("accumulate_steps", 1))
+    save_steps = int(train.get("save_steps", 1000))
+    log_path = os.path.join(args.output_dir, f"log_rank{rank}.jsonl")
+    model.train()
+    for step in range(start_step, total_steps):
+        _, stage = stage_at(stages, step)
+        name = objective_at(stage, step, seed)
+        key = (name, stage.max_length)
+        if key not in objectives:
+            objectives[key] = build_objective(name, stage, tokenizer, language_ids, config)
+        objective = objectives[key]
+        stream = streams["parallel" if name in PARALLEL_OBJECTIVES else "monolingual"]
+        started = time.perf_counter()
+        step_metrics, tokens = {}, 0
+        for micro in range(accumulate):
+            rng = np.random.default_rng([seed, step, rank, micro])
+            paddle.seed(seed * 1_000_003 + step * 1009 + rank * 17 + micro)  # dropout, reproducible on resume
+            batch = None
+            while batch is None:  # every example dropped: draw again (every rank must run a backward)
+                batch = objective(stream.next_batch(stage.batch_size), rng, model=model)
+            loss, metrics = masked_lm_loss(train_model, batch)
+            (loss / accumulate).backward()
+            tokens += batch.real_tokens
+            for metric, value in metrics.items():
+                step_metrics[metric] = step_metrics.get(metric, 0.0) + value / accumulate
+        if not math.isfinite(step_metrics.get(f"{name}_loss", 0.0)):
+            optimizer.clear_grad()  # a non-finite loss: skip the update
+            step_metrics["skipped_nonfinite"] = 1.0
+        else:
+            optimizer.step()
+            optimizer.clear_grad()
+        schedule.step()
+        elapsed = time.perf_counter() - started
+        step_metrics.update(lr=schedule.get_lr(), tokens_per_second=tokens * world / elapsed)
+        with open(log_path, "a") as handle:
+            handle.write(json.dumps({"step": step + 1, "objective": name, **step_metrics}) + "\n")
+        if writer is not None:
+            for metric, value in step_metrics.items():
+                writer.add_scalar(f"{name}/{metric}" if metric.startswith(name) else metric, value, step + 1)
+        progress.set_postfix(objective=name, loss=f"{step_metrics.get(f'{name}_loss', float('nan')):.3f}",
+                             lr=f"{schedule.get_lr():.2e}")
+        progress.update(1)
+
+        if (step + 1) % save_steps == 0 or step + 1 == total_steps:
+            data_state = {kind: stream.state() for kind, stream in streams.items()}
+            if world > 1:
+                gathered = []
+                paddle.distributed.all_gather_object(gathered, data_state)
+            else:
+                gathered = [data_state]
+            if rank == 0:
+                bad = {kind: dict(stream.bad_lines()) for kind, stream in streams.items()}
+                manager.save(step + 1, model, optimizer, tokenizer, {"data": gathered, "bad_lines": bad})
+            if world > 1:
+                paddle.distributed.barrier()
+    progress.close()
+    if rank == 0:
+        for kind, stream in streams.items():
+            if stream.bad_lines():
+                print(f"skipped bad {kind} lines on rank 0: {dict(stream.bad_lines())}")
+    if writer is not None:
+        writer.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""The pretraining entry: a two-stage run on a tiny corpus, and exact resume after SIGKILL."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.conftest import MULTILINGUAL_SAMPLE
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SCRIPT = os.path.join(ROOT, "pretrain", "run_pretrain.py")
+CONFIG = os.path.join(ROOT, "pretrain", "configs", "smoke.yaml")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, tokenizer_dir):
+    """Parallel en-de / en-ru pairs and monolingual en, de, ru text made from the shared sample."""
+    root = tmp_path_factory.mktemp("pretrain_corpus")
+    (root / "parallel").mkdir()
+    (root / "mono").mkdir()
+    english, german, russian = MULTILINGUAL_SAMPLE[0:2], MULTILINGUAL_SAMPLE[2:4], MULTILINGUAL_SAMPLE[5:7]
+    # Bad lines first, so that the first pass over each file meets them.
+    (root / "parallel" / "en-de.tsv").write_text(
+        "only one column\n\tempty source\n"
+        + "".join(f"{e}\t{g}\n" for e, g in zip(english * 10, german * 10)), encoding="utf-8")
+    (root / "parallel" / "en-ru.tsv").write_bytes(
+        b"bad \xff utf8\tx\n" + "".join(f"{e}\t{r}\n" for e, r in zip(english * 10, russian * 10)).encode())
+    for code, lines in (("en", english), ("de", german), ("ru", russian)):
+        (root / "mono" / f"{code}.txt").write_text("\n" + "\n".join(lines * 10) + "\n", encoding="utf-8")
+    return root
+
+
+def command(corpus, tokenizer_dir, output_dir, *extra):
+    return [sys.executable, SCRIPT, "--config", CONFIG, "--output_dir", str(output_dir),
+            f"tokenizer={tokenizer_dir}", f"data.parallel_dir={corpus / 'parallel'}",
+            f"data.monolingual_dir={corpus / 'mono'}", *extra]
+
+
+def read_log(output_dir):
+    """step -> record, the last record of each step (a resumed run rewrites the steps after its checkpoint)."""
+    records = {}
+    with open(os.path.join(output_dir, "log_rank0.jsonl")) as handle:
+        for line in handle:
+            record = json.loads(line)
+            records[record["step"]] = record
+    return records
+
+
+def run(cmd, timeout=300):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+
+
+def test_two_stage_run_uses_every_objective_and_counts_bad_lines(corpus, tokenizer_dir, tmp_path):
+    result = run(command(corpus, tokenizer_dir, tmp_path / "out"))
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = read_log(tmp_path / "out")
+    assert sorted(log) == list(range(1, 13))
+    assert {log[s]["objective"] for s in range(1, 7)} <= {"camlm", "mmlm"}
+    assert "btmlm" in {log[s]["objective"] for s in range(7, 13)}
+    assert all(r["tokens_per_second"] > 0 and 0 <= r[f"{r['objective']}_accuracy"] <= 1 for r in log.values())
+    checkpoints = sorted(os.listdir(tmp_path / "out"))
+    assert "checkpoint-12" in checkpoints and "checkpoint-8" in checkpoints and "checkpoint-4" not in checkpoints
+    state = json.loads((tmp_path / "out" / "checkpoint-12" / "trainer_state.json").read_text())
+    # Each pass over a file meets its bad lines again: every kind is counted, at least once.
+    assert set(state["bad_lines"]["parallel"]) == {"wrong_columns", "empty_side", "invalid_utf8"}
+    assert state["bad_lines"]["monolingual"]["empty_line"] >= 1
+
+    from ernie_m import ErnieMModel
+    from paddlenlp.transformers import ErnieMModel as PaddleNLPErnieMModel
+
+    ErnieMModel.from_pretrained(str(tmp_path / "out" / "checkpoint-12"))
+    PaddleNLPErnieMModel.from_pretrained(str(tmp_path / "out" / "checkpoint-12"))
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tokenizer_dir, tmp_path):
+    reference = run(command(corpus, tokenizer_dir, tmp_path / "straight"))
+    assert reference.returncode == 0, reference.stderr[-3000:]
+
+    out = tmp_path / "killed"
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    process = subprocess.Popen(command(corpus, tokenizer_dir, out), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
+    log_file = out / "log_rank0.jsonl"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if log_file.exists() and len(log_file.read_text().splitlines()) >= 5:
+            break
+        time.sleep(0.005)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+    assert process.returncode == -signal.SIGKILL
+    assert not (out / "checkpoint-12").exists()
+    killed_at = max(read_log(out))
+
+    resumed = run(command(corpus, tokenizer_dir, out, "--resume"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resumed from" in resumed.stdout
+    expected, got = read_log(tmp_path / "straight"), read_log(out)
+    assert sorted(got) == sorted(expected) == list(range(1, 13))
+    assert killed_at < 12
+    for step in expected:
+        name = expected[step]["objective"]
+        assert got[step]["objective"] == name
+        assert got[step][f"{name}_loss"] == pytest.approx(expected[step][f"{name}_loss"], rel=1e-6, abs=1e-6), step
