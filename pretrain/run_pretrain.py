@@ -12,6 +12,7 @@ dropout come out the same after a resume, so only the step, the optimizer and th
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -38,18 +39,38 @@ MONOLINGUAL_OBJECTIVES = {"mmlm", "btmlm"}
 
 # ---- configuration --------------------------------------------------------------------------------------------
 
+def parse_value(raw: str):
+    """YAML, but "2e-4" is a number (YAML 1.1 reads exponents without a dot as strings)."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def apply_override(config: dict, assignment: str) -> None:
-    """`a.b.c=value`, the value read as YAML (numbers, lists, null...)."""
+    """`a.b.c=value` (a number indexes a list: `stages.0.steps=20`), the value read as YAML."""
     if "=" not in assignment:
         raise SystemExit(f"run_pretrain: override {assignment!r} is not of the form key.path=value")
     path, raw = assignment.split("=", 1)
     node = config
-    keys = path.split(".")
-    for key in keys[:-1]:
-        node = node.setdefault(key, {})
-        if not isinstance(node, dict):
-            raise SystemExit(f"run_pretrain: override {assignment!r}: {key} is not a section")
-    node[keys[-1]] = yaml.safe_load(raw)
+    keys = [int(key) if key.isdigit() else key for key in path.split(".")]
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        if isinstance(node, list) and isinstance(key, int) and key < len(node):
+            if last:
+                node[key] = parse_value(raw)
+            else:
+                node = node[key]
+        elif isinstance(node, dict) and not isinstance(key, int):
+            if last:
+                node[key] = parse_value(raw)
+            else:
+                node = node.setdefault(key, {})
+        else:
+            raise SystemExit(f"run_pretrain: override {assignment!r}: no such field {key!r} here")
 
 
 def load_config(args) -> dict:
@@ -133,6 +154,14 @@ def build_objective(name: str, stage: Stage, tokenizer, language_ids, config: di
     btmlm = config.get("btmlm", {})
     return BTMLM(**common, target_languages=sorted(language_ids.values()), sample=bool(btmlm.get("sample", False)),
                  temperature=float(btmlm.get("temperature", 1.0)))
+
+
+def parameter_digest(model) -> str:
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(parameter.numpy().tobytes())
+    return digest.hexdigest()
 
 
 # ---- the loop ----------------------------------------------------------------------------------------------------
@@ -257,6 +286,9 @@ def main(argv=None):
             if world > 1:
                 paddle.distributed.barrier()
     progress.close()
+    # Replicas must hold identical weights; the digest lets a user (and the tests) check it across ranks.
+    with open(log_path, "a") as handle:
+        handle.write(json.dumps({"final_parameter_sha256": parameter_digest(model)}) + "\n")
     if rank == 0:
         for kind, stream in streams.items():
             if stream.bad_lines():

@@ -45,7 +45,7 @@ def read_log(output_dir):
     with open(os.path.join(output_dir, "log_rank0.jsonl")) as handle:
         for line in handle:
             record = json.loads(line)
-            records[record["step"]] = record
+            records[record.get("step", "final")] = record
     return records
 
 
@@ -58,6 +58,7 @@ def test_two_stage_run_uses_every_objective_and_counts_bad_lines(corpus, tokeniz
     result = run(command(corpus, tokenizer_dir, tmp_path / "out"))
     assert result.returncode == 0, result.stderr[-3000:]
     log = read_log(tmp_path / "out")
+    assert "final_parameter_sha256" in log.pop("final")
     assert sorted(log) == list(range(1, 13))
     assert {log[s]["objective"] for s in range(1, 7)} <= {"camlm", "mmlm"}
     assert "btmlm" in {log[s]["objective"] for s in range(7, 13)}
@@ -95,15 +96,53 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tokenizer_dir,
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
     assert not (out / "checkpoint-12").exists()
-    killed_at = max(read_log(out))
+    killed_at = max(step for step in read_log(out) if step != "final")
 
     resumed = run(command(corpus, tokenizer_dir, out, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout
     expected, got = read_log(tmp_path / "straight"), read_log(out)
+    assert got.pop("final") == expected.pop("final")  # the same weights at the end
     assert sorted(got) == sorted(expected) == list(range(1, 13))
     assert killed_at < 12
     for step in expected:
         name = expected[step]["objective"]
         assert got[step]["objective"] == name
         assert got[step][f"{name}_loss"] == pytest.approx(expected[step][f"{name}_loss"], rel=1e-6, abs=1e-6), step
+
+
+def test_two_cpu_ranks_stay_identical_and_checkpoint_loads(corpus, tokenizer_dir, tmp_path):
+    """2 ranks over gloo (paddle.distributed.launch), under a timeout so a hang fails instead of blocking."""
+    out = tmp_path / "dist"
+    launch = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
+              "--log_dir", str(tmp_path / "launch_logs")]
+    cmd = launch + command(corpus, tokenizer_dir, out)[1:]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    logs = "".join(p.read_text(errors="replace")[-2000:] for p in (tmp_path / "launch_logs").glob("workerlog.*"))
+    assert result.returncode == 0, result.stderr[-2000:] + logs
+    rank0, rank1 = (read_log_of(out, rank) for rank in (0, 1))
+    assert rank0.pop("final")["final_parameter_sha256"] == rank1.pop("final")["final_parameter_sha256"]
+    assert sorted(rank0) == sorted(rank1) == list(range(1, 13))
+    assert [rank0[s]["objective"] for s in rank0] == [rank1[s]["objective"] for s in rank1]
+    assert {"camlm", "btmlm"} <= {record["objective"] for record in rank0.values()}
+    # The ranks read different shards, so their losses differ while their weights agree.
+    assert any(rank0[s][f"{rank0[s]['objective']}_loss"] != rank1[s][f"{rank1[s]['objective']}_loss"]
+               for s in rank0)
+    state = json.loads((out / "checkpoint-12" / "trainer_state.json").read_text())
+    assert len(state["data"]) == 2  # both ranks' data positions, for resume
+
+    from ernie_m import ErnieMModel
+    from paddlenlp.transformers import ErnieMModel as PaddleNLPErnieMModel
+
+    ErnieMModel.from_pretrained(str(out / "checkpoint-12"))
+    PaddleNLPErnieMModel.from_pretrained(str(out / "checkpoint-12"))
+
+
+def read_log_of(output_dir, rank):
+    records = {}
+    with open(os.path.join(output_dir, f"log_rank{rank}.jsonl")) as handle:
+        for line in handle:
+            record = json.loads(line)
+            records[record.get("step", "final")] = record
+    return records

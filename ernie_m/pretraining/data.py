@@ -17,7 +17,7 @@ from typing import Dict, List, Sequence
 import numpy as np
 
 from ..objectives.examples import Monolingual, Parallel
-from .corpus import CorpusError, LineReader, MonolingualFile, ParallelFile
+from .corpus import CorpusError, LineReader, ParallelFile
 
 __all__ = ["sampling_probabilities", "ExampleStream"]
 
