@@ -60,6 +60,8 @@ class ErnieMConfig(PretrainedConfig):
         legacy_attention_mask: build the default mask as PaddleNLP 2.8.1 does, hiding tokens with id 0 (`[CLS]`)
             instead of padding. Only UIE-M checkpoints, which were trained with it, should turn it on.
         layer_norm_eps: epsilon of every LayerNorm (Paddle's default, 1e-5).
+        recompute: in training, recompute each layer's activations in the backward pass instead of keeping them
+            (less memory, about a third more compute).
 
     `intermediate_size` is kept for file compatibility, but the feed-forward width is always 4 x `hidden_size`, as
     in the paper and in PaddleNLP's implementation (which ignores the field too).
@@ -86,6 +88,7 @@ class ErnieMConfig(PretrainedConfig):
         num_languages: int = 0,
         legacy_attention_mask: bool = False,
         layer_norm_eps: float = 1e-5,
+        recompute: bool = False,
         **kwargs,
     ):
         super().__init__(pad_token_id=pad_token_id, **kwargs)
@@ -102,6 +105,7 @@ class ErnieMConfig(PretrainedConfig):
         self.num_languages = num_languages
         self.legacy_attention_mask = legacy_attention_mask
         self.layer_norm_eps = layer_norm_eps
+        self.recompute = recompute
         self.validate()
         # The true width; a different value in a PaddleNLP config.json (it always writes 3072) is not used by
         # either implementation, so it is overwritten rather than rejected.

@@ -20,6 +20,7 @@ import paddle
 import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle import Tensor
+from paddle.distributed.fleet.utils import recompute
 from paddlenlp.transformers import model_utils as _paddlenlp_model_utils
 from paddlenlp.transformers.ernie_m.configuration import ERNIE_M_PRETRAINED_RESOURCE_FILES_MAP
 from paddlenlp.transformers.model_outputs import (
@@ -150,6 +151,8 @@ class ErnieMSelfAttention(nn.Layer):
         k = self._split_heads(self.k_proj(hidden_states))
         v = self._split_heads(self.v_proj(hidden_states))
         if attention_bias is not None:
+            if q.dtype == paddle.float16:  # a float32 -1e9 would become -inf in half precision
+                attention_bias = attention_bias.clip(min=-6e4)
             attention_bias = attention_bias.astype(q.dtype)
         if output_attentions:
             context, probs = self._attention_with_probs(q, k, v, attention_bias)
@@ -199,18 +202,29 @@ class ErnieMEncoderLayer(nn.Layer):
 class ErnieMEncoder(nn.Layer):
     def __init__(self, config: ErnieMConfig):
         super().__init__()
+        self.config = config
         self.layers = nn.LayerList([ErnieMEncoderLayer(config) for _ in range(config.num_hidden_layers)])
 
     def forward(self, hidden_states, attention_bias=None, output_hidden_states=False, output_attentions=False):
         all_hidden = [hidden_states] if output_hidden_states else None
         all_probs = [] if output_attentions else None
+        # Recompute trades a second forward pass per layer for not keeping its activations (config.recompute).
+        recompute_layers = self.config.recompute and self.training and not output_attentions
         for layer in self.layers:
-            hidden_states, probs = layer(hidden_states, attention_bias, output_attentions)
+            if recompute_layers:
+                hidden_states = recompute(_layer_output, layer, hidden_states, attention_bias)
+                probs = None
+            else:
+                hidden_states, probs = layer(hidden_states, attention_bias, output_attentions)
             if output_hidden_states:
                 all_hidden.append(hidden_states)
             if output_attentions:
                 all_probs.append(probs)
         return hidden_states, all_hidden, all_probs
+
+
+def _layer_output(layer, hidden_states, attention_bias):
+    return layer(hidden_states, attention_bias)[0]
 
 
 class ErnieMPooler(nn.Layer):

@@ -156,6 +156,20 @@ def build_objective(name: str, stage: Stage, tokenizer, language_ids, config: di
                  temperature=float(btmlm.get("temperature", 1.0)))
 
 
+def amp_settings(requested, rank: int):
+    """The autocast dtype for `train.amp` (bf16 / fp16), or None: mixed precision is a GPU path."""
+    if requested in (None, False, "none", "fp32"):
+        return None
+    dtypes = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16"}
+    if requested not in dtypes:
+        raise SystemExit(f"run_pretrain: train.amp must be bf16, fp16 or null, got {requested!r}")
+    if not paddle.is_compiled_with_cuda() or paddle.device.get_device().startswith("cpu"):
+        if rank == 0:
+            print(f"train.amp={requested} ignored: mixed precision needs a GPU; training in float32")
+        return None
+    return dtypes[requested]
+
+
 def parameter_digest(model) -> str:
     digest = hashlib.sha256()
     for name, parameter in sorted(model.state_dict().items()):
@@ -199,6 +213,9 @@ def main(argv=None):
 
     paddle.seed(seed)  # identical initial weights on every rank
     model = build_model(config["model"], len(tokenizer), len(languages))
+    model.config.recompute = bool(train.get("recompute", False))
+    amp = amp_settings(train.get("amp"), rank)
+    scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**15) if amp == "float16" else None
     optimizer, schedule = build_optimizer(model, config["optimizer"], total_steps)
     manager = CheckpointManager(args.output_dir, keep=int(train.get("keep_checkpoints", 3)))
 
@@ -250,14 +267,20 @@ def main(argv=None):
             batch = None
             while batch is None:  # every example dropped: draw again (every rank must run a backward)
                 batch = objective(stream.next_batch(stage.batch_size), rng, model=model)
-            loss, metrics = masked_lm_loss(train_model, batch)
-            (loss / accumulate).backward()
+            with paddle.amp.auto_cast(enable=amp is not None, dtype=amp or "float16", level="O1"):
+                loss, metrics = masked_lm_loss(train_model, batch)
+            scaled = loss / accumulate
+            (scaler.scale(scaled) if scaler else scaled).backward()
             tokens += batch.real_tokens
             for metric, value in metrics.items():
                 step_metrics[metric] = step_metrics.get(metric, 0.0) + value / accumulate
         if not math.isfinite(step_metrics.get(f"{name}_loss", 0.0)):
             optimizer.clear_grad()  # a non-finite loss: skip the update
             step_metrics["skipped_nonfinite"] = 1.0
+        elif scaler is not None:
+            scaler.step(optimizer)  # skips the update itself when fp16 gradients overflowed
+            scaler.update()
+            optimizer.clear_grad()
         else:
             optimizer.step()
             optimizer.clear_grad()

@@ -146,3 +146,15 @@ def read_log_of(output_dir, rank):
             record = json.loads(line)
             records[record.get("step", "final")] = record
     return records
+
+
+def test_smoke_script_pretrains_on_two_cpu_ranks(tmp_path):
+    script = os.path.join(ROOT, "pretrain", "scripts", "smoke_cpu.sh")
+    env = dict(os.environ, PYTHON=sys.executable)
+    result = subprocess.run(["bash", script, str(tmp_path / "smoke")], capture_output=True, text=True, timeout=300,
+                            env=env, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    log = read_log_of(tmp_path / "smoke" / "model", 0)
+    log.pop("final")
+    assert {"camlm", "btmlm"} <= {record["objective"] for record in log.values()}
+    assert (tmp_path / "smoke" / "model" / "checkpoint-26" / "model_state.pdparams").exists()
