@@ -35,6 +35,7 @@ from ernie_m.pretraining.checkpointing import CheckpointManager  # noqa: E402
 
 PARALLEL_OBJECTIVES = {"camlm", "tlm"}
 MONOLINGUAL_OBJECTIVES = {"mmlm", "btmlm"}
+MAX_DRAWS = 100
 
 
 # ---- configuration --------------------------------------------------------------------------------------------
@@ -265,8 +266,12 @@ def main(argv=None):
             rng = np.random.default_rng([seed, step, rank, micro])
             paddle.seed(seed * 1_000_003 + step * 1009 + rank * 17 + micro)  # dropout, reproducible on resume
             batch = None
-            while batch is None:  # every example dropped: draw again (every rank must run a backward)
+            for _ in range(MAX_DRAWS):  # every example dropped: draw again (every rank must run a backward)
                 batch = objective(stream.next_batch(stage.batch_size), rng, model=model)
+                if batch is not None:
+                    break
+            else:
+                raise SystemExit(f"run_pretrain: {MAX_DRAWS} {name} batches in a row had no usable example")
             with paddle.amp.auto_cast(enable=amp is not None, dtype=amp or "float16", level="O1"):
                 loss, metrics = masked_lm_loss(train_model, batch)
             scaled = loss / accumulate

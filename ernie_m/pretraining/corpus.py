@@ -39,36 +39,27 @@ class MonolingualFile:
     language: str
 
 
-def _list_directory(directory: str, expected: str) -> List[str]:
+def _find(directory: str, pattern: re.Pattern, expected: str, kind: str) -> List[re.Match]:
     if not os.path.isdir(directory):
         raise CorpusError(f"corpus directory not found: {directory} (expected {expected})")
-    return sorted(os.listdir(directory))
+    matches = [m for m in (pattern.match(name) for name in sorted(os.listdir(directory))) if m]
+    if not matches:
+        raise CorpusError(f"no {kind} files in {directory} (expected {expected})")
+    return matches
 
 
 def find_parallel_files(directory: str) -> List[ParallelFile]:
     """Every `<src>-<tgt>.tsv` in `directory`; other files are ignored."""
-    expected = "files named <src>-<tgt>.tsv, one 'source<TAB>target' pair a line"
-    files = []
-    for name in _list_directory(directory, expected):
-        match = _PAIR_NAME.match(name)
-        if match:
-            files.append(ParallelFile(os.path.join(directory, name), match.group(1), match.group(2)))
-    if not files:
-        raise CorpusError(f"no parallel files in {directory} (expected {expected})")
-    return files
+    matches = _find(directory, _PAIR_NAME, "files named <src>-<tgt>.tsv, one 'source<TAB>target' pair a line",
+                    "parallel")
+    return [ParallelFile(os.path.join(directory, m.group(0)), m.group(1), m.group(2)) for m in matches]
 
 
 def find_monolingual_files(directory: str) -> List[MonolingualFile]:
     """Every `<lang>.txt` in `directory`."""
-    expected = "files named <lang>.txt, one sentence or paragraph a line"
-    files = []
-    for name in _list_directory(directory, expected):
-        match = _MONO_NAME.match(name)
-        if match:
-            files.append(MonolingualFile(os.path.join(directory, name), match.group(1)))
-    if not files:
-        raise CorpusError(f"no monolingual files in {directory} (expected {expected})")
-    return files
+    matches = _find(directory, _MONO_NAME, "files named <lang>.txt, one sentence or paragraph a line",
+                    "monolingual")
+    return [MonolingualFile(os.path.join(directory, m.group(0)), m.group(1)) for m in matches]
 
 
 class LineReader:

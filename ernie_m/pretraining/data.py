@@ -4,7 +4,7 @@ One `ExampleStream` per data kind (parallel or monolingual). Each draw picks a f
 probability p_i ∝ q_i^alpha (q_i = the file's share of the corpus bytes), so small languages are not drowned;
 alpha = 1 keeps the natural distribution, alpha = 0 is uniform.
 
-Length bucketing: a stream reads `bucket_batches` batches' worth of examples, sorts them by length, cuts them into
+Length bucketing: a stream reads `bucket_batches` batches' worth of examples, sorts them by text length, cuts them into
 batches of neighbours and hands those out in random order, which cuts padding without changing what is seen.
 Everything that decides the next batch (reader positions, the pending batches, the generator) is in `state()`.
 """
@@ -98,6 +98,7 @@ class ExampleStream:
     def next_batch(self, batch_size: int):
         """`batch_size` examples (`Parallel` or `Monolingual`), tokenized."""
         if not self.pending or len(self.pending[0]) != batch_size:
+            # (a new stage with another batch size drops the batches bucketed for the old one)
             self._refill(batch_size)
         raw = self.pending.pop(0)
         texts = [field for _, fields in raw for field in fields]
