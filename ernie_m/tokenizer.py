@@ -20,6 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import sentencepiece as spm
+from paddlenlp.data import Vocab
 from paddlenlp.transformers import ErnieMTokenizer as _PaddleNLPErnieMTokenizer
 from paddlenlp.transformers.tokenizer_utils import PretrainedTokenizer
 from paddlenlp.transformers.tokenizer_utils_base import BatchEncoding
@@ -127,7 +128,7 @@ class ErnieMTokenizer(PretrainedTokenizer):
         missing = [t for t in (unk_token, sep_token, pad_token, cls_token, mask_token) if t not in self.token_to_id]
         if missing:
             raise ValueError(f"ERNIE-M tokenizer: special tokens {missing} are not lines of {vocab_file}")
-        self.vocab = self.load_vocabulary(vocab_file, unk_token=unk_token, pad_token=pad_token)
+        self.vocab = Vocab.from_dict(self.token_to_id, unk_token=unk_token, pad_token=pad_token)
         self._unk_vocab_id = self.token_to_id[unk_token]
         # sentencepiece id -> vocab ids of the tokens its piece becomes; filled on first use.
         self._vocab_ids_of_sp_id: List[Optional[Tuple[int, ...]]] = [None] * self.sp_model.get_piece_size()
