@@ -194,11 +194,17 @@ def main(argv=None):
     seed = int(train.get("seed", 42))
 
     world = paddle.distributed.get_world_size()
+    sharding = bool(train.get("sharding", False)) and world > 1
     if world > 1:
         from paddle.distributed import fleet
 
-        fleet.init(is_collective=True)
+        # Data parallel over all ranks, or (train.sharding) optimizer state sharded over them (ZeRO stage 1).
+        strategy = fleet.DistributedStrategy()
+        strategy.hybrid_configs = {"dp_degree": 1 if sharding else world, "mp_degree": 1, "pp_degree": 1,
+                                   "sharding_degree": world if sharding else 1}
+        fleet.init(is_collective=True, strategy=strategy)
     rank = paddle.distributed.get_rank()
+    barrier = paddle.distributed.barrier if world > 1 else None
 
     stages = [Stage(**stage) for stage in config["stages"]]
     total_steps = args.max_steps or sum(stage.steps for stage in stages)
@@ -225,7 +231,8 @@ def main(argv=None):
         path = manager.latest()
         state = manager.load_trainer_state(path)
         model.set_state_dict(ErnieMForPretraining.from_pretrained(path).state_dict())
-        manager.load_optimizer(path, optimizer)
+        if not sharding:
+            manager.load_optimizer(path, optimizer)
         for kind, stream in streams.items():
             stream.load_state(state["data"][rank][kind])
         start_step = int(state["step"])
@@ -238,6 +245,8 @@ def main(argv=None):
 
         train_model = fleet.distributed_model(model)
         optimizer = fleet.distributed_optimizer(optimizer)
+        if sharding and start_step:  # each rank owns its shard of the optimizer state
+            manager.load_optimizer(manager.latest(), optimizer, rank, world)
 
     writer = None
     if rank == 0:
@@ -308,11 +317,9 @@ def main(argv=None):
                 paddle.distributed.all_gather_object(gathered, data_state)
             else:
                 gathered = [data_state]
-            if rank == 0:
-                bad = {kind: dict(stream.bad_lines()) for kind, stream in streams.items()}
-                manager.save(step + 1, model, optimizer, tokenizer, {"data": gathered, "bad_lines": bad})
-            if world > 1:
-                paddle.distributed.barrier()
+            bad = {kind: dict(stream.bad_lines()) for kind, stream in streams.items()}
+            manager.save(step + 1, model, optimizer, tokenizer, {"data": gathered, "bad_lines": bad}, rank=rank,
+                         world_size=world, sharded_optimizer=sharding, barrier=barrier)
     progress.close()
     # Replicas must hold identical weights; the digest lets a user (and the tests) check it across ranks.
     with open(log_path, "a") as handle:

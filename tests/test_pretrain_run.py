@@ -158,3 +158,41 @@ def test_smoke_script_pretrains_on_two_cpu_ranks(tmp_path):
     log.pop("final")
     assert {"camlm", "btmlm"} <= {record["objective"] for record in log.values()}
     assert (tmp_path / "smoke" / "model" / "checkpoint-26" / "model_state.pdparams").exists()
+
+
+@pytest.mark.parametrize("sharding", [False, True])
+def test_two_rank_resume_reproduces_the_run(corpus, tokenizer_dir, tmp_path, sharding):
+    """2 ranks, data parallel or with the optimizer state sharded: resuming from step 8 ends with the same weights."""
+    import shutil
+
+    launch = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+
+    def launch_run(out, *extra):
+        cmd = launch + ["--log_dir", str(out) + "_logs"] + command(corpus, tokenizer_dir, out)[1:] + [
+            f"train.sharding={str(sharding).lower()}", *extra]
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+        logs = "".join(p.read_text(errors="replace")[-1500:] for p in (tmp_path).glob("*_logs/workerlog.*"))
+        assert result.returncode == 0, result.stderr[-1500:] + logs
+
+    straight = tmp_path / "straight"
+    launch_run(straight)
+    shards = sorted(name for name in os.listdir(straight / "checkpoint-8") if name.startswith("optimizer"))
+    if sharding:
+        assert shards == ["optimizer.rank0.json", "optimizer.rank0.safetensors", "optimizer.rank1.json",
+                          "optimizer.rank1.safetensors"]
+    else:
+        assert shards == ["optimizer.json", "optimizer.safetensors"]
+
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    shutil.copytree(straight / "checkpoint-8", resumed / "checkpoint-8")
+    launch_run(resumed, "--resume")
+    for rank in (0, 1):
+        expected, got = read_log_of(straight, rank), read_log_of(resumed, rank)
+        assert sorted(s for s in got if s != "final") == [9, 10, 11, 12]
+        assert got["final"] == expected["final"]
+        for step in (9, 10, 11, 12):
+            name = expected[step]["objective"]
+            assert got[step][f"{name}_loss"] == pytest.approx(expected[step][f"{name}_loss"], rel=1e-6, abs=1e-6)
+    assert read_log_of(straight, 0)["final"] == read_log_of(straight, 1)["final"]

@@ -3,7 +3,8 @@
 A checkpoint directory `checkpoint-<step>` holds:
 - the model in `save_pretrained` form (`config.json`, `model_state.pdparams`) and the tokenizer, so it loads with
   `from_pretrained` here and in PaddleNLP;
-- `optimizer.safetensors` (the optimizer's tensors) + `optimizer.json` (its other entries, e.g. the scheduler);
+- `optimizer.safetensors` (the optimizer's tensors) + `optimizer.json` (its other entries, e.g. the scheduler), or
+  one such pair per rank (`optimizer.rank<r>.*`) when the optimizer state is sharded;
 - `trainer_state.json`: step, data positions, and whatever else the loop needs.
 
 It is written under a temporary name and renamed into place only when complete, so a crash mid-write leaves the
@@ -62,30 +63,54 @@ class CheckpointManager:
         found = self.checkpoints()
         return found[-1][1] if found else None
 
-    def save(self, step: int, model, optimizer, tokenizer, trainer_state: dict) -> str:
+    def save(self, step: int, model, optimizer, tokenizer, trainer_state: dict, rank: int = 0,
+             world_size: int = 1, sharded_optimizer: bool = False, barrier=None) -> Optional[str]:
+        """Write `checkpoint-<step>`; every rank calls it.
+
+        With `sharded_optimizer`, each rank holds part of the optimizer state and writes
+        `optimizer.rank<r>.safetensors`; otherwise rank 0 writes the whole. Rank 0 writes the rest and renames the
+        directory into place once every rank is done (`barrier` synchronises the ranks).
+        """
+        barrier = barrier or (lambda: None)
         final = os.path.join(self.output_dir, f"checkpoint-{step}")
-        tmp = os.path.join(self.output_dir, f".tmp-checkpoint-{step}-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = os.path.join(self.output_dir, f".tmp-checkpoint-{step}")
+        if rank == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+            os.makedirs(tmp)
+        barrier()
         try:
+            if sharded_optimizer:
+                self._write_optimizer(tmp, optimizer, f"optimizer.rank{rank}")
+            elif rank == 0:
+                self._write_optimizer(tmp, optimizer, "optimizer")
+            barrier()
+            if rank != 0:
+                return None
             model.save_pretrained(tmp)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
-            tensors, other = _split_optimizer_state(optimizer.state_dict())
-            save_state_dict(tensors, os.path.join(tmp, "optimizer.safetensors"))
-            with open(os.path.join(tmp, "optimizer.json"), "w") as handle:
-                json.dump(other, handle)
+            state = dict(trainer_state, step=step, world_size=world_size, sharded_optimizer=sharded_optimizer)
             with open(os.path.join(tmp, _STATE_FILE), "w") as handle:
-                json.dump(dict(trainer_state, step=step), handle)
+                json.dump(state, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
             if os.path.exists(final):  # a rerun over the same step: replace it
                 shutil.rmtree(final)
             os.replace(tmp, final)
         finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+            if rank == 0:
+                shutil.rmtree(tmp, ignore_errors=True)
+            barrier()
         for _, path in self.checkpoints()[: -self.keep]:
             shutil.rmtree(path, ignore_errors=True)
         return final
+
+    @staticmethod
+    def _write_optimizer(directory: str, optimizer, stem: str) -> None:
+        tensors, other = _split_optimizer_state(optimizer.state_dict())
+        save_state_dict(tensors, os.path.join(directory, f"{stem}.safetensors"))
+        with open(os.path.join(directory, f"{stem}.json"), "w") as handle:
+            json.dump(other, handle)
 
     @staticmethod
     def load_trainer_state(path: str) -> dict:
@@ -96,10 +121,20 @@ class CheckpointManager:
         except (OSError, ValueError) as error:
             raise ValueError(f"{state_file}: not a readable trainer state ({error})") from error
 
-    @staticmethod
-    def load_optimizer(path: str, optimizer) -> None:
-        tensors = load_state_dict(os.path.join(path, "optimizer.safetensors"))
-        with open(os.path.join(path, "optimizer.json")) as handle:
+    @classmethod
+    def load_optimizer(cls, path: str, optimizer, rank: int = 0, world_size: int = 1) -> None:
+        """Restore the optimizer state (this rank's shard when the checkpoint's optimizer was sharded)."""
+        state = cls.load_trainer_state(path)
+        stem = "optimizer"
+        if state.get("sharded_optimizer"):
+            if state.get("world_size") != world_size:
+                raise ValueError(
+                    f"{path}: the optimizer state is sharded over {state.get('world_size')} ranks; resume with the "
+                    f"same number of ranks (this run has {world_size})"
+                )
+            stem = f"optimizer.rank{rank}"
+        tensors = load_state_dict(os.path.join(path, f"{stem}.safetensors"))
+        with open(os.path.join(path, f"{stem}.json")) as handle:
             other = json.load(handle)
         state = {key: paddle.to_tensor(value) for key, value in tensors.items()}
         for key, value in other.items():
