@@ -276,7 +276,7 @@ def main(argv=None):
             paddle.seed(seed * 1_000_003 + step * 1009 + rank * 17 + micro)  # dropout, reproducible on resume
             batch = None
             for _ in range(MAX_DRAWS):  # every example dropped: draw again (every rank must run a backward)
-                batch = objective(stream.next_batch(stage.batch_size), rng, model=model)
+                batch = objective(stream.next_batch(stage.batch_size, stage.batch_tokens), rng, model=model)
                 if batch is not None:
                     break
             else:

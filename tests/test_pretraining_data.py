@@ -116,3 +116,30 @@ def test_config_overrides():
         apply_override(config, "train.seed")
     with pytest.raises(SystemExit, match="no such field"):
         apply_override(config, "stages.3.steps=1")
+
+
+def test_token_budget_batches_and_bucketing(tmp_path, tokenizer_dir):
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    lines = [" ".join(["word"] * n) for n in (1, 2, 3, 5, 8, 13, 21, 34)]
+    (tmp_path / "en.txt").write_text("\n".join(lines * 4) + "\n")
+    from ernie_m.pretraining import find_monolingual_files
+
+    stream = ExampleStream(find_monolingual_files(str(tmp_path)), tokenizer, {"en": 0}, 1.0, seed=0,
+                           bucket_batches=4)
+    seen = 0
+    for _ in range(12):
+        batch = stream.next_batch(8, max_tokens=64)
+        lengths = [len(example.tokens) + 2 for example in batch]
+        assert 1 <= len(batch) <= 8
+        assert len(batch) == 1 or max(lengths) * len(batch) <= 64
+        seen += len(batch)
+    assert seen > 12  # short sentences share batches
+    # Any 16 consecutive lines hold each of the 8 lengths twice; bucketed by count, each batch of 4 holds two
+    # neighbouring lengths ("word" is 3 tokens here), not a random mix of the whole range.
+    word = len(tokenizer.encode_batch_ids(["word"])[0])
+    spreads = []
+    for _ in range(4):
+        by_count = stream.next_batch(4)
+        assert len(by_count) == 4
+        spreads.append(max(len(e.tokens) for e in by_count) - min(len(e.tokens) for e in by_count))
+    assert sorted(spreads) == [word * 1, word * 2, word * 5, word * 13]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -19,7 +19,8 @@ class Stage:
     steps: int
     objectives: Dict[str, float] = field(default_factory=dict)
     max_length: int = 128
-    batch_size: int = 16
+    batch_size: int = 16  # examples per rank and micro-step (the most, when batch_tokens is set)
+    batch_tokens: Optional[int] = None  # or a budget of padded tokens per batch
 
     def __post_init__(self):
         if self.steps <= 0:
@@ -29,6 +30,9 @@ class Stage:
             raise ValueError(f"stage {self.name!r}: unknown objectives {unknown}; known: {list(OBJECTIVES)}")
         if not self.objectives or any(w < 0 for w in self.objectives.values()) or not sum(self.objectives.values()):
             raise ValueError(f"stage {self.name!r}: objective weights must be >= 0 with a positive sum")
+        if self.batch_size <= 0 or (self.batch_tokens is not None and self.batch_tokens < self.max_length):
+            raise ValueError(f"stage {self.name!r}: batch_size must be positive and batch_tokens, if set, at least "
+                             f"max_length ({self.max_length})")
 
 
 def stage_at(stages: List[Stage], step: int) -> Tuple[int, Stage]:
