@@ -12,6 +12,7 @@ dropout come out the same after a resume, so only the step, the optimizer and th
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import math
@@ -26,7 +27,7 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ernie_m import ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer  # noqa: E402
+from ernie_m import ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer, load_state_dict  # noqa: E402
 from ernie_m.objectives import BTMLM, CAMLM, MMLM, TLM, SpecialIds, masked_lm_loss  # noqa: E402
 from ernie_m.pretraining import (  # noqa: E402
     CorpusError, ExampleStream, Stage, find_monolingual_files, find_parallel_files, objective_at, stage_at,
@@ -230,7 +231,7 @@ def main(argv=None):
     if args.resume and manager.latest():
         path = manager.latest()
         state = manager.load_trainer_state(path)
-        model.set_state_dict(ErnieMForPretraining.from_pretrained(path).state_dict())
+        model.set_state_dict(load_state_dict(os.path.join(path, "model_state.pdparams")))
         if not sharding:
             manager.load_optimizer(path, optimizer)
         for kind, stream in streams.items():
@@ -281,10 +282,14 @@ def main(argv=None):
                     break
             else:
                 raise SystemExit(f"run_pretrain: {MAX_DRAWS} {name} batches in a row had no usable example")
-            with paddle.amp.auto_cast(enable=amp is not None, dtype=amp or "float16", level="O1"):
-                loss, metrics = masked_lm_loss(train_model, batch)
-            scaled = loss / accumulate
-            (scaler.scale(scaled) if scaler else scaled).backward()
+            # Gradients are reduced across ranks once per step, at the last micro-step.
+            last = micro == accumulate - 1
+            sync = contextlib.nullcontext() if last or not hasattr(train_model, "no_sync") else train_model.no_sync()
+            with sync:
+                with paddle.amp.auto_cast(enable=amp is not None, dtype=amp or "float16", level="O1"):
+                    loss, metrics = masked_lm_loss(train_model, batch)
+                scaled = loss / accumulate
+                (scaler.scale(scaled) if scaler else scaled).backward()
             tokens += batch.real_tokens
             for metric, value in metrics.items():
                 step_metrics[metric] = step_metrics.get(metric, 0.0) + value / accumulate

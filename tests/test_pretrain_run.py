@@ -112,11 +112,12 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tokenizer_dir,
 
 
 def test_two_cpu_ranks_stay_identical_and_checkpoint_loads(corpus, tokenizer_dir, tmp_path):
-    """2 ranks over gloo (paddle.distributed.launch), under a timeout so a hang fails instead of blocking."""
+    """2 ranks over gloo (paddle.distributed.launch) with 2 accumulated micro-steps (gradients reduced once per
+    step), under a timeout so a hang fails instead of blocking."""
     out = tmp_path / "dist"
     launch = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2",
               "--log_dir", str(tmp_path / "launch_logs")]
-    cmd = launch + command(corpus, tokenizer_dir, out)[1:]
+    cmd = launch + command(corpus, tokenizer_dir, out, "train.accumulate_steps=2")[1:]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     logs = "".join(p.read_text(errors="replace")[-2000:] for p in (tmp_path / "launch_logs").glob("workerlog.*"))
