@@ -39,10 +39,11 @@ def command(corpus, tokenizer_dir, output_dir, *extra):
             f"data.monolingual_dir={corpus / 'mono'}", *extra]
 
 
-def read_log(output_dir):
-    """step -> record, the last record of each step (a resumed run rewrites the steps after its checkpoint)."""
+def read_log(output_dir, rank=0):
+    """step -> record, the last record of each step (a resumed run rewrites the steps after its checkpoint);
+    "final" -> the closing record with the parameter digest."""
     records = {}
-    with open(os.path.join(output_dir, "log_rank0.jsonl")) as handle:
+    with open(os.path.join(output_dir, f"log_rank{rank}.jsonl")) as handle:
         for line in handle:
             record = json.loads(line)
             records[record.get("step", "final")] = record
@@ -122,7 +123,7 @@ def test_two_cpu_ranks_stay_identical_and_checkpoint_loads(corpus, tokenizer_dir
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
     logs = "".join(p.read_text(errors="replace")[-2000:] for p in (tmp_path / "launch_logs").glob("workerlog.*"))
     assert result.returncode == 0, result.stderr[-2000:] + logs
-    rank0, rank1 = (read_log_of(out, rank) for rank in (0, 1))
+    rank0, rank1 = (read_log(out, rank) for rank in (0, 1))
     assert rank0.pop("final")["final_parameter_sha256"] == rank1.pop("final")["final_parameter_sha256"]
     assert sorted(rank0) == sorted(rank1) == list(range(1, 13))
     assert [rank0[s]["objective"] for s in rank0] == [rank1[s]["objective"] for s in rank1]
@@ -140,14 +141,6 @@ def test_two_cpu_ranks_stay_identical_and_checkpoint_loads(corpus, tokenizer_dir
     PaddleNLPErnieMModel.from_pretrained(str(out / "checkpoint-12"))
 
 
-def read_log_of(output_dir, rank):
-    records = {}
-    with open(os.path.join(output_dir, f"log_rank{rank}.jsonl")) as handle:
-        for line in handle:
-            record = json.loads(line)
-            records[record.get("step", "final")] = record
-    return records
-
 
 def test_smoke_script_pretrains_on_two_cpu_ranks(tmp_path):
     script = os.path.join(ROOT, "pretrain", "scripts", "smoke_cpu.sh")
@@ -155,7 +148,7 @@ def test_smoke_script_pretrains_on_two_cpu_ranks(tmp_path):
     result = subprocess.run(["bash", script, str(tmp_path / "smoke")], capture_output=True, text=True, timeout=300,
                             env=env, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
-    log = read_log_of(tmp_path / "smoke" / "model", 0)
+    log = read_log(tmp_path / "smoke" / "model", 0)
     log.pop("final")
     assert {"camlm", "btmlm"} <= {record["objective"] for record in log.values()}
     assert (tmp_path / "smoke" / "model" / "checkpoint-26" / "model_state.pdparams").exists()
@@ -190,10 +183,10 @@ def test_two_rank_resume_reproduces_the_run(corpus, tokenizer_dir, tmp_path, sha
     shutil.copytree(straight / "checkpoint-8", resumed / "checkpoint-8")
     launch_run(resumed, "--resume")
     for rank in (0, 1):
-        expected, got = read_log_of(straight, rank), read_log_of(resumed, rank)
+        expected, got = read_log(straight, rank), read_log(resumed, rank)
         assert sorted(s for s in got if s != "final") == [9, 10, 11, 12]
         assert got["final"] == expected["final"]
         for step in (9, 10, 11, 12):
             name = expected[step]["objective"]
             assert got[step][f"{name}_loss"] == pytest.approx(expected[step][f"{name}_loss"], rel=1e-6, abs=1e-6)
-    assert read_log_of(straight, 0)["final"] == read_log_of(straight, 1)["final"]
+    assert read_log(straight, 0)["final"] == read_log(straight, 1)["final"]
