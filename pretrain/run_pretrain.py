@@ -126,6 +126,8 @@ def build_streams(config: dict, stages, tokenizer, language_ids, rank: int, worl
     """One stream per data kind the stages need; missing data is an error before training starts."""
     needed = {name for stage in stages for name, weight in stage.objectives.items() if weight > 0}
     data = config["data"]
+    # A pool is tokenized and bucketed together: a few of the largest batches' worth.
+    pool_size = int(data.get("pool_size") or int(data.get("bucket_batches", 8)) * max(s.batch_size for s in stages))
     streams = {}
     for kind, objectives, directory_key, finder in (
         ("parallel", PARALLEL_OBJECTIVES, "parallel_dir", find_parallel_files),
@@ -139,7 +141,7 @@ def build_streams(config: dict, stages, tokenizer, language_ids, rank: int, worl
         streams[kind] = ExampleStream(
             finder(directory), tokenizer, language_ids, alpha=float(data.get("alpha", 0.3)),
             seed=int(config["train"].get("seed", 42)) * 1000 + rank, shard=rank, num_shards=world,
-            bucket_batches=int(data.get("bucket_batches", 8)),
+            pool_size=pool_size, num_workers=int(data.get("num_workers", 0)),
         )
     return streams
 
@@ -234,8 +236,14 @@ def main(argv=None):
         model.set_state_dict(load_state_dict(os.path.join(path, "model_state.pdparams")))
         if not sharding:
             manager.load_optimizer(path, optimizer)
-        for kind, stream in streams.items():
-            stream.load_state(state["data"][rank][kind])
+        if len(state["data"]) != world:
+            raise SystemExit(f"run_pretrain: {path} was written by {len(state['data'])} rank(s); this run has "
+                             f"{world}. Resume with the same number of ranks (the data position is per rank)")
+        try:
+            for kind, stream in streams.items():
+                stream.load_state(state["data"][rank][kind])
+        except CorpusError as error:
+            raise SystemExit(f"run_pretrain: cannot resume from {path}: {error}")
         start_step = int(state["step"])
         if rank == 0:
             print(f"resumed from {path} at step {start_step}")
@@ -326,6 +334,8 @@ def main(argv=None):
             manager.save(step + 1, model, optimizer, tokenizer, {"data": gathered, "bad_lines": bad}, rank=rank,
                          world_size=world, sharded_optimizer=sharding, barrier=barrier)
     progress.close()
+    for stream in streams.values():
+        stream.close()
     # Replicas must hold identical weights; the digest lets a user (and the tests) check it across ranks.
     with open(log_path, "a") as handle:
         handle.write(json.dumps({"final_parameter_sha256": parameter_digest(model)}) + "\n")

@@ -79,12 +79,14 @@ def test_two_stage_run_uses_every_objective_and_counts_bad_lines(corpus, tokeniz
 
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tokenizer_dir, tmp_path):
-    reference = run(command(corpus, tokenizer_dir, tmp_path / "straight"))
+    """Killed mid-run with two DataLoader workers tokenizing: the resumed run repeats the losses step for step."""
+    workers = "data.num_workers=2"
+    reference = run(command(corpus, tokenizer_dir, tmp_path / "straight", workers))
     assert reference.returncode == 0, reference.stderr[-3000:]
 
     out = tmp_path / "killed"
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    process = subprocess.Popen(command(corpus, tokenizer_dir, out), stdout=subprocess.DEVNULL,
+    process = subprocess.Popen(command(corpus, tokenizer_dir, out, workers), stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, env=env, cwd=ROOT)
     log_file = out / "log_rank0.jsonl"
     deadline = time.time() + 240
@@ -93,13 +95,19 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(corpus, tokenizer_dir,
             break
         time.sleep(0.005)
     assert process.poll() is None, "the run ended before it could be killed"
+    children = [int(pid) for pid in open(f"/proc/{process.pid}/task/{process.pid}/children").read().split()]
+    assert len(children) == 4  # two DataLoader workers for each of the two streams
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     assert process.returncode == -signal.SIGKILL
+    deadline = time.time() + 20  # the workers die with the trainer instead of hanging on their queues
+    while time.time() < deadline and any(os.path.exists(f"/proc/{pid}") for pid in children):
+        time.sleep(0.1)
+    assert not any(os.path.exists(f"/proc/{pid}") for pid in children), "DataLoader workers outlived the trainer"
     assert not (out / "checkpoint-12").exists()
     killed_at = max(step for step in read_log(out) if step != "final")
 
-    resumed = run(command(corpus, tokenizer_dir, out, "--resume"))
+    resumed = run(command(corpus, tokenizer_dir, out, workers, "--resume"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "resumed from" in resumed.stdout
     expected, got = read_log(tmp_path / "straight"), read_log(out)

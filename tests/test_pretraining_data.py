@@ -1,4 +1,6 @@
 """Corpus readers, language sampling, the objective schedule and config overrides."""
+import json
+
 import numpy as np
 import pytest
 
@@ -80,12 +82,12 @@ def test_example_stream_rejects_unknown_languages_and_resumes(tmp_path, tokenize
     (tmp_path / "en-xx.tsv").unlink()
     (tmp_path / "en-de.tsv").write_text("".join(f"sentence {i}\tSatz {i} und mehr\n" for i in range(30)))
     stream = ExampleStream(find_parallel_files(str(tmp_path)), tokenizer, {"en": 0, "de": 1}, 0.3, seed=0,
-                           bucket_batches=3)
+                           pool_size=12)
     stream.next_batch(4)
     state = stream.state()
     expected = [stream.next_batch(4) for _ in range(5)]
     restored = ExampleStream(find_parallel_files(str(tmp_path)), tokenizer, {"en": 0, "de": 1}, 0.3, seed=99,
-                             bucket_batches=3)
+                             pool_size=12)
     restored.load_state(state)
     for want, got in zip(expected, [restored.next_batch(4) for _ in range(5)]):
         assert [list(e.source) for e in want] == [list(e.source) for e in got]
@@ -125,7 +127,7 @@ def test_token_budget_batches_and_bucketing(tmp_path, tokenizer_dir):
     from ernie_m.pretraining import find_monolingual_files
 
     stream = ExampleStream(find_monolingual_files(str(tmp_path)), tokenizer, {"en": 0}, 1.0, seed=0,
-                           bucket_batches=4)
+                           pool_size=16)
     seen = 0
     for _ in range(12):
         batch = stream.next_batch(8, max_tokens=64)
@@ -143,3 +145,43 @@ def test_token_budget_batches_and_bucketing(tmp_path, tokenizer_dir):
         assert len(by_count) == 4
         spreads.append(max(len(e.tokens) for e in by_count) - min(len(e.tokens) for e in by_count))
     assert sorted(spreads) == [word * 1, word * 2, word * 5, word * 13]
+
+
+def _parallel_stream(directory, tokenizer, **kwargs):
+    return ExampleStream(find_parallel_files(str(directory)), tokenizer, {"en": 0, "de": 1}, 0.3, seed=3,
+                         pool_size=6, **kwargs)
+
+
+def _sources(batches):
+    return [[e.source.tolist() for e in batch] for batch in batches]
+
+
+def test_dataloader_workers_shard_the_corpus_and_resume_exactly(tmp_path, tokenizer_dir):
+    """Two DataLoader workers: pools arrive in worker order, each worker reads its own lines, and a stream restored
+    from a mid-run state (including batches bucketed but not yet handed out) continues with the same batches."""
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    (tmp_path / "en-de.tsv").write_text("".join(f"sentence {i}\tSatz {i} " + "und " * (i % 5) + "\n"
+                                                for i in range(40)))
+    stream = _parallel_stream(tmp_path, tokenizer, num_workers=2)
+    first = [stream.next_batch(4) for _ in range(5)]
+    state = json.loads(json.dumps(stream.state()))  # what a checkpoint holds
+    assert state["next_role"] in (0, 1) and all(role is not None for role in state["roles"])
+    assert state["pending"], "the test should cut the run mid-pool"
+    expected = [stream.next_batch(4) for _ in range(9)]
+    stream.close()
+
+    restored = _parallel_stream(tmp_path, tokenizer, num_workers=2)
+    restored.load_state(state)
+    assert _sources([restored.next_batch(4) for _ in range(9)]) == _sources(expected)
+    restored.close()
+
+    # The two workers read disjoint halves of the lines (worker w keeps lines with number % 2 == w).
+    assert {len(batch) for batch in first} == {4, 2}  # pools of 6 cut into batches of at most 4
+    pools = [restored._make_source(role).next_pool() for role in (0, 1)]
+    lines = [{tuple(e.source.tolist()) for e in pool} for pool in pools]
+    assert not lines[0] & lines[1]
+
+    # In-process tokenization gives other shards, and a state saved with workers does not load there.
+    in_process = _parallel_stream(tmp_path, tokenizer, num_workers=0)
+    with pytest.raises(CorpusError, match="data.num_workers=2; this run has 1 rank"):
+        in_process.load_state(state)
