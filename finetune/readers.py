@@ -1,0 +1,140 @@
+"""Readers for the benchmarks' official layouts (DESIGN §5), from a local path. A missing file or a malformed line
+is a `BenchmarkDataError` naming the file, the line and the layout expected.
+
+- XNLI: `xnli.dev.tsv` / `xnli.test.tsv` (header row; columns `language`, `gold_label`, `sentence1`, `sentence2`);
+  English training data is MultiNLI's `multinli_1.0_train.txt` (header row; `gold_label`, `sentence1`, `sentence2`).
+- PAWS-X: `x-final/<lang>/{train,translated_train,dev_2k,test_2k}.tsv` (header `id sentence1 sentence2 label`).
+- CoNLL-2002/2003 and WikiANN: one `token ... label` line per token (the label last), a blank line between
+  sentences, `-DOCSTART-` lines ignored.
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+NLI_LABELS = ("contradiction", "entailment", "neutral")
+
+
+class BenchmarkDataError(ValueError):
+    """Benchmark data that cannot be read: the message names the file, the line and the expected layout."""
+
+
+@dataclass(frozen=True)
+class PairExample:
+    text_a: str
+    text_b: str
+    label: int
+    language: str
+
+
+@dataclass(frozen=True)
+class TaggedSentence:
+    tokens: List[str]
+    labels: List[str]
+    language: str
+
+
+def _require(path: str, layout: str) -> None:
+    if not os.path.isfile(path):
+        raise BenchmarkDataError(f"{path}: file not found (expected {layout})")
+
+
+def _tsv_rows(path: str, required: Sequence[str], layout: str):
+    """(line number, row dict) for each data row of a headed TSV file."""
+    _require(path, layout)
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+        header = next(reader, None)
+        missing = [name for name in required if not header or name not in header]
+        if missing:
+            raise BenchmarkDataError(f"{path}:1: header lacks column(s) {missing} (expected {layout})")
+        index = {name: header.index(name) for name in required}
+        for number, row in enumerate(reader, 2):
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) <= max(index.values()):
+                raise BenchmarkDataError(f"{path}:{number}: {len(row)} column(s), the header names {len(header)} "
+                                         f"(expected {layout})")
+            yield number, {name: row[i] for name, i in index.items()}
+
+
+XNLI_LAYOUT = "XNLI's xnli.{dev,test}.tsv: a header, then language, gold_label, ..., sentence1, sentence2 columns"
+MNLI_LAYOUT = "MultiNLI's multinli_1.0_train.txt: a header, then gold_label, ..., sentence1, sentence2 columns"
+
+
+def _nli_label(path: str, number: int, raw: str, layout: str) -> Optional[int]:
+    if raw == "-":  # MultiNLI: annotators did not agree; the official setup leaves these out
+        return None
+    if raw not in NLI_LABELS:
+        raise BenchmarkDataError(f"{path}:{number}: label {raw!r} is not one of {NLI_LABELS} (expected {layout})")
+    return NLI_LABELS.index(raw)
+
+
+def read_xnli(directory: str, split: str, languages: Optional[Sequence[str]] = None) -> Dict[str, List[PairExample]]:
+    """language -> examples of `xnli.<split>.tsv` (split: dev or test)."""
+    path = os.path.join(directory, f"xnli.{split}.tsv")
+    out: Dict[str, List[PairExample]] = {}
+    for number, row in _tsv_rows(path, ("language", "gold_label", "sentence1", "sentence2"), XNLI_LAYOUT):
+        if languages and row["language"] not in languages:
+            continue
+        label = _nli_label(path, number, row["gold_label"], XNLI_LAYOUT)
+        if label is not None:
+            out.setdefault(row["language"], []).append(
+                PairExample(row["sentence1"], row["sentence2"], label, row["language"]))
+    return out
+
+
+def read_multinli_train(path: str) -> List[PairExample]:
+    examples = []
+    for number, row in _tsv_rows(path, ("gold_label", "sentence1", "sentence2"), MNLI_LAYOUT):
+        label = _nli_label(path, number, row["gold_label"], MNLI_LAYOUT)
+        if label is not None:
+            examples.append(PairExample(row["sentence1"], row["sentence2"], label, "en"))
+    return examples
+
+
+PAWSX_LAYOUT = "PAWS-X's x-final/<lang>/<split>.tsv: a header 'id sentence1 sentence2 label', label 0 or 1"
+
+
+def read_pawsx(directory: str, language: str, split: str) -> List[PairExample]:
+    """`split`: train (English), translated_train, dev_2k or test_2k."""
+    path = os.path.join(directory, language, f"{split}.tsv")
+    examples = []
+    for number, row in _tsv_rows(path, ("sentence1", "sentence2", "label"), PAWSX_LAYOUT):
+        if row["label"] not in ("0", "1"):
+            raise BenchmarkDataError(f"{path}:{number}: label {row['label']!r} is not 0 or 1 "
+                                     f"(expected {PAWSX_LAYOUT})")
+        examples.append(PairExample(row["sentence1"], row["sentence2"], int(row["label"]), language))
+    return examples
+
+
+CONLL_LAYOUT = "CoNLL: 'token ... label' per line (label last), a blank line between sentences"
+
+
+def read_conll(path: str, language: str, label_set: Optional[Sequence[str]] = None) -> List[TaggedSentence]:
+    """Sentences of a CoNLL-2002/2003 or WikiANN file; `label_set`, if given, rejects unknown labels."""
+    _require(path, CONLL_LAYOUT)
+    sentences, tokens, labels = [], [], []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.split()
+            if not fields or fields[0] == "-DOCSTART-":
+                if tokens:
+                    sentences.append(TaggedSentence(tokens, labels, language))
+                    tokens, labels = [], []
+                continue
+            if len(fields) < 2:
+                raise BenchmarkDataError(f"{path}:{number}: one field {fields[0]!r}, no label (expected "
+                                         f"{CONLL_LAYOUT})")
+            if label_set is not None and fields[-1] not in label_set:
+                raise BenchmarkDataError(f"{path}:{number}: label {fields[-1]!r} is not among {list(label_set)}")
+            token = fields[0]
+            if ":" in token and language and token.startswith(f"{language}:"):
+                token = token[len(language) + 1:]  # WikiANN (XTREME) prefixes tokens with "<lang>:"
+            tokens.append(token)
+            labels.append(fields[-1])
+    if tokens:
+        sentences.append(TaggedSentence(tokens, labels, language))
+    return sentences
