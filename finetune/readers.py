@@ -24,7 +24,7 @@ class BenchmarkDataError(ValueError):
 @dataclass(frozen=True)
 class PairExample:
     text_a: str
-    text_b: str
+    text_b: Optional[str]  # None for single-sentence tasks
     label: int
     language: str
 
@@ -138,3 +138,40 @@ def read_conll(path: str, language: str, label_set: Optional[Sequence[str]] = No
     if tokens:
         sentences.append(TaggedSentence(tokens, labels, language))
     return sentences
+
+
+TRANSLATED_LAYOUT = ("XTREME's XNLI-Translated/en-<lang>-translated.tsv: no header; premise, hypothesis, label "
+                     "(contradiction or contradictory, entailment, neutral)")
+
+
+def read_translated_pairs(path: str, language: str, labels: Sequence[str]) -> List[PairExample]:
+    """Machine-translated training pairs for translate-train-all (XNLI)."""
+    _require(path, TRANSLATED_LAYOUT)
+    examples = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) < 3:
+                raise BenchmarkDataError(f"{path}:{number}: {len(fields)} column(s) (expected {TRANSLATED_LAYOUT})")
+            label = "contradiction" if fields[2].strip() == "contradictory" else fields[2].strip()
+            if label not in labels:
+                raise BenchmarkDataError(f"{path}:{number}: label {fields[2]!r} is not one of {list(labels)}")
+            examples.append(PairExample(fields[0], fields[1], labels.index(label), language))
+    return examples
+
+
+TOPIC_LAYOUT = "the demo's eval/topics/*.tsv: 'topic<TAB>utterance' per line"
+
+
+def read_topic_file(path: str, language: str, labels: Sequence[str]) -> List[PairExample]:
+    """The demo's topic task: single sentences (text_b is None) labelled with their topic."""
+    _require(path, TOPIC_LAYOUT)
+    examples = []
+    with open(path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.rstrip("\n").split("\t")
+            if len(fields) != 2 or fields[0] not in labels:
+                raise BenchmarkDataError(f"{path}:{number}: expected a known topic and an utterance "
+                                         f"({TOPIC_LAYOUT}; topics {list(labels)})")
+            examples.append(PairExample(fields[1], None, labels.index(fields[0]), language))
+    return examples

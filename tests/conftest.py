@@ -59,3 +59,16 @@ def tokenizer_dir(tmp_path_factory, corpus_file):
 def _seed():
     paddle.seed(1234)
     np.random.seed(1234)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory, tokenizer_dir):
+    """A tiny ERNIE-M with the test tokenizer, saved like a released checkpoint (no language embedding)."""
+    from ernie_m import ErnieMConfig, ErnieMModel, ErnieMTokenizer
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    out = str(tmp_path_factory.mktemp("tiny_model"))
+    paddle.seed(7)
+    ErnieMModel(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=len(tokenizer))).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out

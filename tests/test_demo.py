@@ -138,10 +138,29 @@ def test_demo_pipeline_at_toy_scale(tmp_path):
         with open(out / "runs" / name / "log_rank0.jsonl") as handle:
             objectives[name] = {json.loads(line).get("objective") for line in handle} - {None}
     assert objectives["mmlm"] == {"mmlm"} and objectives["ernie-m"] <= {"camlm", "mmlm", "btmlm"}
-    assert zipfile.is_zipfile(cache / "django-5.2.19-py3-none-any.whl")  # the cache was used, not re-fetched
+    with zipfile.ZipFile(cache / "django-5.2.19-py3-none-any.whl") as archive:  # the cache was used, not re-fetched
+        assert archive.namelist() == ["django/conf/locale/de/LC_MESSAGES/django.po"]
+
+    # The fine-tuning package's classification pipeline, run by hand with the command the demo records, gives the
+    # demo's transfer numbers for the same checkpoint.
+    import shlex
+
+    recorded = results["models"]["ernie-m"]["transfer_command"].split()
+    assert recorded[:3] == ["python", "-m", "finetune.classification"]
+    arguments = shlex.split(results["models"]["ernie-m"]["transfer_command"])[3:]
+    arguments[arguments.index("--output_dir") + 1] = str(tmp_path / "by_hand")
+    by_hand = subprocess.run([sys.executable, "-m", "finetune.classification", *arguments], capture_output=True,
+                             text=True, timeout=300, cwd=ROOT, env=env)
+    assert by_hand.returncode == 0, by_hand.stderr[-3000:]
+    accuracy = json.loads((tmp_path / "by_hand" / "results.json").read_text())["test_accuracy"]
+    demo = results["models"]["ernie-m"]["transfer"]
+    assert {lang: accuracy[lang] for lang in ("en", "de", "it")} == {lang: demo[lang] for lang in ("en", "de", "it")}
 
     # Seeds are fixed: a rerun gives the same table.
     rerun = subprocess.run(command[:4] + [str(tmp_path / "again")] + command[5:], capture_output=True, text=True,
                            timeout=420, cwd=ROOT, env=env)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    assert json.loads((tmp_path / "again" / "results.json").read_text())["models"] == results["models"]
+    def scores(models):  # the recorded commands name each run's own directories
+        return {name: {k: v for k, v in model.items() if k != "transfer_command"} for name, model in models.items()}
+
+    assert scores(json.loads((tmp_path / "again" / "results.json").read_text())["models"]) == scores(results["models"])

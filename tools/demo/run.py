@@ -61,12 +61,8 @@ def pretrain(name: str, stages: tuple, args, corpus: str, tokenizer: str, output
     if result.returncode != 0:
         raise SystemExit(f"demo: pretraining {name} failed (exit {result.returncode}); its log is in {run_dir}")
     seconds = time.perf_counter() - started
-    tokens = 0
-    with open(os.path.join(run_dir, "log_rank0.jsonl")) as handle:
-        for line in handle:
-            tokens += json.loads(line).get("tokens", 0)
-    return {"run_dir": run_dir, "steps": 2 * args.steps_per_stage, "tokens": tokens, "seconds": seconds,
-            "objectives": _objectives_text(*stages)}
+    return {"run_dir": run_dir, "steps": 2 * args.steps_per_stage, "tokens": _tokens_logged(run_dir),
+            "seconds": seconds, "objectives": _objectives_text(*stages)}
 
 
 def export(checkpoint: str, destination: str) -> str:
@@ -96,13 +92,12 @@ def main(argv=None) -> None:
     parser.add_argument("--transfer_epochs", type=int, default=8)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--quiet", action="store_true", help="no pretraining progress bars")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
     if "ernie-m" not in args.models or "mmlm" not in args.models:
         parser.error("--models must include ernie-m and its mmlm baseline")
 
     from paddlenlp.utils.log import logger
-    from tqdm import tqdm
 
     logger.set_level("ERROR")  # PaddleNLP's notes about unused LM-head weights are expected here
     out = os.path.abspath(args.output_dir)
@@ -137,25 +132,24 @@ def main(argv=None) -> None:
     print("[4/5] evaluation: retrieval and zero-shot transfer")
     from tools.demo.evaluate import evaluate_model
 
-    train_rows = manifest["counts"]["en"]["topics_train"]
-    steps_per_model = args.transfer_epochs * -(-train_rows // 32)
     results = {"parallel_languages": manifest["parallel_languages"],
                "monolingual_only_languages": manifest["monolingual_only_languages"],
                "main_model": "ernie-m", "baseline_model": "mmlm", "stage_one_model": STAGE_ONE_MODEL,
                "corpus_summary": _corpus_summary(manifest), "models": {}, "pretraining": {}}
-    with tqdm(total=steps_per_model * len(model_dirs), desc="evaluate", dynamic_ncols=True) as progress:
-        for name, directory in model_dirs.items():
-            scores = evaluate_model(directory, corpus, manifest, layer=args.retrieval_layer, seed=args.seed,
-                                    transfer_epochs=args.transfer_epochs, progress=progress)
-            for task in TASKS:
-                scores[task].update(averages(scores[task], manifest["parallel_languages"],
-                                             manifest["monolingual_only_languages"]))
-            results["models"][name] = scores
+    for name, directory in model_dirs.items():
+        print(f"  {name}")
+        scores = evaluate_model(directory, corpus, manifest, os.path.join(out, "transfer", name),
+                                layer=args.retrieval_layer, seed=args.seed, transfer_epochs=args.transfer_epochs,
+                                progress=not args.quiet)
+        for task in TASKS:
+            scores[task].update(averages(scores[task], manifest["parallel_languages"],
+                                         manifest["monolingual_only_languages"]))
+        results["models"][name] = scores
     for name, run in runs.items():
         results["pretraining"][name] = {key: run[key] for key in ("objectives", "steps", "tokens", "seconds")}
     results["pretraining"][STAGE_ONE_MODEL] = {
         "objectives": "+".join(sorted(STAGE_ONE)), "steps": args.steps_per_stage,
-        "tokens": _tokens_until(runs["ernie-m"]["run_dir"], args.steps_per_stage), "seconds": None}
+        "tokens": _tokens_logged(runs["ernie-m"]["run_dir"], args.steps_per_stage), "seconds": None}
 
     print("[5/5] report")
     with open(os.path.join(out, "results.json"), "w") as handle:
@@ -164,12 +158,13 @@ def main(argv=None) -> None:
     print(f"done in {(time.perf_counter() - started) / 60:.1f} min: {os.path.join(out, 'report.md')}")
 
 
-def _tokens_until(run_dir: str, step: int) -> int:
+def _tokens_logged(run_dir: str, until_step: float = float("inf")) -> int:
+    """Real tokens trained on (all ranks) in the steps up to `until_step`, from the run's step log."""
     total = 0
     with open(os.path.join(run_dir, "log_rank0.jsonl")) as handle:
         for line in handle:
             record = json.loads(line)
-            if record.get("step", step + 1) <= step:
+            if "step" in record and record["step"] <= until_step:
                 total += record.get("tokens", 0)
     return total
 

@@ -1,0 +1,179 @@
+"""Sentence retrieval without fine-tuning: Tatoeba (accuracy) and BUCC (F1 at the best threshold).
+
+    python -m finetune.retrieval --task tatoeba --data_dir tatoeba/ --languages deu fra --model ernie-m-base
+    python -m finetune.retrieval --task bucc --data_dir bucc2018/ --languages de fr --split test --model ...
+
+Sentence embeddings: the mean of one layer's hidden states over the real tokens (XTREME uses layer 8 of 12; the
+default here is two thirds of the way up). Tatoeba: each non-English sentence's nearest English sentence by cosine
+(or `--scoring margin`), accuracy per language. BUCC: every sentence's best partner by ratio margin in both
+directions; the pairs above a threshold are the mined pairs; F1 against the gold pairs at the best threshold.
+
+Layouts (XTREME's): Tatoeba `tatoeba.<xx>-eng.<xx>` and `tatoeba.<xx>-eng.eng`, aligned line by line; BUCC
+`<xx>-en.<split>.<xx>` and `<xx>-en.<split>.en` ('id<TAB>sentence'), `<xx>-en.<split>.gold` ('xx_id<TAB>en_id').
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import paddle
+
+from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average
+from .readers import BenchmarkDataError
+
+
+def default_layer(num_layers: int) -> int:
+    """Two thirds of the way up, as XTREME's layer 8 of 12 (0 = the embeddings)."""
+    return max(1, round(num_layers * 2 / 3))
+
+
+@paddle.no_grad()
+def embed(model, tokenizer, texts: Sequence[str], language: str, layer: int, max_length: int = 128,
+          batch_size: int = 32) -> np.ndarray:
+    """Mean-pooled hidden states of `layer` (0 = embeddings) over the real tokens, one row per text."""
+    model.eval()
+    with_language_ids = model.config.num_languages > 0
+    vectors = []
+    for start in range(0, len(texts), batch_size):
+        kwargs = {"language": language} if with_language_ids else {}
+        encoded = tokenizer(list(texts[start:start + batch_size]), max_length=max_length, truncation=True,
+                            padding=True, return_attention_mask=True, **kwargs)
+        inputs = {key: paddle.to_tensor(np.asarray(encoded[key], dtype=np.int64))
+                  for key in ("input_ids", "attention_mask", "language_ids") if key in encoded}
+        hidden = model(**inputs, output_hidden_states=True, return_dict=True).hidden_states[layer].numpy()
+        mask = np.asarray(encoded["attention_mask"], dtype=hidden.dtype)[..., None]
+        vectors.append((hidden * mask).sum(1) / np.maximum(mask.sum(1), 1))
+    return np.concatenate(vectors) if vectors else np.zeros([0, model.config.hidden_size])
+
+
+def unit(vectors: np.ndarray, center: bool = False) -> np.ndarray:
+    """Unit rows; `center` first removes the set's mean (it encodes the language more than the meaning)."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    if center:
+        vectors = vectors - vectors.mean(0, keepdims=True)
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+
+def _lines(path: str, layout: str) -> List[str]:
+    if not os.path.isfile(path):
+        raise BenchmarkDataError(f"{path}: file not found (expected {layout})")
+    with open(path, encoding="utf-8") as handle:
+        return [line.rstrip("\n") for line in handle]
+
+
+TATOEBA_LAYOUT = "XTREME's tatoeba.<xx>-eng.<xx> and tatoeba.<xx>-eng.eng, one sentence a line, aligned"
+BUCC_LAYOUT = "BUCC's <xx>-en.<split>.<xx> / .en ('id<TAB>sentence') and .gold ('xx_id<TAB>en_id')"
+
+
+def read_tatoeba(directory: str, language: str) -> Tuple[List[str], List[str]]:
+    stem = os.path.join(directory, f"tatoeba.{language}-eng")
+    other, english = _lines(f"{stem}.{language}", TATOEBA_LAYOUT), _lines(f"{stem}.eng", TATOEBA_LAYOUT)
+    if len(other) != len(english):
+        raise BenchmarkDataError(f"{stem}.{language}: {len(other)} lines but {stem}.eng has {len(english)} "
+                                 f"(expected {TATOEBA_LAYOUT})")
+    return other, english
+
+
+def _id_sentences(path: str) -> Tuple[List[str], List[str]]:
+    ids, sentences = [], []
+    for number, line in enumerate(_lines(path, BUCC_LAYOUT), 1):
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise BenchmarkDataError(f"{path}:{number}: {len(fields)} field(s) (expected {BUCC_LAYOUT})")
+        ids.append(fields[0])
+        sentences.append(fields[1])
+    return ids, sentences
+
+
+def read_bucc(directory: str, language: str, split: str):
+    stem = os.path.join(directory, f"{language}-en.{split}")
+    source_ids, source = _id_sentences(f"{stem}.{language}")
+    target_ids, target = _id_sentences(f"{stem}.en")
+    gold = set()
+    for number, line in enumerate(_lines(f"{stem}.gold", BUCC_LAYOUT), 1):
+        fields = line.split("\t")
+        if len(fields) != 2:
+            raise BenchmarkDataError(f"{stem}.gold:{number}: {len(fields)} field(s) (expected {BUCC_LAYOUT})")
+        gold.add((fields[0], fields[1]))
+    return source_ids, source, target_ids, target, gold
+
+
+def tatoeba_accuracy(source: np.ndarray, english: np.ndarray, scoring: str = "cosine", k: int = 4) -> float:
+    scores = margin_scores(source, english, k) if scoring == "margin" else unit(source) @ unit(english).T
+    return retrieval_accuracy(scores)
+
+
+def mine_pairs(source: np.ndarray, target: np.ndarray, k: int = 4) -> Dict[Tuple[int, int], float]:
+    """Each sentence's best partner by ratio margin, in both directions; a pair found twice keeps its score."""
+    scores = margin_scores(source, target, k)
+    pairs = {(i, int(j)): float(scores[i, j]) for i, j in enumerate(scores.argmax(1))}
+    pairs.update({(int(i), j): float(scores[i, j]) for j, i in enumerate(scores.argmax(0))})
+    return pairs
+
+
+def bucc_f1(source_ids, source: np.ndarray, target_ids, target: np.ndarray, gold: set, k: int = 4) -> dict:
+    pairs = mine_pairs(source, target, k)
+    candidates = [(score, (source_ids[i], target_ids[j]) in gold) for (i, j), score in pairs.items()]
+    return best_threshold_f1(candidates, num_gold=len(gold))
+
+
+def run(args) -> dict:
+    from ernie_m import ErnieMModel, ErnieMTokenizer
+
+    tokenizer = ErnieMTokenizer.from_pretrained(args.model)
+    model = ErnieMModel.from_pretrained(args.model)
+    layer = default_layer(model.config.num_hidden_layers) if args.layer is None else args.layer
+
+    def vectors(texts, language):
+        return embed(model, tokenizer, texts, language, layer, args.max_length)
+
+    scores: Dict[str, float] = {}
+    details: Dict[str, dict] = {}
+    for language in args.languages:
+        if args.task == "tatoeba":
+            other, english = read_tatoeba(args.data_dir, language)
+            scores[language] = tatoeba_accuracy(vectors(other, language), vectors(english, "en"), args.scoring,
+                                                args.k)
+        else:
+            source_ids, source, target_ids, target, gold = read_bucc(args.data_dir, language, args.split)
+            details[language] = bucc_f1(source_ids, vectors(source, language), target_ids, vectors(target, "en"),
+                                        gold, args.k)
+            scores[language] = details[language]["f1"]
+    summary = {"task": args.task, "model": args.model, "layer": layer, "scores": with_average(scores),
+               "details": details}
+    if args.output_dir:
+        os.makedirs(args.output_dir, exist_ok=True)
+        with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
+            json.dump(summary, handle, indent=2)
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", required=True, choices=["tatoeba", "bucc"])
+    p.add_argument("--data_dir", required=True)
+    p.add_argument("--languages", nargs="+", required=True, help="Tatoeba: deu fra ...; BUCC: de fr ru zh")
+    p.add_argument("--model", required=True)
+    p.add_argument("--output_dir")
+    p.add_argument("--split", default="test", help="BUCC: sample, training or test")
+    p.add_argument("--layer", type=int, help="hidden layer (0 = embeddings; default: two thirds up)")
+    p.add_argument("--scoring", default="cosine", choices=["cosine", "margin"], help="Tatoeba nearest neighbour")
+    p.add_argument("--k", type=int, default=4, help="neighbours in the margin's density terms")
+    p.add_argument("--max_length", type=int, default=128)
+    return p
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        summary = run(args)
+    except BenchmarkDataError as error:
+        raise SystemExit(f"finetune: {error}")
+    print(json.dumps(summary["scores"], indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""Tatoeba and BUCC retrieval: layouts, mining, and the command end to end with a tiny model."""
+import json
+
+import numpy as np
+import pytest
+
+from finetune import retrieval
+
+
+def test_bucc_mining_finds_the_gold_pairs():
+    rng = np.random.default_rng(0)
+    english = rng.normal(size=(6, 16))
+    # Sources 0-2 translate English 3, 1, 5 (their vectors plus a little noise); source 3 has no partner.
+    source = np.stack([english[3], english[1], english[5], rng.normal(size=16)]) + 0.05 * rng.normal(size=(4, 16))
+    gold = {("s0", "e3"), ("s1", "e1"), ("s2", "e5")}
+    result = retrieval.bucc_f1([f"s{i}" for i in range(4)], source, [f"e{i}" for i in range(6)], english, gold, k=2)
+    assert result["f1"] == 1.0 and result["precision"] == 1.0  # the threshold leaves the partnerless source out
+
+
+def test_tatoeba_command_end_to_end(tiny_model_dir, tmp_path):
+    english = ["The cat sleeps.", "I like green tea.", "Where is the station?", "Numbers 12 and 34."]
+    (tmp_path / "tatoeba.deu-eng.eng").write_text("\n".join(english) + "\n")
+    # The "translation" is the English text itself, so every sentence's nearest neighbour is its own line.
+    (tmp_path / "tatoeba.deu-eng.deu").write_text("\n".join(english) + "\n")
+    (tmp_path / "tatoeba.fra-eng.eng").write_text("\n".join(english) + "\n")
+    (tmp_path / "tatoeba.fra-eng.fra").write_text("\n".join(english[:3]) + "\n")
+    summary = retrieval.run(retrieval.parser().parse_args(
+        ["--task", "tatoeba", "--data_dir", str(tmp_path), "--languages", "deu", "--model", tiny_model_dir,
+         "--output_dir", str(tmp_path / "out")]))
+    assert summary["scores"] == {"deu": 1.0, "average": 1.0} and summary["layer"] == 1  # 2 layers: round(4/3)
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["scores"]["deu"] == 1.0
+    with pytest.raises(SystemExit, match=r"tatoeba.fra-eng.fra: 3 lines but .*tatoeba.fra-eng.eng has 4"):
+        retrieval.main(["--task", "tatoeba", "--data_dir", str(tmp_path), "--languages", "fra", "--model",
+                        tiny_model_dir])
+
+
+def test_bucc_layout_errors(tmp_path):
+    (tmp_path / "de-en.test.de").write_text("de-1\tHallo Welt\n")
+    (tmp_path / "de-en.test.en").write_text("en-1 Hello world\n")
+    with pytest.raises(retrieval.BenchmarkDataError, match=r"de-en.test.en:1: 1 field\(s\) \(expected BUCC"):
+        retrieval.read_bucc(str(tmp_path), "de", "test")
