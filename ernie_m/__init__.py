@@ -2,7 +2,9 @@
 
 Checkpoints are interchangeable with PaddleNLP's `ErnieM*` classes (see docs/compatibility.md).
 """
-from .checkpoint import CheckpointFormatError, UnsafeCheckpointError, load_state_dict, save_state_dict
+from .checkpoint import (
+    CheckpointFormatError, UnsafeCheckpointError, load_state_dict, parameter_digest, save_state_dict,
+)
 from .configuration import PRESETS, ErnieMConfig
 from .modeling import (
     UIEM,
@@ -34,6 +36,7 @@ __all__ = [
     "build_attention_bias",
     "load_state_dict",
     "save_state_dict",
+    "parameter_digest",
     "CheckpointFormatError",
     "UnsafeCheckpointError",
 ]

@@ -13,7 +13,8 @@ from typing import Dict, Mapping
 
 import numpy as np
 
-__all__ = ["UnsafeCheckpointError", "CheckpointFormatError", "load_pdparams", "load_state_dict", "save_state_dict"]
+__all__ = ["UnsafeCheckpointError", "CheckpointFormatError", "load_pdparams", "load_state_dict", "save_state_dict",
+           "parameter_digest"]
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -128,3 +129,14 @@ def save_state_dict(state_dict: Mapping, path: str) -> None:
     finally:
         if os.path.exists(tmp_path):
             os.remove(tmp_path)
+
+
+def parameter_digest(model) -> str:
+    """SHA-256 over every parameter's name and bytes: data-parallel replicas must agree on it."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, parameter in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(parameter.numpy().tobytes())
+    return digest.hexdigest()

@@ -175,3 +175,45 @@ def read_topic_file(path: str, language: str, labels: Sequence[str]) -> List[Pai
                                          f"({TOPIC_LAYOUT}; topics {list(labels)})")
             examples.append(PairExample(fields[1], None, labels.index(fields[0]), language))
     return examples
+
+
+@dataclass(frozen=True)
+class QAExample:
+    id: str
+    question: str
+    context: str
+    answers: List[str]
+    answer_start: int  # of the first answer, in characters (-1 when there is none)
+    language: str
+
+
+SQUAD_LAYOUT = ("SQuAD JSON (SQuAD v1.1, MLQA, XQuAD): {'data': [{'paragraphs': [{'context': ..., 'qas': [{'id', "
+                "'question', 'answers': [{'text', 'answer_start'}]}]}]}]}")
+
+
+def read_squad(path: str, language: str) -> List[QAExample]:
+    """Every question of a SQuAD-format file; the error for a malformed entry names its place in the JSON."""
+    import json
+
+    _require(path, SQUAD_LAYOUT)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            document = json.load(handle)
+    except ValueError as error:
+        raise BenchmarkDataError(f"{path}: not valid JSON ({error}); expected {SQUAD_LAYOUT}") from error
+    examples = []
+    for i, article in enumerate(document.get("data", []) if isinstance(document, dict) else []):
+        for j, paragraph in enumerate(article.get("paragraphs", [])):
+            for k, qa in enumerate(paragraph.get("qas", [])):
+                where = f"data[{i}].paragraphs[{j}].qas[{k}]"
+                try:
+                    answers = qa.get("answers", [])
+                    examples.append(QAExample(
+                        str(qa["id"]), qa["question"], paragraph["context"], [a["text"] for a in answers],
+                        int(answers[0]["answer_start"]) if answers else -1, language))
+                except (KeyError, TypeError, ValueError) as error:
+                    raise BenchmarkDataError(f"{path}: {where}: missing or bad field {error} "
+                                             f"(expected {SQUAD_LAYOUT})") from error
+    if not examples:
+        raise BenchmarkDataError(f"{path}: no questions found (expected {SQUAD_LAYOUT})")
+    return examples

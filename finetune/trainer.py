@@ -20,6 +20,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 import numpy as np
 import paddle
 
+from ernie_m import parameter_digest
+
 from .metrics import with_average
 
 
@@ -117,9 +119,9 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     optimizer, schedule = build_optimizer(model, args, total_steps)
     amp = _amp_dtype(args.amp)
     scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**15) if amp == "float16" else None
-    train_model = paddle.DataParallel(model) if world > 1 else model
     if world > 1:
-        from paddle.distributed import fleet  # noqa: F401  (launch has set up the collective environment)
+        paddle.distributed.init_parallel_env()  # gloo on CPU ranks, NCCL on GPUs
+    train_model = paddle.DataParallel(model) if world > 1 else model
     writer = None
     if rank == 0:
         from visualdl import LogWriter
@@ -180,4 +182,9 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     if rank == 0:
         with open(os.path.join(args.output_dir, "dev_results.json"), "w") as handle:
             json.dump(result, handle, indent=2)
+    # Replicas must end with the same weights; each rank records its digest so that a user (and the tests) can check.
+    with open(os.path.join(args.output_dir, f"final_rank{rank}.json"), "w") as handle:
+        json.dump({"rank": rank, "world_size": world, "final_parameter_sha256": parameter_digest(model)}, handle)
+    if world > 1:
+        paddle.distributed.barrier()  # rank 0 has written `best`: the others may now load it
     return result

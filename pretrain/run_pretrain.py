@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import hashlib
 import json
 import math
 import os
@@ -27,7 +26,9 @@ import yaml
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ernie_m import ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer, load_state_dict  # noqa: E402
+from ernie_m import (  # noqa: E402
+    ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer, load_state_dict, parameter_digest,
+)
 from ernie_m.objectives import BTMLM, CAMLM, MMLM, TLM, SpecialIds, masked_lm_loss  # noqa: E402
 from ernie_m.pretraining import (  # noqa: E402
     CorpusError, ExampleStream, Stage, find_monolingual_files, find_parallel_files, objective_at, stage_at,
@@ -172,14 +173,6 @@ def amp_settings(requested, rank: int):
             print(f"train.amp={requested} ignored: mixed precision needs a GPU; training in float32")
         return None
     return dtypes[requested]
-
-
-def parameter_digest(model) -> str:
-    digest = hashlib.sha256()
-    for name, parameter in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(parameter.numpy().tobytes())
-    return digest.hexdigest()
 
 
 # ---- the loop ----------------------------------------------------------------------------------------------------

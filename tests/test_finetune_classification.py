@@ -95,3 +95,26 @@ def test_pawsx_pipeline_and_a_missing_file(tiny_model_dir, tmp_path):
     with pytest.raises(SystemExit, match=r"de/test_2k.tsv: file not found \(expected PAWS-X"):
         classification.main(["--task", "pawsx", "--data_dir", str(tmp_path), "--model", tiny_model_dir,
                              "--output_dir", str(out), "--languages", "en", "de", "--max_steps", "1"])
+
+
+def test_two_cpu_ranks_fine_tune_in_step(tiny_model_dir, tmp_path):
+    """finetune/run.py under paddle.distributed.launch: 2 gloo ranks, sharded batches, identical final weights."""
+    import subprocess
+    import sys
+
+    _write_xnli(tmp_path)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+               str(tmp_path / "logs"), os.path.join(root, "finetune", "run.py"), "classification", "--task", "xnli",
+               "--data_dir", str(tmp_path), "--train_file", str(tmp_path / "multinli_1.0_train.txt"), "--model",
+               tiny_model_dir, "--output_dir", str(out), "--languages", "en", "de", "--max_steps", "3",
+               "--batch_size", "2", "--max_length", "32"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env, cwd=root)
+    logs = "".join(p.read_text(errors="replace")[-1500:] for p in (tmp_path / "logs").glob("workerlog.*"))
+    assert result.returncode == 0, result.stderr[-1500:] + logs
+    finals = [json.loads((out / f"final_rank{rank}.json").read_text()) for rank in (0, 1)]
+    assert finals[0]["world_size"] == 2
+    assert finals[0]["final_parameter_sha256"] == finals[1]["final_parameter_sha256"]
+    assert set(json.loads((out / "results.json").read_text())["test_accuracy"]) == {"en", "de", "average"}

@@ -1,0 +1,225 @@
+"""Extractive question answering: MLQA and XQuAD (SQuAD JSON), F1 / exact match with MLQA's per-language answer
+normalisation.
+
+    python -m finetune.qa --model ernie-m-base --output_dir out/mlqa --train_file squad/train-v1.1.json \
+        --dev en:MLQA_V1/dev/dev-context-en-question-en.json \
+        --test en:MLQA_V1/test/test-context-en-question-en.json de:MLQA_V1/test/test-context-de-question-de.json
+
+Long contexts are cut into windows of `--max_length` tokens that overlap by `--doc_stride` tokens (the released
+scripts' convention). A training window whose context does not hold the whole answer points at [CLS]. Prediction
+takes the `--n_best` best starts and ends of every window, keeps spans inside the context of at most
+`--max_answer_length` tokens, and answers with the best-scoring span over all windows, as text from the context.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from typing import Dict, List, Sequence
+
+import numpy as np
+import paddle
+
+from .metrics import qa_scores, with_average
+from .readers import BenchmarkDataError, QAExample, read_squad
+from .trainer import TrainingArguments, fine_tune
+
+
+def encode(tokenizer, examples: Sequence[QAExample], max_length: int, doc_stride: int, max_query_length: int,
+           with_language_ids: bool, training: bool) -> List[dict]:
+    features = []
+    for example_index, example in enumerate(examples):
+        question = tokenizer.encode_batch_ids([example.question])[0][:max_query_length]
+        tokens = tokenizer.tokenize(example.context)
+        context_ids = tokenizer.convert_tokens_to_ids(tokens)
+        offsets = tokenizer.get_offset_mapping(example.context)
+        available = max_length - len(question) - 4  # [CLS] q [SEP] [SEP] context [SEP]
+        if available <= doc_stride:
+            raise ValueError(f"max_length {max_length} leaves {available} context tokens a window, not more than "
+                             f"doc_stride {doc_stride}: raise max_length or lower doc_stride/max_query_length")
+        answer_tokens = None
+        if training and example.answer_start >= 0:
+            answer_end = example.answer_start + len(example.answers[0])
+            inside = [i for i, (s, e) in enumerate(offsets) if e > example.answer_start and s < answer_end]
+            answer_tokens = (inside[0], inside[-1]) if inside else None
+        start = 0
+        while True:
+            end = min(start + available, len(context_ids))
+            first_context = len(question) + 3
+            ids = ([tokenizer.cls_token_id] + question + [tokenizer.sep_token_id] * 2 + context_ids[start:end]
+                   + [tokenizer.sep_token_id])
+            feature = {"input_ids": ids, "example": example_index, "context_start": first_context,
+                       "offsets": offsets[start:end]}
+            if with_language_ids:
+                feature["language_ids"] = [tokenizer.language_id(example.language)] * len(ids)
+            if training:
+                if answer_tokens and start <= answer_tokens[0] and answer_tokens[1] < end:
+                    feature["start_positions"] = first_context + answer_tokens[0] - start
+                    feature["end_positions"] = first_context + answer_tokens[1] - start
+                else:
+                    feature["start_positions"] = feature["end_positions"] = 0  # [CLS]: no answer in this window
+            features.append(feature)
+            if end == len(context_ids):
+                break
+            start = end - doc_stride
+    return features
+
+
+def make_collate(pad_id: int):
+    def collate(features: List[dict]) -> Dict[str, np.ndarray]:
+        width = max(len(f["input_ids"]) for f in features)
+        batch = {"input_ids": np.full([len(features), width], pad_id, dtype=np.int64),
+                 "attention_mask": np.zeros([len(features), width], dtype=np.int64)}
+        if "language_ids" in features[0]:
+            batch["language_ids"] = np.zeros([len(features), width], dtype=np.int64)
+        for row, feature in enumerate(features):
+            length = len(feature["input_ids"])
+            batch["input_ids"][row, :length] = feature["input_ids"]
+            batch["attention_mask"][row, :length] = 1
+            if "language_ids" in batch:
+                batch["language_ids"][row, :] = feature["language_ids"][0]
+        for key in ("start_positions", "end_positions"):
+            if key in features[0]:
+                batch[key] = np.asarray([f[key] for f in features], dtype=np.int64)
+        return batch
+
+    return collate
+
+
+def best_spans(start_logits: np.ndarray, end_logits: np.ndarray, feature: dict, n_best: int,
+               max_answer_length: int) -> List[tuple]:
+    """(score, char start, char end) of the window's best candidate spans inside its context."""
+    first, count = feature["context_start"], len(feature["offsets"])
+    starts = [i for i in np.argsort(start_logits)[::-1][:n_best] if first <= i < first + count]
+    ends = [i for i in np.argsort(end_logits)[::-1][:n_best] if first <= i < first + count]
+    spans = []
+    for s in starts:
+        for e in ends:
+            if s <= e < s + max_answer_length:
+                spans.append((float(start_logits[s] + end_logits[e]), feature["offsets"][s - first][0],
+                              feature["offsets"][e - first][1]))
+    return spans
+
+
+@paddle.no_grad()
+def predict(model, examples: Sequence[QAExample], features: List[dict], collate, n_best: int = 20,
+            max_answer_length: int = 30, batch_size: int = 64) -> Dict[str, str]:
+    model.eval()
+    candidates: Dict[int, List[tuple]] = {}
+    for start in range(0, len(features), batch_size):
+        chunk = features[start:start + batch_size]
+        batch = collate(chunk)
+        outputs = model(**{k: paddle.to_tensor(v) for k, v in batch.items()}, return_dict=True)
+        start_logits, end_logits = outputs.start_logits.numpy(), outputs.end_logits.numpy()
+        for row, feature in enumerate(chunk):
+            candidates.setdefault(feature["example"], []).extend(
+                best_spans(start_logits[row], end_logits[row], feature, n_best, max_answer_length))
+    answers = {}
+    for index, example in enumerate(examples):
+        spans = candidates.get(index)
+        answers[example.id] = example.context[max(spans)[1]:max(spans)[2]] if spans else ""
+    return answers
+
+
+def evaluator(sets: Dict[str, List[QAExample]], features: Dict[str, List[dict]], collate, args, details: dict):
+    def evaluate(model) -> Dict[str, float]:
+        scores = {}
+        for language, examples in sets.items():
+            predictions = predict(model, examples, features[language], collate, args.n_best,
+                                  args.max_answer_length)
+            details[language] = qa_scores(predictions, {e.id: e.answers for e in examples}, language)
+            scores[language] = details[language]["f1"]
+        return scores
+
+    return evaluate
+
+
+def _files(specs: Sequence[str], flag: str) -> Dict[str, str]:
+    out = {}
+    for spec in specs or []:
+        if ":" not in spec:
+            raise SystemExit(f"finetune.qa: {flag} takes language:path, got {spec!r}")
+        language, path = spec.split(":", 1)
+        out[language] = path
+    return out
+
+
+def run(args, progress: bool = True) -> dict:
+    from ernie_m import ErnieMForQuestionAnswering, ErnieMTokenizer
+
+    train = read_squad(args.train_file, args.train_language)
+    dev = {lang: read_squad(path, lang) for lang, path in _files(args.dev, "--dev").items()}
+    test = {lang: read_squad(path, lang) for lang, path in _files(args.test, "--test").items()}
+    if not dev:
+        raise SystemExit("finetune.qa: give at least one --dev file")
+    tokenizer = ErnieMTokenizer.from_pretrained(args.model)
+    paddle.seed(args.seed)
+    model = ErnieMForQuestionAnswering.from_pretrained(args.model)
+    with_language_ids = model.config.num_languages > 0
+    collate = make_collate(tokenizer.pad_token_id)
+
+    def features(examples, training=False):
+        return encode(tokenizer, examples, args.max_length, args.doc_stride, args.max_query_length,
+                      with_language_ids, training)
+
+    training = TrainingArguments(
+        output_dir=args.output_dir, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
+        weight_decay=args.weight_decay, warmup=args.warmup, epochs=args.epochs, batch_size=args.batch_size,
+        max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress)
+    dev_details: dict = {}
+    # Training needs only the model inputs: dropping each window's offsets saves memory on SQuAD's 88k questions.
+    train_features = [{k: v for k, v in f.items() if k in ("input_ids", "language_ids", "start_positions",
+                                                           "end_positions")} for f in features(train, True)]
+    result = fine_tune(model, tokenizer, train_features, collate,
+                       evaluator(dev, {lang: features(e) for lang, e in dev.items()}, collate, args, dev_details),
+                       training)
+    best = ErnieMForQuestionAnswering.from_pretrained(os.path.join(args.output_dir, "best"))
+    test_details: dict = {}
+    f1 = evaluator(test, {lang: features(e) for lang, e in test.items()}, collate, args, test_details)(best)
+    summary = {"task": "qa", "model": args.model, "test_f1": with_average(f1),
+               "test_exact_match": with_average({lang: d["exact_match"] for lang, d in test_details.items()}),
+               "best_dev": result["best"], "best_step": result["best_step"]}
+    if paddle.distributed.get_rank() == 0:
+        with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
+            json.dump(summary, handle, indent=2)
+    return summary
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", required=True, help="a released name (ernie-m-base) or a from_pretrained directory")
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--train_file", required=True, help="SQuAD-format training file (SQuAD v1.1 for MLQA/XQuAD)")
+    p.add_argument("--train_language", default="en")
+    p.add_argument("--dev", nargs="+", help="language:path of SQuAD-format development files")
+    p.add_argument("--test", nargs="*", help="language:path of SQuAD-format test files")
+    p.add_argument("--learning_rate", type=float, default=3e-4)
+    p.add_argument("--layer_decay", type=float, default=0.8)
+    p.add_argument("--weight_decay", type=float, default=0.0)
+    p.add_argument("--warmup", type=float, default=0.1)
+    p.add_argument("--epochs", type=float, default=2)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--max_length", type=int, default=384)
+    p.add_argument("--doc_stride", type=int, default=128, help="tokens shared by consecutive windows")
+    p.add_argument("--max_query_length", type=int, default=64)
+    p.add_argument("--max_answer_length", type=int, default=30)
+    p.add_argument("--n_best", type=int, default=20)
+    p.add_argument("--max_steps", type=int)
+    p.add_argument("--eval_steps", type=int)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--amp", choices=["bf16", "fp16"])
+    return p
+
+
+def main(argv=None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        summary = run(args)
+    except BenchmarkDataError as error:
+        raise SystemExit(f"finetune: {error}")
+    if paddle.distributed.get_rank() == 0:
+        print(json.dumps({"f1": summary["test_f1"], "exact_match": summary["test_exact_match"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
