@@ -39,3 +39,15 @@ def test_bucc_layout_errors(tmp_path):
     (tmp_path / "de-en.test.en").write_text("en-1 Hello world\n")
     with pytest.raises(retrieval.BenchmarkDataError, match=r"de-en.test.en:1: 1 field\(s\) \(expected BUCC"):
         retrieval.read_bucc(str(tmp_path), "de", "test")
+
+
+def test_bucc_command_end_to_end(tiny_model_dir, tmp_path):
+    english = ["The cat sleeps.", "I like green tea.", "Where is the station?", "Numbers 12 and 34."]
+    (tmp_path / "de-en.sample.en").write_text("".join(f"en-{i}\t{s}\n" for i, s in enumerate(english)))
+    # Two "German" sentences copy English ones (gold pairs); the model sees identical text on both sides.
+    (tmp_path / "de-en.sample.de").write_text(f"de-0\t{english[2]}\nde-1\t{english[0]}\n")
+    (tmp_path / "de-en.sample.gold").write_text("de-0\ten-2\nde-1\ten-0\n")
+    summary = retrieval.run(retrieval.parser().parse_args(
+        ["--task", "bucc", "--data_dir", str(tmp_path), "--languages", "de", "--split", "sample", "--model",
+         tiny_model_dir, "--k", "2"]))
+    assert summary["scores"]["de"] == 1.0 and summary["details"]["de"]["recall"] == 1.0

@@ -29,6 +29,7 @@ def dry_run(script, *args, nproc=1):
     ("mlqa.sh", ["M", "S", "D", "O", "large"], 1, "--learning_rate 8e-5 --layer_decay 0.9 --weight_decay 0"),
     ("mlqa.sh", ["M", "S", "D", "O"], 4, "--batch_size 8 --max_length 384 --doc_stride 128"),
     ("pawsx.sh", ["transfer", "M", "D", "O"], 1, "--task pawsx --mode transfer"),
+    ("xquad.sh", ["M", "S", "V", "X", "O", "large"], 1, "--dev en:V --test en:X/xquad.en.json"),
     ("tatoeba.sh", ["M", "D", "O", "deu"], 1, "--task tatoeba"),
     ("bucc.sh", ["M", "D", "O"], 1, "--split test --languages de fr ru zh"),
 ])
