@@ -226,12 +226,12 @@ def main(argv=None):
     if args.resume and manager.latest():
         path = manager.latest()
         state = manager.load_trainer_state(path)
-        model.set_state_dict(load_state_dict(os.path.join(path, "model_state.pdparams")))
-        if not sharding:
-            manager.load_optimizer(path, optimizer)
         if len(state["data"]) != world:
             raise SystemExit(f"run_pretrain: {path} was written by {len(state['data'])} rank(s); this run has "
                              f"{world}. Resume with the same number of ranks (the data position is per rank)")
+        model.set_state_dict(load_state_dict(os.path.join(path, "model_state.pdparams")))
+        if not sharding:
+            manager.load_optimizer(path, optimizer)
         try:
             for kind, stream in streams.items():
                 stream.load_state(state["data"][rank][kind])

@@ -198,3 +198,11 @@ def test_two_rank_resume_reproduces_the_run(corpus, tokenizer_dir, tmp_path, sha
             name = expected[step]["objective"]
             assert got[step][f"{name}_loss"] == pytest.approx(expected[step][f"{name}_loss"], rel=1e-6, abs=1e-6)
     assert read_log(straight, 0)["final"] == read_log(straight, 1)["final"]
+
+    # The data position is per rank: one process cannot take over a 2-rank checkpoint, and says why.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copytree(straight / "checkpoint-8", alone / "checkpoint-8")
+    refused = run(command(corpus, tokenizer_dir, alone, "--resume"))
+    assert refused.returncode != 0
+    assert "was written by 2 rank(s); this run has 1. Resume with the same number of ranks" in refused.stderr
