@@ -18,7 +18,8 @@ import paddle
 
 from .metrics import accuracy, with_average
 from .readers import (
-    NLI_LABELS, PairExample, read_multinli_train, read_pawsx, read_topic_file, read_translated_pairs, read_xnli,
+    NLI_LABELS, PairExample, read_labels, read_multinli_train, read_pawsx, read_topic_file, read_translated_pairs,
+    read_xnli,
 )
 from .trainer import TrainingArguments, fine_tune
 
@@ -118,9 +119,8 @@ def load_task(args) -> dict:
         test = {lang: read_pawsx(args.data_dir, lang, "test_2k") for lang in languages}
         return {"labels": ["0", "1"], "train": train, "dev": {"en": dev["en"]} if args.mode == "transfer" else dev,
                 "test": test}
-    if args.task == "topics":  # the demo's chatterbot topics: eval/topics/{train,test.<lang>}.tsv
-        with open(os.path.join(os.path.dirname(os.path.dirname(args.data_dir.rstrip("/"))), "manifest.json")) as h:
-            labels = json.load(h)["topics"]
+    if args.task == "topics":  # the demo's chatterbot topics: eval/topics/{labels.txt,train.tsv,test.<lang>.tsv}
+        labels = read_labels(os.path.join(args.data_dir, "labels.txt"))
         train = read_topic_file(os.path.join(args.data_dir, "train.tsv"), "en", labels)
         languages = args.languages or sorted(
             name[len("test."):-len(".tsv")] for name in os.listdir(args.data_dir) if name.startswith("test."))

@@ -163,6 +163,16 @@ def read_translated_pairs(path: str, language: str, labels: Sequence[str]) -> Li
 TOPIC_LAYOUT = "the demo's eval/topics/*.tsv: 'topic<TAB>utterance' per line"
 
 
+def read_labels(path: str) -> List[str]:
+    """A label set, one label a line, in label-id order."""
+    _require(path, "one label a line")
+    with open(path, encoding="utf-8") as handle:
+        labels = [line.strip() for line in handle if line.strip()]
+    if not labels:
+        raise BenchmarkDataError(f"{path}: no labels (expected one label a line)")
+    return labels
+
+
 def read_topic_file(path: str, language: str, labels: Sequence[str]) -> List[PairExample]:
     """The demo's topic task: single sentences (text_b is None) labelled with their topic."""
     _require(path, TOPIC_LAYOUT)

