@@ -2,22 +2,29 @@
 
 Checkpoints are interchangeable with PaddleNLP's `ErnieM*` classes (see docs/compatibility.md).
 """
-from .checkpoint import (
-    CheckpointFormatError, UnsafeCheckpointError, load_state_dict, parameter_digest, save_state_dict,
-)
-from .configuration import PRESETS, ErnieMConfig
-from .modeling import (
-    UIEM,
-    ErnieMForMultipleChoice,
-    ErnieMForPretraining,
-    ErnieMForQuestionAnswering,
-    ErnieMForSequenceClassification,
-    ErnieMForTokenClassification,
-    ErnieMModel,
-    ErnieMPretrainedModel,
-    build_attention_bias,
-)
-from .tokenizer import ErnieMTokenizer
+import warnings
+
+with warnings.catch_warnings():
+    # Importing Paddle and PaddleNLP warns that ccache is missing (it matters only when compiling custom operators)
+    # and that setuptools replaces distutils: noise on every import of this library and every `ernie-m` command.
+    warnings.filterwarnings("ignore", message="No ccache found")
+    warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
+    from .checkpoint import (
+        CheckpointFormatError, UnsafeCheckpointError, load_state_dict, parameter_digest, save_state_dict,
+    )
+    from .configuration import PRESETS, ErnieMConfig
+    from .modeling import (
+        UIEM,
+        ErnieMForMultipleChoice,
+        ErnieMForPretraining,
+        ErnieMForQuestionAnswering,
+        ErnieMForSequenceClassification,
+        ErnieMForTokenClassification,
+        ErnieMModel,
+        ErnieMPretrainedModel,
+        build_attention_bias,
+    )
+    from .tokenizer import ErnieMTokenizer
 
 __version__ = "0.1.0"
 

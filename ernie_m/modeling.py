@@ -311,7 +311,8 @@ def _check_input_shape(input_ids, inputs_embeds, config: ErnieMConfig):
     if len(shape) != 2:
         raise ValueError(f"input_ids must be [batch, sequence]; got shape {list(shape)}")
     max_len = config.max_position_embeddings - POSITION_OFFSET
-    if shape[1] > max_len:
+    # In a static graph (export) the length is symbolic; the check is for eager calls.
+    if paddle.in_dynamic_mode() and shape[1] > max_len:
         raise ValueError(
             f"sequence length {shape[1]} exceeds the model's {max_len} positions "
             f"(max_position_embeddings={config.max_position_embeddings}); truncate the input"

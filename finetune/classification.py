@@ -136,7 +136,10 @@ def run(args, progress: bool = True) -> dict:
     task = load_task(args)
     tokenizer = ErnieMTokenizer.from_pretrained(args.model)
     paddle.seed(args.seed)
-    model = ErnieMForSequenceClassification.from_pretrained(args.model, num_labels=len(task["labels"]))
+    names = [str(label) for label in task["labels"]]  # kept in config.json, so predictions can be named
+    model = ErnieMForSequenceClassification.from_pretrained(
+        args.model, num_labels=len(names), id2label=dict(enumerate(names)),
+        label2id={name: i for i, name in enumerate(names)})
     with_language_ids = model.config.num_languages > 0
     collate = make_collate(tokenizer.pad_token_id)
 

@@ -19,34 +19,18 @@ import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import paddle
+
+from ernie_m.embeddings import default_layer, sentence_embeddings
 
 from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average
 from .readers import BenchmarkDataError
 
 
-def default_layer(num_layers: int) -> int:
-    """Two thirds of the way up, as XTREME's layer 8 of 12 (0 = the embeddings)."""
-    return max(1, round(num_layers * 2 / 3))
-
-
-@paddle.no_grad()
 def embed(model, tokenizer, texts: Sequence[str], language: str, layer: int, max_length: int = 128,
           batch_size: int = 32) -> np.ndarray:
     """Mean-pooled hidden states of `layer` (0 = embeddings) over the real tokens, one row per text."""
-    model.eval()
-    with_language_ids = model.config.num_languages > 0
-    vectors = []
-    for start in range(0, len(texts), batch_size):
-        kwargs = {"language": language} if with_language_ids else {}
-        encoded = tokenizer(list(texts[start:start + batch_size]), max_length=max_length, truncation=True,
-                            padding=True, return_attention_mask=True, **kwargs)
-        inputs = {key: paddle.to_tensor(np.asarray(encoded[key], dtype=np.int64))
-                  for key in ("input_ids", "attention_mask", "language_ids") if key in encoded}
-        hidden = model(**inputs, output_hidden_states=True, return_dict=True).hidden_states[layer].numpy()
-        mask = np.asarray(encoded["attention_mask"], dtype=hidden.dtype)[..., None]
-        vectors.append((hidden * mask).sum(1) / np.maximum(mask.sum(1), 1))
-    return np.concatenate(vectors) if vectors else np.zeros([0, model.config.hidden_size])
+    language = language if model.config.num_languages > 0 else None
+    return sentence_embeddings(model, tokenizer, texts, layer, language, max_length, batch_size)
 
 
 def unit(vectors: np.ndarray, center: bool = False) -> np.ndarray:

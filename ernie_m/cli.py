@@ -1,0 +1,182 @@
+"""`ernie-m`: sentence embeddings, prediction, export, from the command line.
+
+    ernie-m embed MODEL texts.txt vectors.npy [--layer 8] [--language de]
+    ernie-m predict CHECKPOINT texts.txt [--pairs pairs.txt] [--output predictions.jsonl]
+    ernie-m export CHECKPOINT OUTPUT_DIR
+    ernie-m {embed,predict,export} --help
+
+MODEL / CHECKPOINT: a `from_pretrained` directory (ours or PaddleNLP's) or a released name when online. Bad paths
+and wrong checkpoint kinds get one line on stderr and exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import List, Optional, Sequence
+
+HEADS = {
+    "ErnieMModel": "ErnieMModel",
+    "ErnieMForSequenceClassification": "ErnieMForSequenceClassification",
+    "ErnieMForTokenClassification": "ErnieMForTokenClassification",
+    "ErnieMForQuestionAnswering": "ErnieMForQuestionAnswering",
+    "ErnieMForMultipleChoice": "ErnieMForMultipleChoice",
+    "UIEM": "UIEM",
+    "ErnieMForPretraining": "ErnieMForPretraining",
+}
+
+
+class CommandError(Exception):
+    """A problem the user can fix: printed as one line, exit status 2."""
+
+
+def _read_lines(path: str) -> List[str]:
+    if not os.path.isfile(path):
+        raise CommandError(f"text file not found: {path}")
+    with open(path, encoding="utf-8") as handle:
+        lines = [line.rstrip("\n") for line in handle]
+    if not lines:
+        raise CommandError(f"{path} is empty: expected one text a line")
+    return lines
+
+
+def _architecture(checkpoint: str) -> str:
+    """The class a checkpoint directory was saved from (config.json `architectures`)."""
+    config_file = os.path.join(checkpoint, "config.json")
+    if not os.path.isdir(checkpoint):
+        raise CommandError(f"checkpoint directory not found: {checkpoint}")
+    if not os.path.isfile(config_file):
+        raise CommandError(f"{checkpoint} has no config.json: not a from_pretrained checkpoint directory")
+    try:
+        with open(config_file) as handle:
+            architectures = json.load(handle).get("architectures") or ["ErnieMModel"]
+    except ValueError as error:
+        raise CommandError(f"{config_file}: not valid JSON ({error})") from None
+    if architectures[0] not in HEADS:
+        raise CommandError(f"{checkpoint} holds a {architectures[0]}, not an ERNIE-M model")
+    return architectures[0]
+
+
+RELEASED = ("ernie-m-base", "ernie-m-large", "uie-m-base", "uie-m-large")
+
+
+def _load(checkpoint: str, architecture: Optional[str] = None):
+    import ernie_m
+
+    if not os.path.isdir(checkpoint) and checkpoint not in RELEASED:
+        raise CommandError(f"{checkpoint} is neither a checkpoint directory nor a released model "
+                           f"({', '.join(RELEASED)})")
+    if architecture is None:
+        architecture = _architecture(checkpoint) if os.path.isdir(checkpoint) else "ErnieMModel"
+    try:
+        model = getattr(ernie_m, HEADS[architecture]).from_pretrained(checkpoint)
+        tokenizer = ernie_m.ErnieMTokenizer.from_pretrained(checkpoint)
+    except (OSError, ValueError, ernie_m.CheckpointFormatError, ernie_m.UnsafeCheckpointError) as error:
+        raise CommandError(f"cannot load {checkpoint}: {str(error).splitlines()[0]}") from None
+    model.eval()
+    return model, tokenizer
+
+
+def embed(args) -> None:
+    import numpy as np
+
+    from ernie_m.embeddings import sentence_embeddings
+
+    texts = _read_lines(args.texts)
+    model, tokenizer = _load(args.model, "ErnieMModel")
+    try:
+        vectors = sentence_embeddings(model, tokenizer, texts, args.layer, args.language, args.max_length,
+                                      args.batch_size)
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+    np.save(args.output, vectors)
+    print(f"{vectors.shape[0]} embeddings of size {vectors.shape[1]} written to {args.output}")
+
+
+def predict(args) -> None:
+    import numpy as np
+    import paddle
+
+    architecture = _architecture(args.checkpoint)
+    if architecture != "ErnieMForSequenceClassification":
+        raise CommandError(f"{args.checkpoint} is an {architecture} checkpoint; predict needs a fine-tuned "
+                           f"ErnieMForSequenceClassification (e.g. finetune/ output_dir/best)")
+    texts = _read_lines(args.texts)
+    pairs = _read_lines(args.pairs) if args.pairs else None
+    if pairs is not None and len(pairs) != len(texts):
+        raise CommandError(f"{args.pairs} has {len(pairs)} lines, {args.texts} has {len(texts)}")
+    model, tokenizer = _load(args.checkpoint, architecture)
+    kwargs = {"language": args.language} if model.config.num_languages > 0 else {}
+    if kwargs and not args.language:
+        raise CommandError("this model has a language embedding: give --language")
+    names = getattr(model.config, "id2label", None) or {}
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    with paddle.no_grad():
+        for start in range(0, len(texts), args.batch_size):
+            batch = tokenizer(texts[start:start + args.batch_size],
+                              pairs[start:start + args.batch_size] if pairs else None, max_length=args.max_length,
+                              truncation=True, padding=True, return_attention_mask=True, **kwargs)
+            inputs = {k: paddle.to_tensor(np.asarray(batch[k], dtype=np.int64))
+                      for k in ("input_ids", "attention_mask", "language_ids") if k in batch}
+            probabilities = paddle.nn.functional.softmax(model(**inputs, return_dict=True).logits, -1).numpy()
+            for row in probabilities:
+                label = int(row.argmax())
+                out.write(json.dumps({"label": names.get(label, names.get(str(label), label)),
+                                      "label_id": label, "score": float(row[label])}, ensure_ascii=False) + "\n")
+    if args.output:
+        out.close()
+
+
+def export(args) -> None:
+    from ernie_m.inference import export as export_static
+
+    model, tokenizer = _load(args.checkpoint)
+    prefix = export_static(model, args.output_dir)
+    tokenizer.save_pretrained(args.output_dir)
+    print(f"{type(model).__name__} exported to {prefix}.json / {prefix}.pdiparams")
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ernie-m", description=__doc__,
+                                  formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = top.add_subparsers(dest="command", required=True)
+
+    p = commands.add_parser("embed", help="sentence embeddings of a text file, one a line, to .npy")
+    p.add_argument("model", help="model directory or released name")
+    p.add_argument("texts", help="UTF-8 text file, one sentence a line")
+    p.add_argument("output", help="output .npy file ([lines, hidden] float32)")
+    p.add_argument("--layer", type=int, help="hidden layer (0 = embeddings; default: two thirds up)")
+    p.add_argument("--language", help="language code, for models with a language embedding")
+    p.add_argument("--max_length", type=int, default=128)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.set_defaults(run=embed)
+
+    p = commands.add_parser("predict", help="labels from a fine-tuned sequence-classification checkpoint")
+    p.add_argument("checkpoint", help="fine-tuned checkpoint directory")
+    p.add_argument("texts", help="UTF-8 text file, one input a line")
+    p.add_argument("--pairs", help="second texts, line by line, for sentence-pair tasks (XNLI, PAWS-X)")
+    p.add_argument("--output", help="JSON lines file (default: standard output)")
+    p.add_argument("--language", help="language code, for models with a language embedding")
+    p.add_argument("--max_length", type=int, default=256)
+    p.add_argument("--batch_size", type=int, default=32)
+    p.set_defaults(run=predict)
+
+    p = commands.add_parser("export", help="static graph for Paddle Inference (model.json + model.pdiparams)")
+    p.add_argument("checkpoint", help="checkpoint directory (any ERNIE-M model or head)")
+    p.add_argument("output_dir")
+    p.set_defaults(run=export)
+    return top
+
+
+def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except CommandError as error:
+        print(f"ernie-m {args.command}: error: {error}", file=sys.stderr)
+        raise SystemExit(2)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Sentence embeddings: the mean of one layer's hidden states over the real tokens."""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import numpy as np
+import paddle
+
+
+def default_layer(num_layers: int) -> int:
+    """Two thirds of the way up, as XTREME's retrieval uses layer 8 of 12 (0 = the embeddings)."""
+    return max(1, round(num_layers * 2 / 3))
+
+
+@paddle.no_grad()
+def sentence_embeddings(model, tokenizer, texts: Sequence[str], layer: Optional[int] = None,
+                        language: Optional[str] = None, max_length: int = 128, batch_size: int = 32) -> np.ndarray:
+    """`[len(texts), hidden]` float32: mean-pooled hidden states of `layer` (0 = embeddings; default two thirds
+    up). `language` gives language ids to a model with a language embedding (and is required there)."""
+    model.eval()
+    layer = default_layer(model.config.num_hidden_layers) if layer is None else layer
+    if not 0 <= layer <= model.config.num_hidden_layers:
+        raise ValueError(f"layer {layer} is not in [0, {model.config.num_hidden_layers}]")
+    kwargs = {}
+    if model.config.num_languages > 0:
+        if language is None:
+            raise ValueError("this model has a language embedding: give the texts' language")
+        kwargs["language"] = language
+    vectors = []
+    for start in range(0, len(texts), batch_size):
+        encoded = tokenizer(list(texts[start:start + batch_size]), max_length=max_length, truncation=True,
+                            padding=True, return_attention_mask=True, **kwargs)
+        inputs = {key: paddle.to_tensor(np.asarray(encoded[key], dtype=np.int64))
+                  for key in ("input_ids", "attention_mask", "language_ids") if key in encoded}
+        hidden = model(**inputs, output_hidden_states=True, return_dict=True).hidden_states[layer].numpy()
+        mask = np.asarray(encoded["attention_mask"], dtype=hidden.dtype)[..., None]
+        vectors.append((hidden * mask).sum(1) / np.maximum(mask.sum(1), 1))
+    return np.concatenate(vectors).astype(np.float32) if vectors else np.zeros([0, model.config.hidden_size],
+                                                                                np.float32)

@@ -1,0 +1,104 @@
+"""Static-graph export and a Paddle Inference predictor for any ERNIE-M model or head.
+
+    export(model, "out/static")                # out/static/model.json + model.pdiparams + export.json
+    predictor = StaticPredictor("out/static")  # Paddle Inference, CPU or GPU
+    sequence_output, pooled_output = predictor(input_ids, attention_mask)
+
+The exported program takes `input_ids`, `attention_mask` (1 = a real token) and `position_ids` (from 0; the model
+adds its offset of 2), all int64 `[batch, sequence]` (and `language_ids` for a model with a language embedding), and returns what the model returns with `return_dict=False`:
+`(sequence_output, pooled_output)` for `ErnieMModel`, `(logits,)` for the classification heads,
+`(start_logits, end_logits)` for QA. Paddle 3 writes the program as `model.json` (PIR).
+"""
+from __future__ import annotations
+
+import json
+import os
+from typing import List, Optional
+
+import numpy as np
+import paddle
+
+INPUT_NAMES = ("input_ids", "attention_mask", "position_ids")
+EXPORT_INFO = "export.json"
+
+
+class _ExportedForward(paddle.nn.Layer):
+    """Fixes the exported signature: (input_ids, attention_mask, position_ids) -> a tuple of tensors."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, attention_mask, position_ids, language_ids=None):
+        outputs = self.model(input_ids, position_ids=position_ids, attention_mask=attention_mask,
+                             language_ids=language_ids, return_dict=False)
+        return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
+
+
+def export(model, output_dir: str) -> str:
+    """Write `model` as a static graph into `output_dir`; returns the path prefix (`output_dir/model`)."""
+    from paddle.static import InputSpec
+
+    model.eval()
+    os.makedirs(output_dir, exist_ok=True)
+    # A model with a language embedding (num_languages > 0) also takes language ids; released checkpoints have none.
+    names = INPUT_NAMES + (("language_ids",) if model.config.num_languages else ())
+    spec = [InputSpec([None, None], "int64", name) for name in names]
+    static = paddle.jit.to_static(_ExportedForward(model), input_spec=spec, full_graph=True)
+    prefix = os.path.join(output_dir, "model")
+    paddle.jit.save(static, prefix)
+    info = {"architecture": type(model).__name__, "inputs": list(names),
+            "pad_token_id": int(model.config.pad_token_id), "paddle_version": paddle.__version__,
+            "config": model.config.to_dict()}
+    with open(os.path.join(output_dir, EXPORT_INFO), "w") as handle:
+        json.dump(info, handle, indent=2, default=str)
+    return prefix
+
+
+def program_file(directory: str) -> str:
+    """The exported program in `directory`: Paddle 3's `model.json`, or an older `model.pdmodel`."""
+    for name in ("model.json", "model.pdmodel"):
+        if os.path.isfile(os.path.join(directory, name)):
+            return os.path.join(directory, name)
+    raise FileNotFoundError(f"{directory}: no exported model (model.json or model.pdmodel); export one with "
+                            f"`ernie-m export`")
+
+
+class StaticPredictor:
+    """Paddle Inference over an exported directory. `onednn=False` keeps CPU results equal to the dynamic graph's
+    (oneDNN's fused kernels round differently); turn it on for speed."""
+
+    def __init__(self, directory: str, device: str = "cpu", onednn: bool = False, threads: Optional[int] = None):
+        from paddle import inference
+
+        config = inference.Config(program_file(directory), os.path.join(directory, "model.pdiparams"))
+        if device.startswith("gpu"):
+            config.enable_use_gpu(256, int(device.split(":")[1]) if ":" in device else 0)
+        else:
+            config.disable_gpu()
+            if onednn:
+                config.enable_mkldnn()
+            else:
+                config.disable_mkldnn()
+            if threads:
+                config.set_cpu_math_library_num_threads(threads)
+        self._predictor = inference.create_predictor(config)
+        info_path = os.path.join(directory, EXPORT_INFO)
+        self.info = json.load(open(info_path)) if os.path.isfile(info_path) else {}
+        self.pad_token_id = int(self.info.get("pad_token_id", 1))
+
+    def __call__(self, input_ids, attention_mask=None, position_ids=None, language_ids=None) -> List[np.ndarray]:
+        input_ids = np.asarray(input_ids, dtype=np.int64)
+        names = self._predictor.get_input_names()
+        if "language_ids" in names and language_ids is None:
+            raise ValueError("this exported model has a language embedding: pass language_ids")
+        if attention_mask is None:
+            attention_mask = (input_ids != self.pad_token_id).astype(np.int64)
+        if position_ids is None:
+            position_ids = np.broadcast_to(np.arange(input_ids.shape[1], dtype=np.int64), input_ids.shape)
+        values = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids,
+                  "language_ids": language_ids}
+        for name in names:
+            self._predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(values[name], dtype=np.int64))
+        self._predictor.run()
+        return [self._predictor.get_output_handle(name).copy_to_cpu() for name in self._predictor.get_output_names()]

@@ -1,0 +1,93 @@
+"""The `ernie-m` command line: help for every subcommand, the three jobs, and one-line errors."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from ernie_m import cli
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def ernie_m(*args, cwd=None):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "ernie_m.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=180, cwd=cwd or ROOT)
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory, tokenizer_dir):
+    import paddle
+
+    from ernie_m import ErnieMConfig, ErnieMForSequenceClassification, ErnieMTokenizer
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    out = str(tmp_path_factory.mktemp("classifier"))
+    paddle.seed(1)
+    config = ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=len(tokenizer), num_labels=2,
+                                      id2label={0: "no", 1: "yes"}, label2id={"no": 0, "yes": 1})
+    ErnieMForSequenceClassification(config).save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+@pytest.mark.parametrize("command", [[], ["embed"], ["predict"], ["export"]])
+def test_every_subcommand_has_help(command):
+    result = ernie_m(*command, "--help")
+    assert result.returncode == 0 and "usage: ernie-m" in result.stdout
+
+
+def test_embed_writes_the_library_embeddings(tiny_model_dir, tmp_path):
+    from ernie_m import ErnieMModel, ErnieMTokenizer
+    from ernie_m.embeddings import sentence_embeddings
+
+    texts = ["The cat sleeps.", "Die Katze schläft.", "Кошка спит."]
+    (tmp_path / "texts.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    result = ernie_m("embed", tiny_model_dir, str(tmp_path / "texts.txt"), str(tmp_path / "v.npy"), "--layer", "1")
+    assert result.returncode == 0, result.stderr[-2000:]
+    vectors = np.load(tmp_path / "v.npy")
+    model, tokenizer = ErnieMModel.from_pretrained(tiny_model_dir), ErnieMTokenizer.from_pretrained(tiny_model_dir)
+    np.testing.assert_allclose(vectors, sentence_embeddings(model, tokenizer, texts, layer=1), atol=1e-6)
+
+
+def test_predict_names_the_labels(classifier_dir, tmp_path):
+    (tmp_path / "a.txt").write_text("A man eats.\nIt rains.\n")
+    (tmp_path / "b.txt").write_text("Someone eats.\nThe sun shines.\n")
+    result = ernie_m("predict", classifier_dir, str(tmp_path / "a.txt"), "--pairs", str(tmp_path / "b.txt"),
+                     "--output", str(tmp_path / "p.jsonl"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and all(row["label"] in ("no", "yes") and 0.5 <= row["score"] <= 1 for row in rows)
+
+
+def test_export_then_paddle_inference(classifier_dir, tmp_path):
+    result = ernie_m("export", classifier_dir, str(tmp_path / "static"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    from ernie_m.inference import StaticPredictor
+
+    logits, = StaticPredictor(str(tmp_path / "static"))(np.array([[0, 10, 11, 2]]))
+    assert logits.shape == (1, 2)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["embed", "no/such/model", "{texts}", "v.npy"], "no/such/model is neither a checkpoint directory nor a released"),
+    (["embed", "{model}", "missing.txt", "v.npy"], "text file not found: missing.txt"),
+    (["predict", "{model}", "{texts}"], "is an ErnieMModel checkpoint; predict needs a fine-tuned"),
+    (["export", "{empty}", "out"], "has no config.json: not a from_pretrained checkpoint directory"),
+])
+def test_bad_input_gets_one_line(tiny_model_dir, tmp_path, args, message):
+    (tmp_path / "texts.txt").write_text("hello\n")
+    (tmp_path / "empty").mkdir()
+    filled = [a.format(model=tiny_model_dir, texts=tmp_path / "texts.txt", empty=tmp_path / "empty") for a in args]
+    result = ernie_m(*filled, cwd=str(tmp_path))
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0  # one line, nothing else
+
+
+def test_console_script_is_declared():
+    text = open(os.path.join(ROOT, "pyproject.toml")).read()
+    assert 'ernie-m = "ernie_m.cli:main"' in text and callable(cli.main)

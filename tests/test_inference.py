@@ -1,0 +1,60 @@
+"""Static-graph export and Paddle Inference against the dynamic graph (oneDNN off: the comparison is exact)."""
+import numpy as np
+import paddle
+import pytest
+
+from ernie_m import (
+    ErnieMConfig, ErnieMForQuestionAnswering, ErnieMForSequenceClassification, ErnieMModel,
+)
+from ernie_m.inference import StaticPredictor, export
+
+
+def _inputs(batch, length, vocab, seed):
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(3, vocab, size=(batch, length)).astype(np.int64)
+    mask = np.ones_like(ids)
+    mask[-1, length // 2:] = 0  # a padded row
+    ids[mask == 0] = 1
+    return ids, mask, np.broadcast_to(np.arange(length, dtype=np.int64), ids.shape).copy()
+
+
+@pytest.mark.parametrize("model_class, kwargs", [
+    (ErnieMModel, {}), (ErnieMForSequenceClassification, {"num_labels": 3}), (ErnieMForQuestionAnswering, {}),
+    (ErnieMModel, {"num_languages": 3}),
+])
+def test_static_graph_and_paddle_inference_equal_the_dynamic_graph(tmp_path, model_class, kwargs):
+    paddle.seed(3)
+    config = ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=120, **kwargs)
+    model = model_class(config)
+    model.eval()
+    prefix = export(model, str(tmp_path / "static"))
+    loaded = paddle.jit.load(prefix)
+    predictor = StaticPredictor(str(tmp_path / "static"))
+    for batch, length, seed in ((2, 7, 0), (3, 11, 1)):  # one program, any batch and length
+        ids, mask, positions = _inputs(batch, length, 120, seed)
+        extra = {}
+        if config.num_languages:
+            extra["language_ids"] = np.full_like(ids, 2)
+        tensors = {k: paddle.to_tensor(v) for k, v in extra.items()}
+        dynamic = model(paddle.to_tensor(ids), position_ids=paddle.to_tensor(positions),
+                        attention_mask=paddle.to_tensor(mask), return_dict=False, **tensors)
+        dynamic = [t.numpy() for t in (dynamic if isinstance(dynamic, (tuple, list)) else (dynamic,))]
+        static = loaded(paddle.to_tensor(ids), paddle.to_tensor(mask), paddle.to_tensor(positions), *tensors.values())
+        static = static if isinstance(static, (tuple, list)) else [static]  # jit.load unwraps a single output
+        inferred = predictor(ids, mask, positions, **extra)
+        assert len(dynamic) == len(inferred)
+        for want, got_static, got_inference in zip(dynamic, static, inferred):
+            np.testing.assert_allclose(got_static.numpy(), want, atol=1e-5, rtol=0)
+            np.testing.assert_allclose(got_inference, want, atol=1e-5, rtol=0)
+    # Defaults: the mask from the pad id, positions from 0.
+    ids, mask, positions = _inputs(2, 9, 120, 5)
+    if not config.num_languages:
+        np.testing.assert_array_equal(predictor(ids)[0], predictor(ids, mask, positions)[0])
+    else:
+        with pytest.raises(ValueError, match="pass language_ids"):
+            predictor(ids)
+
+
+def test_a_directory_without_an_export_is_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no exported model"):
+        StaticPredictor(str(tmp_path))
