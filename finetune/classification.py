@@ -21,7 +21,7 @@ from .readers import (
     NLI_LABELS, PairExample, read_labels, read_multinli_train, read_pawsx, read_topic_file, read_translated_pairs,
     read_xnli,
 )
-from .trainer import TrainingArguments, fine_tune
+from .trainer import add_training_arguments, fine_tune, pad_inputs, training_arguments
 
 XNLI_LANGUAGES = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 PAWSX_LANGUAGES = ["de", "en", "es", "fr", "ja", "ko", "zh"]
@@ -48,19 +48,7 @@ def encode(tokenizer, examples: Sequence[PairExample], max_length: int, with_lan
 
 def make_collate(pad_id: int):
     def collate(features: List[dict]) -> Dict[str, np.ndarray]:
-        """Pads to the longest in the batch; the attention mask keeps the real tokens."""
-        width = max(len(f["input_ids"]) for f in features)
-        batch = {"input_ids": np.full([len(features), width], pad_id, dtype=np.int64),
-                 "attention_mask": np.zeros([len(features), width], dtype=np.int64)}
-        if "language_ids" in features[0]:
-            batch["language_ids"] = np.zeros([len(features), width], dtype=np.int64)
-        for row, feature in enumerate(features):
-            length = len(feature["input_ids"])
-            batch["input_ids"][row, :length] = feature["input_ids"]
-            batch["attention_mask"][row, :length] = 1
-            if "language_ids" in batch:
-                batch["language_ids"][row, :length] = feature["language_ids"]
-                batch["language_ids"][row, length:] = feature["language_ids"][0]
+        batch = pad_inputs(features, pad_id)
         if "labels" in features[0]:
             batch["labels"] = np.asarray([f["labels"] for f in features], dtype=np.int64)
         return batch
@@ -147,10 +135,7 @@ def run(args, progress: bool = True) -> dict:
         return encode(tokenizer, examples, args.max_length, with_language_ids)
 
     dev = {lang: features(examples) for lang, examples in task["dev"].items()}
-    training = TrainingArguments(
-        output_dir=args.output_dir, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
-        weight_decay=args.weight_decay, warmup=args.warmup, epochs=args.epochs, batch_size=args.batch_size,
-        max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress)
+    training = training_arguments(args, progress)
     result = fine_tune(model, tokenizer, features(task["train"]), collate,
                        evaluator(dev, collate, training.eval_batch_size), training)
     best = ErnieMForSequenceClassification.from_pretrained(os.path.join(args.output_dir, "best"))
@@ -169,21 +154,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--task", required=True, choices=["xnli", "pawsx", "topics"])
     p.add_argument("--data_dir", required=True, help="XNLI-1.0/, PAWS-X x-final/, or the demo's eval/topics/")
     p.add_argument("--train_file", help="XNLI: MultiNLI's multinli_1.0_train.txt")
-    p.add_argument("--model", required=True, help="a released name (ernie-m-base) or a from_pretrained directory")
-    p.add_argument("--output_dir", required=True)
     p.add_argument("--mode", default="transfer", choices=["transfer", "translate-train-all"])
     p.add_argument("--languages", nargs="+")
-    p.add_argument("--learning_rate", type=float, default=5e-5)
-    p.add_argument("--layer_decay", type=float, default=0.8)
-    p.add_argument("--weight_decay", type=float, default=0.0)
-    p.add_argument("--warmup", type=float, default=0.1)
-    p.add_argument("--epochs", type=float, default=5)
-    p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--max_length", type=int, default=256)
-    p.add_argument("--max_steps", type=int)
-    p.add_argument("--eval_steps", type=int)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--amp", choices=["bf16", "fp16"])
+    add_training_arguments(p, learning_rate=5e-5, weight_decay=0.0, epochs=5, batch_size=32, max_length=256)
     return p
 
 

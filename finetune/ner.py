@@ -19,8 +19,8 @@ import numpy as np
 import paddle
 
 from .metrics import ner_scores, with_average
-from .readers import BenchmarkDataError, TaggedSentence, read_conll
-from .trainer import TrainingArguments, fine_tune
+from .readers import BenchmarkDataError, TaggedSentence, language_files, read_conll
+from .trainer import add_training_arguments, fine_tune, pad_inputs, training_arguments
 
 IGNORE = -100
 
@@ -50,19 +50,10 @@ def encode(tokenizer, sentences: Sequence[TaggedSentence], label_ids: Dict[str, 
 
 def make_collate(pad_id: int):
     def collate(features: List[dict]) -> Dict[str, np.ndarray]:
-        width = max(len(f["input_ids"]) for f in features)
-        batch = {"input_ids": np.full([len(features), width], pad_id, dtype=np.int64),
-                 "attention_mask": np.zeros([len(features), width], dtype=np.int64),
-                 "labels": np.full([len(features), width], IGNORE, dtype=np.int64)}
-        if "language_ids" in features[0]:
-            batch["language_ids"] = np.zeros([len(features), width], dtype=np.int64)
+        batch = pad_inputs(features, pad_id)
+        batch["labels"] = np.full(batch["input_ids"].shape, IGNORE, dtype=np.int64)
         for row, feature in enumerate(features):
-            length = len(feature["input_ids"])
-            batch["input_ids"][row, :length] = feature["input_ids"]
-            batch["attention_mask"][row, :length] = 1
-            batch["labels"][row, :length] = feature["labels"]
-            if "language_ids" in batch:
-                batch["language_ids"][row, :] = feature["language_ids"][0]
+            batch["labels"][row, :len(feature["labels"])] = feature["labels"]
         return batch
 
     return collate
@@ -94,22 +85,12 @@ def evaluator(sets: Dict[str, List[TaggedSentence]], features: Dict[str, List[di
     return evaluate
 
 
-def _files(specs: Sequence[str], flag: str) -> Dict[str, List[str]]:
-    out: Dict[str, List[str]] = {}
-    for spec in specs or []:
-        if ":" not in spec:
-            raise SystemExit(f"finetune.ner: {flag} takes language:path, got {spec!r}")
-        language, path = spec.split(":", 1)
-        out.setdefault(language, []).append(path)
-    return out
-
-
 def run(args, progress: bool = True) -> dict:
     from ernie_m import ErnieMForTokenClassification, ErnieMTokenizer
 
     def read(specs, flag):
         return {lang: [s for path in paths for s in read_conll(path, lang)] for lang, paths in
-                _files(specs, flag).items()}
+                language_files(specs, flag).items()}
 
     train_sets, dev_sets, test_sets = read(args.train, "--train"), read(args.dev, "--dev"), read(args.test, "--test")
     if not train_sets or not dev_sets:
@@ -133,10 +114,7 @@ def run(args, progress: bool = True) -> dict:
     def features(sentences):
         return encode(tokenizer, sentences, label_ids, args.max_length, with_language_ids)
 
-    training = TrainingArguments(
-        output_dir=args.output_dir, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
-        weight_decay=args.weight_decay, warmup=args.warmup, epochs=args.epochs, batch_size=args.batch_size,
-        max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress)
+    training = training_arguments(args, progress)
     dev_features = {lang: features(s) for lang, s in dev_sets.items()}
     result = fine_tune(model, tokenizer, features(train), collate,
                        evaluator(dev_sets, dev_features, collate, labels), training)
@@ -153,22 +131,10 @@ def run(args, progress: bool = True) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="a released name (ernie-m-base) or a from_pretrained directory")
-    p.add_argument("--output_dir", required=True)
     p.add_argument("--train", nargs="+", help="language:path of CoNLL/WikiANN training files")
     p.add_argument("--dev", nargs="+", help="language:path of development files (the best average is kept)")
     p.add_argument("--test", nargs="*", help="language:path of test files")
-    p.add_argument("--learning_rate", type=float, default=4e-4)
-    p.add_argument("--layer_decay", type=float, default=0.8)
-    p.add_argument("--weight_decay", type=float, default=0.01)
-    p.add_argument("--warmup", type=float, default=0.1)
-    p.add_argument("--epochs", type=float, default=10)
-    p.add_argument("--batch_size", type=int, default=8)
-    p.add_argument("--max_length", type=int, default=512)
-    p.add_argument("--max_steps", type=int)
-    p.add_argument("--eval_steps", type=int)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--amp", choices=["bf16", "fp16"])
+    add_training_arguments(p, learning_rate=4e-4, weight_decay=0.01, epochs=10, batch_size=8, max_length=512)
     return p
 
 

@@ -21,8 +21,8 @@ import numpy as np
 import paddle
 
 from .metrics import qa_scores, with_average
-from .readers import BenchmarkDataError, QAExample, read_squad
-from .trainer import TrainingArguments, fine_tune
+from .readers import BenchmarkDataError, QAExample, language_files, read_squad
+from .trainer import add_training_arguments, fine_tune, pad_inputs, training_arguments
 
 
 def encode(tokenizer, examples: Sequence[QAExample], max_length: int, doc_stride: int, max_query_length: int,
@@ -67,17 +67,7 @@ def encode(tokenizer, examples: Sequence[QAExample], max_length: int, doc_stride
 
 def make_collate(pad_id: int):
     def collate(features: List[dict]) -> Dict[str, np.ndarray]:
-        width = max(len(f["input_ids"]) for f in features)
-        batch = {"input_ids": np.full([len(features), width], pad_id, dtype=np.int64),
-                 "attention_mask": np.zeros([len(features), width], dtype=np.int64)}
-        if "language_ids" in features[0]:
-            batch["language_ids"] = np.zeros([len(features), width], dtype=np.int64)
-        for row, feature in enumerate(features):
-            length = len(feature["input_ids"])
-            batch["input_ids"][row, :length] = feature["input_ids"]
-            batch["attention_mask"][row, :length] = 1
-            if "language_ids" in batch:
-                batch["language_ids"][row, :] = feature["language_ids"][0]
+        batch = pad_inputs(features, pad_id)
         for key in ("start_positions", "end_positions"):
             if key in features[0]:
                 batch[key] = np.asarray([f[key] for f in features], dtype=np.int64)
@@ -134,22 +124,14 @@ def evaluator(sets: Dict[str, List[QAExample]], features: Dict[str, List[dict]],
     return evaluate
 
 
-def _files(specs: Sequence[str], flag: str) -> Dict[str, str]:
-    out = {}
-    for spec in specs or []:
-        if ":" not in spec:
-            raise SystemExit(f"finetune.qa: {flag} takes language:path, got {spec!r}")
-        language, path = spec.split(":", 1)
-        out[language] = path
-    return out
-
-
 def run(args, progress: bool = True) -> dict:
     from ernie_m import ErnieMForQuestionAnswering, ErnieMTokenizer
 
     train = read_squad(args.train_file, args.train_language)
-    dev = {lang: read_squad(path, lang) for lang, path in _files(args.dev, "--dev").items()}
-    test = {lang: read_squad(path, lang) for lang, path in _files(args.test, "--test").items()}
+    dev = {lang: [e for path in paths for e in read_squad(path, lang)]
+           for lang, paths in language_files(args.dev, "--dev").items()}
+    test = {lang: [e for path in paths for e in read_squad(path, lang)]
+            for lang, paths in language_files(args.test, "--test").items()}
     if not dev:
         raise SystemExit("finetune.qa: give at least one --dev file")
     tokenizer = ErnieMTokenizer.from_pretrained(args.model)
@@ -162,10 +144,7 @@ def run(args, progress: bool = True) -> dict:
         return encode(tokenizer, examples, args.max_length, args.doc_stride, args.max_query_length,
                       with_language_ids, training)
 
-    training = TrainingArguments(
-        output_dir=args.output_dir, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
-        weight_decay=args.weight_decay, warmup=args.warmup, epochs=args.epochs, batch_size=args.batch_size,
-        max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress)
+    training = training_arguments(args, progress)
     dev_details: dict = {}
     # Training needs only the model inputs: dropping each window's offsets saves memory on SQuAD's 88k questions.
     train_features = [{k: v for k, v in f.items() if k in ("input_ids", "language_ids", "start_positions",
@@ -187,27 +166,15 @@ def run(args, progress: bool = True) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", required=True, help="a released name (ernie-m-base) or a from_pretrained directory")
-    p.add_argument("--output_dir", required=True)
     p.add_argument("--train_file", required=True, help="SQuAD-format training file (SQuAD v1.1 for MLQA/XQuAD)")
     p.add_argument("--train_language", default="en")
     p.add_argument("--dev", nargs="+", help="language:path of SQuAD-format development files")
     p.add_argument("--test", nargs="*", help="language:path of SQuAD-format test files")
-    p.add_argument("--learning_rate", type=float, default=3e-4)
-    p.add_argument("--layer_decay", type=float, default=0.8)
-    p.add_argument("--weight_decay", type=float, default=0.0)
-    p.add_argument("--warmup", type=float, default=0.1)
-    p.add_argument("--epochs", type=float, default=2)
-    p.add_argument("--batch_size", type=int, default=32)
-    p.add_argument("--max_length", type=int, default=384)
+    add_training_arguments(p, learning_rate=3e-4, weight_decay=0.0, epochs=2, batch_size=32, max_length=384)
     p.add_argument("--doc_stride", type=int, default=128, help="tokens shared by consecutive windows")
     p.add_argument("--max_query_length", type=int, default=64)
     p.add_argument("--max_answer_length", type=int, default=30)
     p.add_argument("--n_best", type=int, default=20)
-    p.add_argument("--max_steps", type=int)
-    p.add_argument("--eval_steps", type=int)
-    p.add_argument("--seed", type=int, default=42)
-    p.add_argument("--amp", choices=["bf16", "fp16"])
     return p
 
 

@@ -36,6 +36,17 @@ class TaggedSentence:
     language: str
 
 
+def language_files(specs: Optional[Sequence[str]], flag: str) -> Dict[str, List[str]]:
+    """`["en:eng.train", "de:deu.train"]` -> {"en": ["eng.train"], "de": ["deu.train"]} (a language may repeat)."""
+    out: Dict[str, List[str]] = {}
+    for spec in specs or []:
+        language, separator, path = spec.partition(":")
+        if not separator or not language or not path:
+            raise BenchmarkDataError(f"{flag} takes language:path, got {spec!r}")
+        out.setdefault(language, []).append(path)
+    return out
+
+
 def _require(path: str, layout: str) -> None:
     if not os.path.isfile(path):
         raise BenchmarkDataError(f"{path}: file not found (expected {layout})")

@@ -45,6 +45,49 @@ class TrainingArguments:
     progress: bool = True  # a progress bar on rank 0
 
 
+def add_training_arguments(parser, learning_rate: float, weight_decay: float, epochs: float, batch_size: int,
+                           max_length: int) -> None:
+    """The options every fine-tuning task shares; the defaults are the task's released recipe (DESIGN §6)."""
+    parser.add_argument("--model", required=True, help="a released name (ernie-m-base) or a from_pretrained directory")
+    parser.add_argument("--output_dir", required=True)
+    parser.add_argument("--learning_rate", type=float, default=learning_rate)
+    parser.add_argument("--layer_decay", type=float, default=0.8)
+    parser.add_argument("--weight_decay", type=float, default=weight_decay)
+    parser.add_argument("--warmup", type=float, default=0.1)
+    parser.add_argument("--epochs", type=float, default=epochs)
+    parser.add_argument("--batch_size", type=int, default=batch_size, help="per rank")
+    parser.add_argument("--max_length", type=int, default=max_length)
+    parser.add_argument("--max_steps", type=int)
+    parser.add_argument("--eval_steps", type=int)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--amp", choices=["bf16", "fp16"])
+
+
+def training_arguments(args, progress: bool = True) -> TrainingArguments:
+    return TrainingArguments(
+        output_dir=args.output_dir, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
+        weight_decay=args.weight_decay, warmup=args.warmup, epochs=args.epochs, batch_size=args.batch_size,
+        max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress)
+
+
+def pad_inputs(features: List[dict], pad_id: int) -> Dict[str, np.ndarray]:
+    """input_ids padded to the longest feature, the attention mask of the real tokens, and language ids (the
+    padding takes the row's language) when the features carry them."""
+    width = max(len(f["input_ids"]) for f in features)
+    batch = {"input_ids": np.full([len(features), width], pad_id, dtype=np.int64),
+             "attention_mask": np.zeros([len(features), width], dtype=np.int64)}
+    if "language_ids" in features[0]:
+        batch["language_ids"] = np.zeros([len(features), width], dtype=np.int64)
+    for row, feature in enumerate(features):
+        length = len(feature["input_ids"])
+        batch["input_ids"][row, :length] = feature["input_ids"]
+        batch["attention_mask"][row, :length] = 1
+        if "language_ids" in batch:
+            batch["language_ids"][row, :length] = feature["language_ids"]
+            batch["language_ids"][row, length:] = feature["language_ids"][0]
+    return batch
+
+
 _LAYER = re.compile(r"(?:^|\.)encoder\.layers\.(\d+)\.")
 
 
