@@ -1,0 +1,66 @@
+"""Our layout <-> HF transformers' ErnieM: exact round trips, and the same outputs in transformers as here."""
+import json
+
+import numpy as np
+import paddle
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from ernie_m import (  # noqa: E402
+    ErnieMConfig, ErnieMForQuestionAnswering, ErnieMForSequenceClassification, ErnieMModel, load_state_dict,
+)
+from tools import convert_hf  # noqa: E402
+
+
+def _inputs():
+    ids = np.array([[0, 17, 25, 33, 2, 1, 1], [0, 40, 41, 42, 43, 44, 2]], dtype=np.int64)
+    return ids, (ids != 1).astype(np.int64)
+
+
+@pytest.mark.parametrize("model_class, hf_name, kwargs", [
+    (ErnieMModel, "ErnieMModel", {}),
+    (ErnieMForSequenceClassification, "ErnieMForSequenceClassification", {"num_labels": 3}),
+    (ErnieMForQuestionAnswering, "ErnieMForQuestionAnswering", {}),
+])
+def test_hf_outputs_match_and_round_trip_is_exact(tmp_path, model_class, hf_name, kwargs):
+    paddle.seed(11)
+    model = model_class(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=120, **kwargs))
+    model.eval()
+    ours = tmp_path / "ours"
+    model.save_pretrained(str(ours))
+    convert_hf.to_hf(str(ours), str(tmp_path / "hf"))
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["architectures"] == [hf_name]
+
+    hf_model = getattr(transformers, hf_name).from_pretrained(str(tmp_path / "hf"))
+    hf_model.eval()
+    ids, mask = _inputs()
+    with torch.no_grad():
+        hf_out = hf_model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask))
+    out = model(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(mask), return_dict=True)
+    if model_class is ErnieMModel:
+        pairs = [(out.last_hidden_state, hf_out.last_hidden_state), (out.pooler_output, hf_out.pooler_output)]
+    elif model_class is ErnieMForQuestionAnswering:
+        pairs = [(out.start_logits, hf_out.start_logits), (out.end_logits, hf_out.end_logits)]
+    else:
+        pairs = [(out.logits, hf_out.logits)]
+    for here, there in pairs:
+        if here.ndim == 3:  # compare real tokens only: padded rows are masked out everywhere downstream
+            np.testing.assert_allclose(here.numpy()[mask == 1], there.numpy()[mask == 1], atol=1e-4, rtol=0)
+        else:
+            np.testing.assert_allclose(here.numpy(), there.numpy(), atol=1e-4, rtol=0)
+
+    convert_hf.from_hf(str(tmp_path / "hf"), str(tmp_path / "back"))
+    original, back = load_state_dict(str(ours / "model_state.pdparams")), load_state_dict(
+        str(tmp_path / "back" / "model_state.pdparams"))
+    expected = {k for k in original if not (model_class is ErnieMForQuestionAnswering and ".pooler." in k)}
+    assert set(back) == expected  # HF's QA model has no pooler
+    for key in expected:
+        np.testing.assert_array_equal(back[key], original[key])
+    model_class.from_pretrained(str(tmp_path / "back"))
+
+
+def test_not_a_checkpoint_is_named(tmp_path):
+    with pytest.raises(convert_hf.ConversionError, match="no config.json"):
+        convert_hf.to_hf(str(tmp_path), str(tmp_path / "out"))
