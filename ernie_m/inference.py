@@ -1,8 +1,10 @@
-"""Static-graph export and a Paddle Inference predictor for any ERNIE-M model or head.
+"""Static-graph export, a Paddle Inference predictor and ONNX Runtime for any ERNIE-M model or head.
 
     export(model, "out/static")                # out/static/model.json + model.pdiparams + export.json
     predictor = StaticPredictor("out/static")  # Paddle Inference, CPU or GPU
     sequence_output, pooled_output = predictor(input_ids, attention_mask)
+    export_onnx("out/static")                  # out/static/model.onnx, through paddle2onnx
+    OnnxPredictor("out/static")(input_ids)     # the same call on ONNX Runtime
 
 The exported program takes `input_ids`, `attention_mask` (1 = a real token) and `position_ids` (from 0; the model
 adds its offset of 2), all int64 `[batch, sequence]` (and `language_ids` for a model with a language embedding), and returns what the model returns with `return_dict=False`:
@@ -64,7 +66,29 @@ def program_file(directory: str) -> str:
                             f"`ernie-m export`")
 
 
-class StaticPredictor:
+class _Predictor:
+    """Fills the default mask (from the pad id) and positions (0..n-1), then runs `_run` on int64 arrays."""
+
+    def __init__(self, directory: str):
+        info_path = os.path.join(directory, EXPORT_INFO)
+        self.info = json.load(open(info_path)) if os.path.isfile(info_path) else {}
+        self.pad_token_id = int(self.info.get("pad_token_id", 1))
+
+    def __call__(self, input_ids, attention_mask=None, position_ids=None, language_ids=None) -> List[np.ndarray]:
+        input_ids = np.asarray(input_ids, dtype=np.int64)
+        names = self.input_names()
+        if "language_ids" in names and language_ids is None:
+            raise ValueError("this exported model has a language embedding: pass language_ids")
+        if attention_mask is None:
+            attention_mask = (input_ids != self.pad_token_id).astype(np.int64)
+        if position_ids is None:
+            position_ids = np.broadcast_to(np.arange(input_ids.shape[1], dtype=np.int64), input_ids.shape)
+        values = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids,
+                  "language_ids": language_ids}
+        return self._run({name: np.ascontiguousarray(values[name], dtype=np.int64) for name in names})
+
+
+class StaticPredictor(_Predictor):
     """Paddle Inference over an exported directory. `onednn=False` keeps CPU results equal to the dynamic graph's
     (oneDNN's fused kernels round differently); turn it on for speed."""
 
@@ -83,22 +107,45 @@ class StaticPredictor:
             if threads:
                 config.set_cpu_math_library_num_threads(threads)
         self._predictor = inference.create_predictor(config)
-        info_path = os.path.join(directory, EXPORT_INFO)
-        self.info = json.load(open(info_path)) if os.path.isfile(info_path) else {}
-        self.pad_token_id = int(self.info.get("pad_token_id", 1))
+        super().__init__(directory)
 
-    def __call__(self, input_ids, attention_mask=None, position_ids=None, language_ids=None) -> List[np.ndarray]:
-        input_ids = np.asarray(input_ids, dtype=np.int64)
-        names = self._predictor.get_input_names()
-        if "language_ids" in names and language_ids is None:
-            raise ValueError("this exported model has a language embedding: pass language_ids")
-        if attention_mask is None:
-            attention_mask = (input_ids != self.pad_token_id).astype(np.int64)
-        if position_ids is None:
-            position_ids = np.broadcast_to(np.arange(input_ids.shape[1], dtype=np.int64), input_ids.shape)
-        values = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids,
-                  "language_ids": language_ids}
-        for name in names:
-            self._predictor.get_input_handle(name).copy_from_cpu(np.ascontiguousarray(values[name], dtype=np.int64))
+    def input_names(self) -> List[str]:
+        return self._predictor.get_input_names()
+
+    def _run(self, feeds) -> List[np.ndarray]:
+        for name, value in feeds.items():
+            self._predictor.get_input_handle(name).copy_from_cpu(value)
         self._predictor.run()
         return [self._predictor.get_output_handle(name).copy_to_cpu() for name in self._predictor.get_output_names()]
+
+
+def export_onnx(directory: str, opset: int = 14) -> str:
+    """Convert the exported program in `directory` to `directory/model.onnx` with paddle2onnx; returns its path."""
+    import paddle2onnx
+
+    path = os.path.join(directory, "model.onnx")
+    paddle2onnx.export(program_file(directory), os.path.join(directory, "model.pdiparams"), path,
+                       opset_version=opset)
+    return path
+
+
+class OnnxPredictor(_Predictor):
+    """ONNX Runtime over `directory/model.onnx` (from `export_onnx`), called like `StaticPredictor`."""
+
+    def __init__(self, directory: str, threads: Optional[int] = None):
+        import onnxruntime
+
+        path = os.path.join(directory, "model.onnx")
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"{directory}: no model.onnx; convert an export with export_onnx()")
+        options = onnxruntime.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        self._session = onnxruntime.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        super().__init__(directory)
+
+    def input_names(self) -> List[str]:
+        return [item.name for item in self._session.get_inputs()]
+
+    def _run(self, feeds) -> List[np.ndarray]:
+        return self._session.run(None, feeds)

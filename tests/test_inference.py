@@ -6,7 +6,7 @@ import pytest
 from ernie_m import (
     ErnieMConfig, ErnieMForQuestionAnswering, ErnieMForSequenceClassification, ErnieMModel,
 )
-from ernie_m.inference import StaticPredictor, export
+from ernie_m.inference import OnnxPredictor, StaticPredictor, export, export_onnx
 
 
 def _inputs(batch, length, vocab, seed):
@@ -58,3 +58,23 @@ def test_static_graph_and_paddle_inference_equal_the_dynamic_graph(tmp_path, mod
 def test_a_directory_without_an_export_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="no exported model"):
         StaticPredictor(str(tmp_path))
+
+
+def test_onnx_runtime_equals_the_dynamic_graph(tmp_path):
+    """paddle2onnx on the exported program, run by ONNX Runtime: the same outputs within 1e-5."""
+    pytest.importorskip("paddle2onnx")
+    pytest.importorskip("onnxruntime")
+    paddle.seed(4)
+    model = ErnieMForSequenceClassification(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=120, num_labels=3))
+    model.eval()
+    export(model, str(tmp_path / "static"))
+    export_onnx(str(tmp_path / "static"))
+    predictor = OnnxPredictor(str(tmp_path / "static"))
+    for batch, length, seed in ((2, 7, 0), (3, 11, 1)):
+        ids, mask, positions = _inputs(batch, length, 120, seed)
+        want = model(paddle.to_tensor(ids), position_ids=paddle.to_tensor(positions),
+                     attention_mask=paddle.to_tensor(mask), return_dict=False).numpy()
+        got, = predictor(ids, mask, positions)
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+    with pytest.raises(FileNotFoundError, match="no model.onnx"):
+        OnnxPredictor(str(tmp_path))
