@@ -2,7 +2,12 @@
 
 Checkpoints are interchangeable with PaddleNLP's `ErnieM*` classes (see docs/compatibility.md).
 """
+import logging
 import warnings
+
+# PaddleNLP imports `datasets`, whose config logs "PyTorch version ... available." at INFO under PaddleNLP's
+# logging setup whenever torch is installed: noise on stderr for every import and every `ernie-m` command.
+logging.getLogger("datasets").setLevel(logging.WARNING)
 
 with warnings.catch_warnings():
     # Importing Paddle and PaddleNLP warns that ccache is missing (it matters only when compiling custom operators)

@@ -1,9 +1,10 @@
-"""`ernie-m`: sentence embeddings, prediction, export, from the command line.
+"""`ernie-m`: sentence embeddings, prediction, export and conversion, from the command line.
 
     ernie-m embed MODEL texts.txt vectors.npy [--layer 8] [--language de]
     ernie-m predict CHECKPOINT texts.txt [--pairs pairs.txt] [--output predictions.jsonl]
     ernie-m export CHECKPOINT OUTPUT_DIR
-    ernie-m {embed,predict,export} --help
+    ernie-m convert to-hf|from-hf SOURCE DESTINATION
+    ernie-m {embed,predict,export,convert} --help
 
 MODEL / CHECKPOINT: a `from_pretrained` directory (ours or PaddleNLP's) or a released name when online. Bad paths
 and wrong checkpoint kinds get one line on stderr and exit status 2.
@@ -137,6 +138,18 @@ def export(args) -> None:
     print(f"{type(model).__name__} exported to {prefix}.json / {prefix}.pdiparams")
 
 
+def convert(args) -> None:
+    from ernie_m.conversion import ConversionError, from_hf, to_hf
+
+    if not os.path.isdir(args.source):
+        raise CommandError(f"checkpoint directory not found: {args.source}")
+    try:
+        out = (to_hf if args.direction == "to-hf" else from_hf)(args.source, args.destination)
+    except ConversionError as error:
+        raise CommandError(str(error)) from None
+    print(f"written to {out}")
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ernie-m", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -166,6 +179,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("checkpoint", help="checkpoint directory (any ERNIE-M model or head)")
     p.add_argument("output_dir")
     p.set_defaults(run=export)
+
+    p = commands.add_parser("convert", help="to or from HF transformers' ErnieM layout")
+    p.add_argument("direction", choices=["to-hf", "from-hf"])
+    p.add_argument("source", help="checkpoint directory to read")
+    p.add_argument("destination", help="directory to write")
+    p.set_defaults(run=convert)
     return top
 
 

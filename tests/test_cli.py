@@ -34,7 +34,7 @@ def classifier_dir(tmp_path_factory, tokenizer_dir):
     return out
 
 
-@pytest.mark.parametrize("command", [[], ["embed"], ["predict"], ["export"]])
+@pytest.mark.parametrize("command", [[], ["embed"], ["predict"], ["export"], ["convert"]])
 def test_every_subcommand_has_help(command):
     result = ernie_m(*command, "--help")
     assert result.returncode == 0 and "usage: ernie-m" in result.stdout

@@ -11,7 +11,7 @@ transformers = pytest.importorskip("transformers")
 from ernie_m import (  # noqa: E402
     ErnieMConfig, ErnieMForQuestionAnswering, ErnieMForSequenceClassification, ErnieMModel, load_state_dict,
 )
-from tools import convert_hf  # noqa: E402
+from ernie_m import conversion as convert_hf  # noqa: E402
 
 
 def _inputs():
@@ -64,3 +64,19 @@ def test_hf_outputs_match_and_round_trip_is_exact(tmp_path, model_class, hf_name
 def test_not_a_checkpoint_is_named(tmp_path):
     with pytest.raises(convert_hf.ConversionError, match="no config.json"):
         convert_hf.to_hf(str(tmp_path), str(tmp_path / "out"))
+
+
+def test_cli_and_tools_entry_convert(tmp_path):
+    import subprocess
+    import sys
+
+    paddle.seed(2)
+    ErnieMModel(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=120)).save_pretrained(str(tmp_path / "ours"))
+    root = __file__.rsplit("/tests/", 1)[0]
+    result = subprocess.run([sys.executable, f"{root}/tools/convert_hf.py", "to-hf", str(tmp_path / "ours"),
+                             str(tmp_path / "hf")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and (tmp_path / "hf" / "model.safetensors").is_file(), result.stderr[-2000:]
+    result = subprocess.run([sys.executable, "-m", "ernie_m.cli", "convert", "from-hf", str(tmp_path / "missing"),
+                             str(tmp_path / "back")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and result.stderr.strip() == (
+        f"ernie-m convert: error: checkpoint directory not found: {tmp_path / 'missing'}")

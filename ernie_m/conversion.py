@@ -1,0 +1,145 @@
+"""Convert ERNIE-M checkpoints between this project's (PaddleNLP's) layout and HF transformers' ErnieM layout
+(transformers <= 4.40.2, where ErnieM was last shipped).
+
+    ernie-m convert to-hf   OUR_DIR HF_DIR      # model.safetensors + config.json + tokenizer files
+    ernie-m convert from-hf HF_DIR  OUR_DIR     # model_state.pdparams + config.json + tokenizer files
+    (or python tools/convert_hf.py ...)
+
+The two layouts differ in three ways: HF nests the query/key/value projections one level deeper
+(`self_attn.self_attn.q_proj`), its QA head is `qa_outputs` where ours is `classifier`, and torch stores a Linear
+weight as [out, in] where Paddle stores [in, out]. HF's QA and token-classification models have no pooler: ours has
+one, which those heads never use; it is dropped going to HF, and left to initialise going back. Both sides add 2 to
+position ids and build the default attention mask from the pad id, so outputs agree.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from typing import Dict
+
+import numpy as np
+
+# Our class -> HF class (same names in transformers, but the QA head and the UIE-M model).
+ARCHITECTURES = {
+    "ErnieMModel": "ErnieMModel",
+    "ErnieMForSequenceClassification": "ErnieMForSequenceClassification",
+    "ErnieMForTokenClassification": "ErnieMForTokenClassification",
+    "ErnieMForQuestionAnswering": "ErnieMForQuestionAnswering",
+    "ErnieMForMultipleChoice": "ErnieMForMultipleChoice",
+    "UIEM": "ErnieMForInformationExtraction",
+}
+NO_POOLER_IN_HF = {"ErnieMForTokenClassification", "ErnieMForQuestionAnswering"}
+CONFIG_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
+                 "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
+                 "initializer_range", "pad_token_id", "layer_norm_eps", "num_labels", "id2label", "label2id")
+TOKENIZER_FILES = ("sentencepiece.bpe.model", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
+_QKV = re.compile(r"(encoder\.layers\.\d+\.self_attn)\.(q_proj|k_proj|v_proj)\.")
+_HF_QKV = re.compile(r"(encoder\.layers\.\d+\.self_attn)\.self_attn\.(q_proj|k_proj|v_proj)\.")
+_LINEAR_WEIGHT = re.compile(r"(q_proj|k_proj|v_proj|out_proj|linear1|linear2|dense|classifier|qa_outputs|"
+                            r"linear_start|linear_end)\.weight$")
+
+
+class ConversionError(ValueError):
+    """The input is not a checkpoint this converter knows: the message says which file and why."""
+
+
+def _architecture(directory: str) -> str:
+    path = os.path.join(directory, "config.json")
+    if not os.path.isfile(path):
+        raise ConversionError(f"{directory}: no config.json (not a checkpoint directory)")
+    with open(path) as handle:
+        config = json.load(handle)
+    architecture = (config.get("architectures") or ["ErnieMModel"])[0]
+    if architecture not in ARCHITECTURES and architecture not in ARCHITECTURES.values():
+        raise ConversionError(f"{path}: architecture {architecture!r} is not an ERNIE-M model")
+    return architecture
+
+
+def ours_to_hf_state(state: Dict[str, np.ndarray], architecture: str) -> Dict[str, np.ndarray]:
+    out = {}
+    for name, value in state.items():
+        if name.endswith("embeddings.position_ids"):
+            continue  # a buffer some old checkpoints carry
+        if architecture in NO_POOLER_IN_HF and ".pooler." in f".{name}":
+            continue
+        key = _QKV.sub(r"\1.self_attn.\2.", name)
+        if architecture == "ErnieMForQuestionAnswering":
+            key = re.sub(r"^classifier\.", "qa_outputs.", key)
+        value = np.asarray(value)
+        out[key] = np.ascontiguousarray(value.T) if _LINEAR_WEIGHT.search(key) and value.ndim == 2 else value
+    return out
+
+
+def hf_to_ours_state(state: Dict[str, np.ndarray], architecture: str) -> Dict[str, np.ndarray]:
+    out = {}
+    for name, value in state.items():
+        if name.endswith("embeddings.position_ids"):
+            continue
+        value = np.asarray(value)
+        weight = _LINEAR_WEIGHT.search(name) and value.ndim == 2
+        key = _HF_QKV.sub(r"\1.\2.", name)
+        if architecture == "ErnieMForQuestionAnswering":
+            key = re.sub(r"^qa_outputs\.", "classifier.", key)
+        out[key] = np.ascontiguousarray(value.T) if weight else value
+    return out
+
+
+def _copy_tokenizer(source: str, destination: str) -> None:
+    for name in TOKENIZER_FILES:
+        if os.path.isfile(os.path.join(source, name)):
+            shutil.copy2(os.path.join(source, name), destination)
+
+
+def to_hf(source: str, destination: str) -> str:
+    from safetensors.numpy import save_file
+
+    from .checkpoint import load_state_dict
+
+    architecture = _architecture(source)
+    weights = os.path.join(source, "model_state.pdparams")
+    if not os.path.isfile(weights):
+        raise ConversionError(f"{source}: no model_state.pdparams")
+    with open(os.path.join(source, "config.json")) as handle:
+        config = json.load(handle)
+    state = ours_to_hf_state(load_state_dict(weights), architecture)
+    os.makedirs(destination, exist_ok=True)
+    save_file(state, os.path.join(destination, "model.safetensors"), metadata={"format": "pt"})
+    hf_config = {key: config[key] for key in CONFIG_FIELDS if key in config}
+    hf_config.update(model_type="ernie_m", architectures=[ARCHITECTURES[architecture]])
+    with open(os.path.join(destination, "config.json"), "w") as handle:
+        json.dump(hf_config, handle, indent=2)
+    _copy_tokenizer(source, destination)
+    return destination
+
+
+def from_hf(source: str, destination: str) -> str:
+    from safetensors.numpy import load_file
+
+    from .checkpoint import save_state_dict
+    from .configuration import ErnieMConfig
+
+    architecture = {hf: ours for ours, hf in ARCHITECTURES.items()}.get(_architecture(source))
+    if architecture is None:
+        raise ConversionError(f"{source}/config.json: not an HF ErnieM architecture")
+    weights = os.path.join(source, "model.safetensors")
+    if os.path.isfile(weights):
+        state = load_file(weights)
+    elif os.path.isfile(os.path.join(source, "pytorch_model.bin")):
+        import torch
+
+        state = {k: v.numpy() for k, v in torch.load(os.path.join(source, "pytorch_model.bin"),
+                                                      map_location="cpu", weights_only=True).items()}
+    else:
+        raise ConversionError(f"{source}: no model.safetensors or pytorch_model.bin")
+    with open(os.path.join(source, "config.json")) as handle:
+        hf_config = json.load(handle)
+    os.makedirs(destination, exist_ok=True)
+    save_state_dict(hf_to_ours_state(state, architecture), os.path.join(destination, "model_state.pdparams"))
+    fields = {key: hf_config[key] for key in CONFIG_FIELDS if key in hf_config}
+    config = ErnieMConfig(**fields)
+    config.architectures = [architecture]
+    config.save_pretrained(destination)
+    _copy_tokenizer(source, destination)
+    return destination
