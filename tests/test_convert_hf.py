@@ -72,11 +72,14 @@ def test_cli_and_tools_entry_convert(tmp_path):
 
     paddle.seed(2)
     ErnieMModel(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=120)).save_pretrained(str(tmp_path / "ours"))
+    import os
+
     root = __file__.rsplit("/tests/", 1)[0]
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # with more, Paddle's import prints its own warning on stderr
     result = subprocess.run([sys.executable, f"{root}/tools/convert_hf.py", "to-hf", str(tmp_path / "ours"),
-                             str(tmp_path / "hf")], capture_output=True, text=True, timeout=120)
+                             str(tmp_path / "hf")], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0 and (tmp_path / "hf" / "model.safetensors").is_file(), result.stderr[-2000:]
     result = subprocess.run([sys.executable, "-m", "ernie_m.cli", "convert", "from-hf", str(tmp_path / "missing"),
-                             str(tmp_path / "back")], capture_output=True, text=True, timeout=120)
+                             str(tmp_path / "back")], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 2 and result.stderr.strip() == (
         f"ernie-m convert: error: checkpoint directory not found: {tmp_path / 'missing'}")
