@@ -9,7 +9,6 @@ Modes: `transfer` trains on English and tests every language (zero-shot cross-li
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import Dict, List, Sequence
 
@@ -21,7 +20,7 @@ from .readers import (
     NLI_LABELS, PairExample, read_labels, read_multinli_train, read_pawsx, read_topic_file, read_translated_pairs,
     read_xnli,
 )
-from .trainer import add_training_arguments, fine_tune, pad_inputs, training_arguments
+from .trainer import add_training_arguments, fine_tune, pad_inputs, save_results, task_main, training_arguments
 
 XNLI_LANGUAGES = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 PAWSX_LANGUAGES = ["de", "en", "es", "fr", "ja", "ko", "zh"]
@@ -143,10 +142,7 @@ def run(args, progress: bool = True) -> dict:
     scores = with_average(evaluator(test, collate, training.eval_batch_size)(best))
     summary = {"task": args.task, "mode": args.mode, "model": args.model, "test_accuracy": scores,
                "best_dev": result["best"], "best_step": result["best_step"]}
-    if paddle.distributed.get_rank() == 0:
-        with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
-            json.dump(summary, handle, indent=2)
-    return summary
+    return save_results(args.output_dir, summary)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -161,15 +157,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> None:
-    args = parser().parse_args(argv)
-    from .readers import BenchmarkDataError
-
-    try:
-        summary = run(args)
-    except BenchmarkDataError as error:
-        raise SystemExit(f"finetune: {error}")
-    if paddle.distributed.get_rank() == 0:
-        print(json.dumps(summary["test_accuracy"], indent=1))
+    task_main(parser, run, lambda summary: summary["test_accuracy"], argv)
 
 
 if __name__ == "__main__":

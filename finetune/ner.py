@@ -11,7 +11,6 @@ Training on English only is cross-lingual transfer; `--train` with every languag
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import Dict, List, Sequence
 
@@ -19,8 +18,8 @@ import numpy as np
 import paddle
 
 from .metrics import ner_scores, with_average
-from .readers import BenchmarkDataError, TaggedSentence, language_files, read_conll
-from .trainer import add_training_arguments, fine_tune, pad_inputs, training_arguments
+from .readers import TaggedSentence, language_files, read_conll
+from .trainer import add_training_arguments, fine_tune, pad_inputs, save_results, task_main, training_arguments
 
 IGNORE = -100
 
@@ -123,10 +122,7 @@ def run(args, progress: bool = True) -> dict:
     scores = with_average(evaluator(test_sets, test_features, collate, labels)(best)) if test_sets else {}
     summary = {"task": "ner", "model": args.model, "labels": labels, "test_f1": scores, "best_dev": result["best"],
                "best_step": result["best_step"]}
-    if paddle.distributed.get_rank() == 0:
-        with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
-            json.dump(summary, handle, indent=2)
-    return summary
+    return save_results(args.output_dir, summary)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -139,13 +135,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> None:
-    args = parser().parse_args(argv)
-    try:
-        summary = run(args)
-    except BenchmarkDataError as error:
-        raise SystemExit(f"finetune: {error}")
-    if paddle.distributed.get_rank() == 0:
-        print(json.dumps(summary["test_f1"], indent=1))
+    task_main(parser, run, lambda summary: summary["test_f1"], argv)
 
 
 if __name__ == "__main__":

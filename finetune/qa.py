@@ -13,7 +13,6 @@ takes the `--n_best` best starts and ends of every window, keeps spans inside th
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import Dict, List, Sequence
 
@@ -21,8 +20,8 @@ import numpy as np
 import paddle
 
 from .metrics import qa_scores, with_average
-from .readers import BenchmarkDataError, QAExample, language_files, read_squad
-from .trainer import add_training_arguments, fine_tune, pad_inputs, training_arguments
+from .readers import QAExample, language_files, read_squad
+from .trainer import add_training_arguments, fine_tune, pad_inputs, save_results, task_main, training_arguments
 
 
 def encode(tokenizer, examples: Sequence[QAExample], max_length: int, doc_stride: int, max_query_length: int,
@@ -158,10 +157,7 @@ def run(args, progress: bool = True) -> dict:
     summary = {"task": "qa", "model": args.model, "test_f1": with_average(f1),
                "test_exact_match": with_average({lang: d["exact_match"] for lang, d in test_details.items()}),
                "best_dev": result["best"], "best_step": result["best_step"]}
-    if paddle.distributed.get_rank() == 0:
-        with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
-            json.dump(summary, handle, indent=2)
-    return summary
+    return save_results(args.output_dir, summary)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -179,13 +175,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> None:
-    args = parser().parse_args(argv)
-    try:
-        summary = run(args)
-    except BenchmarkDataError as error:
-        raise SystemExit(f"finetune: {error}")
-    if paddle.distributed.get_rank() == 0:
-        print(json.dumps({"f1": summary["test_f1"], "exact_match": summary["test_exact_match"]}, indent=1))
+    task_main(parser, run, lambda summary: {"f1": summary["test_f1"], "exact_match": summary["test_exact_match"]}, argv)
 
 
 if __name__ == "__main__":

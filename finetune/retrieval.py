@@ -14,7 +14,6 @@ Layouts (XTREME's): Tatoeba `tatoeba.<xx>-eng.<xx>` and `tatoeba.<xx>-eng.eng`, 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -24,6 +23,7 @@ from ernie_m.embeddings import default_layer, sentence_embeddings
 
 from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average
 from .readers import BenchmarkDataError
+from .trainer import save_results, task_main
 
 
 def embed(model, tokenizer, texts: Sequence[str], language: str, layer: int, max_length: int = 128,
@@ -128,11 +128,7 @@ def run(args) -> dict:
             scores[language] = details[language]["f1"]
     summary = {"task": args.task, "model": args.model, "layer": layer, "scores": with_average(scores),
                "details": details}
-    if args.output_dir:
-        os.makedirs(args.output_dir, exist_ok=True)
-        with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
-            json.dump(summary, handle, indent=2)
-    return summary
+    return save_results(args.output_dir, summary) if args.output_dir else summary
 
 
 def parser() -> argparse.ArgumentParser:
@@ -151,12 +147,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
-    args = parser().parse_args(argv)
-    try:
-        summary = run(args)
-    except BenchmarkDataError as error:
-        raise SystemExit(f"finetune: {error}")
-    print(json.dumps(summary["scores"], indent=1))
+    task_main(parser, run, lambda summary: summary["scores"], argv)
 
 
 if __name__ == "__main__":

@@ -70,6 +70,28 @@ def training_arguments(args, progress: bool = True) -> TrainingArguments:
         max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress)
 
 
+def save_results(output_dir: str, summary: dict) -> dict:
+    """`output_dir/results.json`, written by rank 0 only; returns the summary."""
+    if paddle.distributed.get_rank() == 0:
+        os.makedirs(output_dir, exist_ok=True)
+        with open(os.path.join(output_dir, "results.json"), "w") as handle:
+            json.dump(summary, handle, indent=2)
+    return summary
+
+
+def task_main(build_parser, run, shown: Callable[[dict], dict], argv=None) -> None:
+    """A task's command line: parse, run, turn bad benchmark data into one line, print the scores on rank 0."""
+    from .readers import BenchmarkDataError
+
+    args = build_parser().parse_args(argv)
+    try:
+        summary = run(args)
+    except BenchmarkDataError as error:
+        raise SystemExit(f"finetune: {error}")
+    if paddle.distributed.get_rank() == 0:
+        print(json.dumps(shown(summary), indent=1))
+
+
 def pad_inputs(features: List[dict], pad_id: int) -> Dict[str, np.ndarray]:
     """input_ids padded to the longest feature, the attention mask of the real tokens, and language ids (the
     padding takes the row's language) when the features carry them."""
