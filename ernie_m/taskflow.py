@@ -1,0 +1,336 @@
+"""PaddleNLP Taskflow over ERNIE-M checkpoints, offline, on Paddle 3. Importing this module installs the layer.
+
+    import ernie_m.taskflow  # noqa: F401
+    from paddlenlp import Taskflow
+
+    classify = Taskflow("text_classification", task_path="out/xnli/best")
+    extract = Taskflow("information_extraction", model="uie-m-base", task_path="my_uie_m", schema=["person"])
+    tag = Taskflow("ner", mode="ernie-m", task_path="out/conll/best")   # our token-classification task
+
+What the layer changes in PaddleNLP 2.8.1's Taskflow, and why:
+
+1. Paddle 3 saves a static graph as `<prefix>.json`; PaddleNLP 2.8.1 asks Paddle Inference for `<prefix>.pdmodel`
+   and fails. While a task loads its inference model, a `.pdmodel` that does not exist next to an existing `.json`
+   is read from the `.json`, with memory optimisation left off (Paddle 3.3.1 cannot create a predictor for such a
+   program with it on). This helps every Taskflow task, not only ERNIE-M ones.
+2. For a `task_path` holding an ERNIE-M checkpoint, Taskflow builds this project's model and tokenizer classes
+   instead of PaddleNLP's. Taskflow feeds no attention mask, and PaddleNLP's ErnieM then hides token id 0, which is
+   `[CLS]`; ours hides padding. Checkpoints whose `config.json` has no `legacy_attention_mask` entry were made by
+   PaddleNLP (the released UIE-M, for one) and are run with the mask they were trained with. Our tokenizer's
+   offsets also survive normalisation, which UIE-M's span extraction relies on.
+3. Taskflow's `ner` task has no ERNIE-M model: `mode="ernie-m"` adds ours (`TokenClassificationTask`).
+
+`disable()` restores PaddleNLP's own methods.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+import paddle
+from paddlenlp.taskflow import taskflow as _taskflow_registry
+from paddlenlp.taskflow.information_extraction import UIETask
+from paddlenlp.taskflow.task import Task
+from paddlenlp.taskflow.text_classification import TextClassificationTask
+
+from .configuration import ErnieMConfig
+from .modeling import UIEM, ErnieMForSequenceClassification, ErnieMForTokenClassification
+from .tokenizer import ErnieMTokenizer
+
+NER_MODE = "ernie-m"
+_ERNIE_M_ARCHITECTURES = ("ErnieMModel", "ErnieMForSequenceClassification", "ErnieMForTokenClassification",
+                          "ErnieMForQuestionAnswering", "ErnieMForMultipleChoice", "UIEM")
+
+
+# ---- checkpoints --------------------------------------------------------------------------------------------------
+def _raw_config(task_path: str) -> dict:
+    path = os.path.join(task_path, "config.json")
+    if not os.path.isfile(path):
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def is_ernie_m_checkpoint(task_path: str) -> bool:
+    """Does `task_path` hold an ERNIE-M checkpoint (ours or PaddleNLP's)?"""
+    config = _raw_config(task_path)
+    architectures = config.get("architectures") or []
+    return config.get("model_type") == "ernie_m" or any(name in _ERNIE_M_ARCHITECTURES for name in architectures)
+
+
+def check_architecture(task_path: str, model_class) -> None:
+    """Raise, naming both, unless `task_path`'s config.json was saved from `model_class`."""
+    expected = model_class.__name__
+    saved = (_raw_config(task_path).get("architectures") or [expected])[-1]
+    if saved != expected:
+        raise ValueError(f"{task_path} holds a {saved} checkpoint; this task needs a fine-tuned {expected}")
+
+
+def load_for_taskflow(model_class, task_path: str):
+    """Our `model_class` from `task_path`, in eval mode, with the attention mask its checkpoint was trained with."""
+    check_architecture(task_path, model_class)
+    raw = _raw_config(task_path)
+    config = ErnieMConfig.from_pretrained(task_path)
+    if "legacy_attention_mask" not in raw:
+        # Made by PaddleNLP, whose ErnieM trained with the mask built from token id 0.
+        config.legacy_attention_mask = True
+    model = model_class.from_pretrained(task_path, config=config)
+    model.eval()
+    return model
+
+
+# ---- 1. `.pdmodel` read from Paddle 3's `.json` --------------------------------------------------------------------
+def _program_file(model_file: str) -> str:
+    if model_file.endswith(".pdmodel") and not os.path.exists(model_file):
+        json_file = model_file[: -len(".pdmodel")] + ".json"
+        if os.path.exists(json_file):
+            return json_file
+    return model_file
+
+
+def _pir_program_config(config_class):
+    class PirProgramConfig(config_class):
+        """A Config for a `.json` program. Paddle 3.3.1's `create_predictor` fails on such programs with memory
+        optimisation on ("Not find predictor_id 0 and pass_name memory_optimize_pass", measured on CPU), and
+        Taskflow always turns it on: here it stays off."""
+
+        def enable_memory_optim(self, *args, **kwargs):
+            pass
+
+    return PirProgramConfig
+
+
+@contextlib.contextmanager
+def _inference_config_reading_json():
+    original = paddle.inference.Config
+    pir_config = _pir_program_config(original)
+
+    def config(*args):
+        if args and isinstance(args[0], str):
+            program = _program_file(args[0])
+            if program.endswith(".json"):
+                return pir_config(program, *args[1:])
+        return original(*args)
+
+    paddle.inference.Config = config
+    try:
+        yield
+    finally:
+        paddle.inference.Config = original
+
+
+def _get_inference_model(original):
+    def get_inference_model(self):
+        with _inference_config_reading_json():
+            original(self)
+        if getattr(self, "_static_model_file", None):
+            self._static_model_file = _program_file(self._static_model_file)
+
+    return get_inference_model
+
+
+def _prepare_onnx_mode(original):
+    def prepare_onnx_mode(self):
+        self._static_model_file = _program_file(self._static_model_file)  # paddle2onnx reads the .json
+        original(self)
+
+    return prepare_onnx_mode
+
+
+# ---- 2. our classes for ERNIE-M task paths -------------------------------------------------------------------------
+def _classification_model(original):
+    def construct_model(self, model):
+        if model == "finetune" and is_ernie_m_checkpoint(self._task_path):
+            self._model = load_for_taskflow(ErnieMForSequenceClassification, self._task_path)
+        else:
+            original(self, model)
+
+    return construct_model
+
+
+def _uie_model(original):
+    def construct_model(self, model):
+        if self._init_class == "UIEM" and is_ernie_m_checkpoint(self._task_path):
+            self._model = load_for_taskflow(UIEM, self._task_path)
+        else:
+            original(self, model)
+
+    return construct_model
+
+
+def _our_tokenizer(original):
+    def construct_tokenizer(self):
+        if is_ernie_m_checkpoint(self._task_path):
+            self._tokenizer = ErnieMTokenizer.from_pretrained(self._task_path)
+        else:
+            original(self)
+
+    return construct_tokenizer
+
+
+# ---- 3. token classification in Taskflow's calling style -----------------------------------------------------------
+_WORD = re.compile(r"\S+")
+
+
+def entity_spans(labels: Sequence[str]) -> List[Tuple[int, int, str]]:
+    """(first word, last word + 1, type) of each entity in a word-label sequence: BIO, IOB1, IOBES or bare types.
+
+    An `I-`/`E-` label whose type differs from the open entity starts a new one (conlleval's reading).
+    """
+    spans: List[Tuple[int, int, str]] = []
+    start, kind = None, None
+    for index, label in enumerate(list(labels) + ["O"]):  # the sentinel closes the last entity
+        if label == "O":
+            prefix, name = "O", None
+        elif "-" in label:
+            prefix, name = label.split("-", 1)
+        else:
+            prefix, name = "I", label
+        if start is not None and (prefix in ("O", "B", "S") or name != kind):
+            spans.append((start, index, kind))
+            start, kind = None, None
+        if prefix != "O" and start is None:
+            start, kind = index, name
+        if prefix in ("E", "S"):
+            spans.append((start, index + 1, kind))
+            start, kind = None, None
+    return spans
+
+
+class TokenClassificationTask(Task):
+    """Word-level tags from a fine-tuned `ErnieMForTokenClassification`, run on Paddle Inference.
+
+    `Taskflow("ner", mode="ernie-m", task_path=DIR)(text or [texts])` returns, for each text, `(segment, label)`
+    tuples that cover the text in order (a single text gets its list alone), as Taskflow's `ner` does: an entity's words carry its type, the text
+    between entities carries "O". `entities_only=True` keeps the entities. Words are whitespace-separated; a word's
+    tag is read from its first sub-token, as in training (finetune/ner.py). A text longer than `max_seq_len` tokens
+    runs as several windows.
+    """
+
+    def __init__(self, task: str, model: str, **kwargs):
+        if "task_path" not in kwargs:
+            raise ValueError(f"Taskflow('ner', mode='{NER_MODE}') needs task_path=<a fine-tuned "
+                             f"ErnieMForTokenClassification directory>")
+        super().__init__(task=task, model=model, **kwargs)
+        self._max_seq_len = int(kwargs.get("max_seq_len", 512))
+        self._batch_size = int(kwargs.get("batch_size", 16))
+        self._entities_only = bool(kwargs.get("entities_only", False))
+        if self._max_seq_len < 3:
+            raise ValueError(f"max_seq_len must be at least 3 ([CLS] word [SEP]), got {self._max_seq_len}")
+        # Checked here as well as at load time: a static graph left by an earlier run skips the load.
+        check_architecture(self._task_path, ErnieMForTokenClassification)
+        self._construct_tokenizer()
+        self._check_predictor_type()
+        self._get_inference_model()
+        id2label = _raw_config(self._task_path).get("id2label") or {}
+        self._labels = {int(index): label for index, label in id2label.items()}
+
+    def _construct_model(self, model):
+        self._model = load_for_taskflow(ErnieMForTokenClassification, self._task_path)
+
+    def _construct_tokenizer(self):
+        self._tokenizer = ErnieMTokenizer.from_pretrained(self._task_path)
+
+    def _construct_input_spec(self):
+        self._input_spec = [paddle.static.InputSpec(shape=[None, None], dtype="int64", name="input_ids")]
+
+    def _preprocess(self, inputs):
+        texts = self._check_input_text(inputs)
+        words = [[(m.start(), m.end()) for m in _WORD.finditer(text)] for text in texts]
+        pieces = iter(self._tokenizer.encode_batch_ids([text[s:e] for text, spans in zip(texts, words)
+                                                        for s, e in spans]))
+        room = self._max_seq_len - 2
+        windows: List[dict] = []  # one model input each
+        for text_index, spans in enumerate(words):
+            window = {"text": text_index, "ids": [], "word_starts": [], "words": []}
+            for word_index in range(len(spans)):
+                ids = (next(pieces) or [self._tokenizer.unk_token_id])[:room]
+                if len(window["ids"]) + len(ids) > room:
+                    windows.append(window)
+                    window = {"text": text_index, "ids": [], "word_starts": [], "words": []}
+                window["word_starts"].append(len(window["ids"]) + 1)  # +1: [CLS]
+                window["words"].append(word_index)
+                window["ids"].extend(ids)
+            windows.append(window)
+        return {"texts": texts, "words": words, "windows": windows}
+
+    def _run_model(self, inputs):
+        cls_id, sep_id, pad_id = self._tokenizer.cls_token_id, self._tokenizer.sep_token_id, self._tokenizer.pad_token_id
+        windows = inputs["windows"]
+        for start in range(0, len(windows), self._batch_size):
+            chunk = windows[start:start + self._batch_size]
+            rows = [[cls_id] + w["ids"] + [sep_id] for w in chunk]
+            input_ids = np.full((len(rows), max(map(len, rows))), pad_id, dtype=np.int64)
+            for row, ids in enumerate(rows):
+                input_ids[row, :len(ids)] = ids
+            self.input_handles[0].copy_from_cpu(input_ids)
+            self.predictor.run()
+            logits = self.output_handle[0].copy_to_cpu()
+            for row, window in enumerate(chunk):
+                window["label_ids"] = logits[row, window["word_starts"]].argmax(-1).tolist()
+        return inputs
+
+    def _postprocess(self, inputs):
+        results = []
+        labels_of: Dict[int, List[str]] = {i: ["O"] * len(spans) for i, spans in enumerate(inputs["words"])}
+        for window in inputs["windows"]:
+            for word_index, label_id in zip(window["words"], window["label_ids"]):
+                labels_of[window["text"]][word_index] = self._labels.get(label_id, str(label_id))
+        for text_index, text in enumerate(inputs["texts"]):
+            spans = inputs["words"][text_index]
+            segments, cursor = [], 0
+            for first, last, kind in entity_spans(labels_of[text_index]):
+                start, end = spans[first][0], spans[last - 1][1]
+                if start > cursor and not self._entities_only:
+                    segments.append((text[cursor:start], "O"))
+                segments.append((text[start:end], kind))
+                cursor = end
+            if cursor < len(text) and not self._entities_only:
+                segments.append((text[cursor:], "O"))
+            results.append(segments)
+        return results if len(results) > 1 else results[0]  # one text, one result: as Taskflow's `ner` does
+
+
+# ---- installing and removing the layer -----------------------------------------------------------------------------
+_PATCHES = (
+    (Task, "_get_inference_model", _get_inference_model),
+    (Task, "_prepare_onnx_mode", _prepare_onnx_mode),
+    (TextClassificationTask, "_construct_model", _classification_model),
+    (TextClassificationTask, "_construct_tokenizer", _our_tokenizer),
+    (UIETask, "_construct_model", _uie_model),
+    (UIETask, "_construct_tokenizer", _our_tokenizer),
+)
+_originals: Dict[Tuple[type, str], object] = {}
+
+
+def enable() -> None:
+    """Install the layer (idempotent; importing this module calls it)."""
+    for owner, name, wrap in _PATCHES:
+        if (owner, name) not in _originals:
+            _originals[(owner, name)] = owner.__dict__[name]
+            setattr(owner, name, wrap(owner.__dict__[name]))
+    _taskflow_registry.TASKS["ner"]["modes"][NER_MODE] = {
+        "task_class": TokenClassificationTask, "task_flag": f"ner-{NER_MODE}",
+    }
+
+
+def disable() -> None:
+    """Put PaddleNLP's own methods back and remove the `ner` mode."""
+    for (owner, name), original in _originals.items():
+        setattr(owner, name, original)
+    _originals.clear()
+    _taskflow_registry.TASKS["ner"]["modes"].pop(NER_MODE, None)
+
+
+def is_enabled() -> bool:
+    return bool(_originals)
+
+
+enable()
+
+__all__ = ["enable", "disable", "is_enabled", "is_ernie_m_checkpoint", "check_architecture", "load_for_taskflow",
+           "entity_spans", "TokenClassificationTask", "NER_MODE"]

@@ -1,0 +1,267 @@
+"""PaddleNLP Taskflow over our checkpoints, offline, on Paddle 3 (ernie_m.taskflow).
+
+Agreement with the dynamic graph is checked by running each Taskflow pipeline twice: once on the Paddle Inference
+predictor Taskflow builds, once with that predictor swapped for the dynamic-graph model behind the same handle
+interface, so pre- and post-processing are shared and only the model differs.
+"""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+from paddlenlp import Taskflow
+
+import ernie_m.taskflow as layer
+from ernie_m import UIEM, ErnieMConfig, ErnieMForSequenceClassification, ErnieMForTokenClassification, ErnieMTokenizer
+
+TEXTS = [
+    "The quick brown fox jumps over the lazy dog near the river bank.",
+    "Быстрая коричневая лиса прыгает через ленивую собаку у реки.",
+    "Le renard brun rapide saute par-dessus le chien paresseux.",
+]
+NER_LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
+
+
+def _save(model, tokenizer, directory, sharpen=()):
+    """Save with the named output layers scaled up, so that outputs are far from uniform and masks matter."""
+    for name in sharpen:
+        weight = getattr(model, name).weight
+        weight.set_value(weight * 40.0)
+    model.save_pretrained(directory)
+    tokenizer.save_pretrained(directory)
+    return str(directory)
+
+
+@pytest.fixture(scope="module")
+def tokenizer(tokenizer_dir):
+    return ErnieMTokenizer.from_pretrained(tokenizer_dir)
+
+
+def _config(tokenizer, **kwargs):
+    return ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=len(tokenizer), **kwargs)
+
+
+@pytest.fixture(scope="module")
+def classifier_dir(tmp_path_factory, tokenizer):
+    paddle.seed(11)
+    model = ErnieMForSequenceClassification(
+        _config(tokenizer, num_labels=3, id2label={0: "contradiction", 1: "entailment", 2: "neutral"}))
+    return _save(model, tokenizer, tmp_path_factory.mktemp("classifier"), sharpen=["classifier"])
+
+
+@pytest.fixture(scope="module")
+def uie_dir(tmp_path_factory, tokenizer):
+    paddle.seed(12)
+    return _save(UIEM(_config(tokenizer)), tokenizer, tmp_path_factory.mktemp("uie"),
+                 sharpen=["linear_start", "linear_end"])
+
+
+@pytest.fixture(scope="module")
+def ner_dir(tmp_path_factory, tokenizer):
+    paddle.seed(13)
+    config = _config(tokenizer, num_labels=len(NER_LABELS), id2label=dict(enumerate(NER_LABELS)))
+    return _save(ErnieMForTokenClassification(config), tokenizer, tmp_path_factory.mktemp("ner"),
+                 sharpen=["classifier"])
+
+
+class DynamicPredictor:
+    """The dynamic-graph model behind Paddle Inference's handle interface (copy_from_cpu / run / copy_to_cpu)."""
+
+    class _Handle:
+        def __init__(self):
+            self.value = None
+
+        def copy_from_cpu(self, array):
+            self.value = np.array(array)
+
+        def copy_to_cpu(self):
+            return self.value
+
+    def __init__(self, model, input_names):
+        self.model, self.input_names = model, input_names
+        self.inputs = [self._Handle() for _ in input_names]
+        self.outputs = [self._Handle(), self._Handle()]
+
+    def install(self, task):
+        task.predictor, task.input_handles, task.output_handle = self, self.inputs, self.outputs
+
+    def get_input_names(self):
+        return list(self.input_names)
+
+    def run(self):
+        in_static_mode = not paddle.in_dynamic_mode()  # text classification runs its predictor in static mode
+        if in_static_mode:
+            paddle.disable_static()
+        try:
+            with paddle.no_grad():
+                feed = {name: paddle.to_tensor(h.value) for name, h in zip(self.input_names, self.inputs)}
+                outputs = self.model(**feed)
+            outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+            for handle, output in zip(self.outputs, outputs):
+                handle.value = np.array(output.numpy(), copy=True)
+        finally:
+            if in_static_mode:
+                paddle.enable_static()
+
+
+def _eval(model):
+    model.eval()
+    return model
+
+
+def test_text_classification_agrees_with_the_dynamic_graph(classifier_dir, tokenizer):
+    classify = Taskflow("text_classification", task_path=classifier_dir, batch_size=3)
+    static = classify(TEXTS)  # one padded batch of three lengths
+    assert os.path.isfile(os.path.join(classifier_dir, "static", "inference.json"))
+    assert not os.path.exists(os.path.join(classifier_dir, "static", "inference.pdmodel"))
+
+    ours = _eval(ErnieMForSequenceClassification.from_pretrained(classifier_dir))
+    DynamicPredictor(ours, ["input_ids"]).install(classify.task_instance)
+    dynamic = classify(TEXTS)
+    assert [r["predictions"][0]["label"] for r in static] == [r["predictions"][0]["label"] for r in dynamic]
+    scores = np.array([[r["predictions"][0]["score"] for r in result] for result in (static, dynamic)])
+    np.testing.assert_allclose(scores[0], scores[1], atol=1e-5)
+
+    # One text at a time, no padding, straight through our model: the same scores.
+    for text, result in zip(TEXTS, static):
+        logits = ours(paddle.to_tensor([tokenizer(text)["input_ids"]]))
+        probabilities = paddle.nn.functional.softmax(logits, -1).numpy()[0]
+        assert result["predictions"][0]["label"] == ours.config.id2label[int(probabilities.argmax())]
+        assert abs(result["predictions"][0]["score"] - probabilities.max()) < 1e-5
+
+    # What the layer prevents: PaddleNLP's class, given no mask as Taskflow gives none, hides [CLS] (token id 0)
+    # and attends to padding. On Taskflow's padded batch its probabilities move far beyond the tolerance above.
+    from paddlenlp.transformers import ErnieMForSequenceClassification as PaddleNLPClassifier
+
+    theirs = _eval(PaddleNLPClassifier.from_pretrained(classifier_dir))
+    ids = paddle.to_tensor(tokenizer(TEXTS, padding=True)["input_ids"])
+    gap = np.abs(paddle.nn.functional.softmax(theirs(ids), -1).numpy() -
+                 paddle.nn.functional.softmax(ours(ids), -1).numpy()).max()
+    assert gap > 1e-3
+
+
+class Recording:
+    """An output handle that keeps what Taskflow read from it."""
+
+    def __init__(self, handle, log):
+        self.handle, self.log = handle, log
+
+    def copy_to_cpu(self):
+        value = self.handle.copy_to_cpu()
+        self.log.append(np.array(value, copy=True))
+        return value
+
+
+def _record_outputs(task):
+    log = []
+    task.output_handle = [Recording(handle, log) for handle in task.output_handle]
+    return log
+
+
+def _compare_extraction(extract, reference_model, position_prob):
+    """The start/end probabilities UIE decodes, from Paddle Inference and from the dynamic graph.
+
+    UIE's decoding walks a Python set of (position, probability) pairs, so its output order (and, through
+    `_auto_joiner`'s first-span test, its grouping) can change with the last bits of a probability: the comparison
+    is made on what it decodes, not on the dictionaries it returns.
+    """
+    static_log = _record_outputs(extract.task_instance)
+    result = extract(TEXTS)
+    assert any(spans for row in result for spans in row.values()), "nothing extracted: the check would be empty"
+    predictor = DynamicPredictor(reference_model, ["input_ids", "position_ids"])
+    predictor.install(extract.task_instance)
+    dynamic_log = _record_outputs(extract.task_instance)
+    extract(TEXTS)
+    assert len(static_log) == len(dynamic_log) >= 2
+    for static, dynamic in zip(static_log, dynamic_log):
+        np.testing.assert_allclose(static, dynamic, atol=1e-5)
+        assert ((static > position_prob) == (dynamic > position_prob)).all()
+
+
+def test_uie_m_information_extraction_agrees_with_the_dynamic_graph(uie_dir):
+    extract = Taskflow("information_extraction", model="uie-m-base", task_path=uie_dir, schema=["person", "city"],
+                       max_seq_len=64, position_prob=0.5)
+    assert isinstance(extract.task_instance._tokenizer, ErnieMTokenizer)
+    model = _eval(UIEM.from_pretrained(uie_dir))
+    assert model.config.legacy_attention_mask is False
+    _compare_extraction(extract, model, 0.5)
+
+
+def test_a_paddlenlp_uie_m_checkpoint_keeps_the_mask_it_was_trained_with(tmp_path, tokenizer):
+    """A config.json without `legacy_attention_mask` comes from PaddleNLP: Taskflow must match PaddleNLP's UIEM."""
+    from paddlenlp.transformers import UIEM as PaddleNLPUIEM
+    from paddlenlp.transformers import ErnieMConfig as PaddleNLPConfig
+
+    paddle.seed(14)
+    config = PaddleNLPConfig(vocab_size=len(tokenizer), hidden_size=64, num_hidden_layers=2, num_attention_heads=2,
+                             intermediate_size=256)
+    directory = _save(PaddleNLPUIEM(config), tokenizer, tmp_path / "paddlenlp_uie", sharpen=["linear_start",
+                                                                                             "linear_end"])
+    assert "legacy_attention_mask" not in json.load(open(os.path.join(directory, "config.json")))
+    extract = Taskflow("information_extraction", model="uie-m-base", task_path=directory, schema=["person"],
+                       max_seq_len=64, position_prob=0.5)
+    _compare_extraction(extract, _eval(PaddleNLPUIEM.from_pretrained(directory)), 0.5)
+
+
+def test_ner_mode_tags_words_as_fine_tuning_reads_them(ner_dir, tokenizer):
+    from finetune.ner import encode, make_collate, predict_tags
+    from finetune.readers import TaggedSentence
+
+    tag = Taskflow("ner", mode=layer.NER_MODE, task_path=ner_dir, batch_size=2)
+    results = tag(TEXTS)
+    assert len(results) == len(TEXTS)
+    for text, segments in zip(TEXTS, results):
+        assert "".join(segment for segment, _ in segments) == text  # the segments cover the text, in order
+        assert {label for _, label in segments} <= {"O", "PER", "LOC"}
+
+    # The word tags fine-tuning's own evaluation reads from the dynamic graph give the same entities.
+    model = _eval(ErnieMForTokenClassification.from_pretrained(ner_dir))
+    sentences = [TaggedSentence(text.split(), ["O"] * len(text.split()), "en") for text in TEXTS]
+    features = encode(tokenizer, sentences, {label: i for i, label in enumerate(NER_LABELS)}, 512, False)
+    tags = predict_tags(model, features, make_collate(tokenizer.pad_token_id), NER_LABELS)
+    assert any(label != "O" for sentence in tags for label in sentence), "no entity: the check would be empty"
+    for words, sentence_tags, segments in zip([s.tokens for s in sentences], tags, results):
+        expected = [(" ".join(words[first:last]), kind) for first, last, kind in layer.entity_spans(sentence_tags)]
+        assert [segment for segment in segments if segment[1] != "O"] == expected
+
+    only = Taskflow("ner", mode=layer.NER_MODE, task_path=ner_dir, entities_only=True)(TEXTS[0])
+    assert only == [segment for segment in results[0] if segment[1] != "O"]
+
+
+def test_ner_mode_runs_a_long_text_in_windows(ner_dir):
+    text = " ".join(TEXTS * 6)
+    segments = Taskflow("ner", mode=layer.NER_MODE, task_path=ner_dir, max_seq_len=16)(text)
+    assert "".join(segment for segment, _ in segments) == text
+
+
+def test_ner_mode_errors_name_the_problem(classifier_dir):
+    with pytest.raises(ValueError, match="needs task_path"):
+        Taskflow("ner", mode=layer.NER_MODE)
+    with pytest.raises(ValueError, match="holds a ErnieMForSequenceClassification checkpoint"):
+        Taskflow("ner", mode=layer.NER_MODE, task_path=classifier_dir)
+
+
+def test_without_the_layer_taskflow_fails_on_paddle_3(tmp_path, tokenizer):
+    paddle.seed(15)
+    directory = _save(ErnieMForSequenceClassification(_config(tokenizer, num_labels=2)), tokenizer, tmp_path / "c")
+    layer.disable()
+    try:
+        assert not layer.is_enabled()
+        with pytest.raises(RuntimeError, match="inference.pdmodel"):
+            Taskflow("text_classification", task_path=directory)
+    finally:
+        layer.enable()
+    assert layer.is_enabled()
+    assert Taskflow("text_classification", task_path=directory)(TEXTS[0])[0]["predictions"]
+
+
+@pytest.mark.parametrize("labels, spans", [
+    (["B-PER", "I-PER", "O", "B-LOC"], [(0, 2, "PER"), (3, 4, "LOC")]),
+    (["I-PER", "I-LOC", "B-LOC", "I-LOC"], [(0, 1, "PER"), (1, 2, "LOC"), (2, 4, "LOC")]),  # conlleval reading
+    (["B-ORG", "E-ORG", "S-PER", "O"], [(0, 2, "ORG"), (2, 3, "PER")]),  # IOBES
+    (["PER", "PER", "O", "LOC"], [(0, 2, "PER"), (3, 4, "LOC")]),  # bare types (IO)
+    (["O", "O"], []),
+])
+def test_entity_spans(labels, spans):
+    assert layer.entity_spans(labels) == spans
