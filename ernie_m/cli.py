@@ -4,6 +4,7 @@
     ernie-m predict CHECKPOINT texts.txt [--pairs pairs.txt] [--output predictions.jsonl]
     ernie-m export CHECKPOINT OUTPUT_DIR
     ernie-m convert to-hf|from-hf SOURCE DESTINATION
+    ernie-m convert from-static PARAMS_DIR DESTINATION --config ernie_m_config.json [--tokenizer DIR]
     ernie-m {embed,predict,export,convert} --help
 
 MODEL / CHECKPOINT: a `from_pretrained` directory (ours or PaddleNLP's) or a released name when online. Bad paths
@@ -140,10 +141,20 @@ def export(args) -> None:
 
 def convert(args) -> None:
     from ernie_m.conversion import ConversionError, from_hf, to_hf
+    from ernie_m.original_checkpoint import from_static
 
-    if not os.path.isdir(args.source):
-        raise CommandError(f"checkpoint directory not found: {args.source}")
     try:
+        if args.direction == "from-static":
+            if not os.path.exists(args.source):
+                raise CommandError(f"checkpoint not found: {args.source}")
+            if not args.config:
+                raise CommandError("from-static needs --config (the release's ernie_m_config.json)")
+            architecture, skipped = from_static(args.source, args.destination, args.config, args.tokenizer)
+            left_out = f"; left out: {', '.join(skipped[:5])}{' ...' if len(skipped) > 5 else ''}" if skipped else ""
+            print(f"{architecture} written to {args.destination}{left_out}")
+            return
+        if not os.path.isdir(args.source):
+            raise CommandError(f"checkpoint directory not found: {args.source}")
         out = (to_hf if args.direction == "to-hf" else from_hf)(args.source, args.destination)
     except ConversionError as error:
         raise CommandError(str(error)) from None
@@ -180,10 +191,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("output_dir")
     p.set_defaults(run=export)
 
-    p = commands.add_parser("convert", help="to or from HF transformers' ErnieM layout")
-    p.add_argument("direction", choices=["to-hf", "from-hf"])
-    p.add_argument("source", help="checkpoint directory to read")
+    p = commands.add_parser("convert", help="to or from HF transformers' ErnieM layout; from the original static graph")
+    p.add_argument("direction", choices=["to-hf", "from-hf", "from-static"])
+    p.add_argument("source", help="checkpoint directory to read (from-static: the release's params directory or a "
+                                  "paddle.static.save .pdparams file)")
     p.add_argument("destination", help="directory to write")
+    p.add_argument("--config", help="from-static: the release's ernie_m_config.json")
+    p.add_argument("--tokenizer", help="from-static: directory with sentencepiece.bpe.model and vocab.txt to copy")
     p.set_defaults(run=convert)
     return top
 
