@@ -1,7 +1,8 @@
 """`ernie-m`: sentence embeddings, prediction, export and conversion, from the command line.
 
     ernie-m embed MODEL texts.txt vectors.npy [--layer 8] [--language de]
-    ernie-m predict CHECKPOINT texts.txt [--pairs pairs.txt] [--output predictions.jsonl]
+    ernie-m predict CHECKPOINT texts.txt [--pairs pairs.txt] [--output predictions.jsonl]   (classification)
+    ernie-m predict CHECKPOINT texts.txt [--output tags.jsonl]                             (token classification)
     ernie-m export CHECKPOINT OUTPUT_DIR
     ernie-m convert to-hf|from-hf SOURCE DESTINATION
     ernie-m convert from-static PARAMS_DIR DESTINATION --config ernie_m_config.json [--tokenizer DIR]
@@ -60,6 +61,7 @@ def _architecture(checkpoint: str) -> str:
     return architectures[0]
 
 
+PREDICTABLE = ("ErnieMForSequenceClassification", "ErnieMForTokenClassification")
 RELEASED = ("ernie-m-base", "ernie-m-large", "uie-m-base", "uie-m-large")
 
 
@@ -101,9 +103,11 @@ def predict(args) -> None:
     import paddle
 
     architecture = _architecture(args.checkpoint)
-    if architecture != "ErnieMForSequenceClassification":
+    if architecture not in PREDICTABLE:
         raise CommandError(f"{args.checkpoint} is an {architecture} checkpoint; predict needs a fine-tuned "
-                           f"ErnieMForSequenceClassification (e.g. finetune/ output_dir/best)")
+                           f"{' or '.join(PREDICTABLE)} (e.g. finetune/ output_dir/best)")
+    if architecture == "ErnieMForTokenClassification":
+        return _tag(args)
     texts = _read_lines(args.texts)
     pairs = _read_lines(args.pairs) if args.pairs else None
     if pairs is not None and len(pairs) != len(texts):
@@ -126,6 +130,25 @@ def predict(args) -> None:
                 label = int(row.argmax())
                 out.write(json.dumps({"label": names.get(label, names.get(str(label), label)),
                                       "label_id": label, "score": float(row[label])}, ensure_ascii=False) + "\n")
+    if args.output:
+        out.close()
+
+
+def _tag(args) -> None:
+    from ernie_m.tagging import tag_texts
+
+    if args.pairs:
+        raise CommandError("--pairs is for sentence-pair classification; a token-classification model tags one text")
+    texts = _read_lines(args.texts)
+    model, tokenizer = _load(args.checkpoint, "ErnieMForTokenClassification")
+    if model.config.num_languages > 0:
+        raise CommandError("tagging with a language-embedding model is not supported by predict")
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
+    for start in range(0, len(texts), args.batch_size):
+        chunk = texts[start:start + args.batch_size]
+        for segments in tag_texts(model, tokenizer, chunk, args.max_length, args.batch_size):
+            entities = [{"text": text, "label": label} for text, label in segments if label != "O"]
+            out.write(json.dumps({"segments": segments, "entities": entities}, ensure_ascii=False) + "\n")
     if args.output:
         out.close()
 
@@ -176,7 +199,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--batch_size", type=int, default=32)
     p.set_defaults(run=embed)
 
-    p = commands.add_parser("predict", help="labels from a fine-tuned sequence-classification checkpoint")
+    p = commands.add_parser("predict", help="labels from a fine-tuned sequence-classification checkpoint, or "
+                                            "entity tags from a token-classification one")
     p.add_argument("checkpoint", help="fine-tuned checkpoint directory")
     p.add_argument("texts", help="UTF-8 text file, one input a line")
     p.add_argument("--pairs", help="second texts, line by line, for sentence-pair tasks (XNLI, PAWS-X)")

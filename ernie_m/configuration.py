@@ -153,7 +153,8 @@ class ErnieMConfig(PretrainedConfig):
             raise ValueError(f"ErnieMConfig.num_languages must be an integer >= 0, got {self.num_languages!r}")
         if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
-                f"ErnieMConfig.pad_token_id ({self.pad_token_id}) must be a token id below vocab_size ({self.vocab_size})"
+                f"ErnieMConfig.pad_token_id ({self.pad_token_id}) must be a token id below vocab_size "
+                f"({self.vocab_size})"
             )
         if self.num_parameters() > _MAX_PARAMETERS:
             raise ValueError(

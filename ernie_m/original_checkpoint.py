@@ -200,7 +200,8 @@ def _config(config_file: str, architecture: str, state: Dict[str, np.ndarray]):
             original = json.load(handle)
     except ValueError as error:
         raise ConversionError(f"{config_file}: not valid JSON ({error})") from None
-    missing = [k for k in ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size") if k not in original]
+    required = ("hidden_size", "num_hidden_layers", "num_attention_heads", "vocab_size")
+    missing = [key for key in required if key not in original]
     if missing:
         raise ConversionError(f"{config_file}: missing {', '.join(missing)}")
     fields = {key: original[key] for key in ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",

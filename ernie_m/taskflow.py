@@ -27,10 +27,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Tuple
 
-import numpy as np
 import paddle
 from paddlenlp.taskflow import taskflow as _taskflow_registry
 from paddlenlp.taskflow.information_extraction import UIETask
@@ -38,6 +36,7 @@ from paddlenlp.taskflow.task import Task
 from paddlenlp.taskflow.text_classification import TextClassificationTask
 
 from .configuration import ErnieMConfig
+from . import tagging
 from .modeling import UIEM, ErnieMForSequenceClassification, ErnieMForTokenClassification
 from .tokenizer import ErnieMTokenizer
 
@@ -173,42 +172,13 @@ def _our_tokenizer(original):
 
 
 # ---- 3. token classification in Taskflow's calling style -----------------------------------------------------------
-_WORD = re.compile(r"\S+")
-
-
-def entity_spans(labels: Sequence[str]) -> List[Tuple[int, int, str]]:
-    """(first word, last word + 1, type) of each entity in a word-label sequence: BIO, IOB1, IOBES or bare types.
-
-    An `I-`/`E-` label whose type differs from the open entity starts a new one (conlleval's reading).
-    """
-    spans: List[Tuple[int, int, str]] = []
-    start, kind = None, None
-    for index, label in enumerate(list(labels) + ["O"]):  # the sentinel closes the last entity
-        if label == "O":
-            prefix, name = "O", None
-        elif "-" in label:
-            prefix, name = label.split("-", 1)
-        else:
-            prefix, name = "I", label
-        if start is not None and (prefix in ("O", "B", "S") or name != kind):
-            spans.append((start, index, kind))
-            start, kind = None, None
-        if prefix != "O" and start is None:
-            start, kind = index, name
-        if prefix in ("E", "S"):
-            spans.append((start, index + 1, kind))
-            start, kind = None, None
-    return spans
-
-
 class TokenClassificationTask(Task):
     """Word-level tags from a fine-tuned `ErnieMForTokenClassification`, run on Paddle Inference.
 
     `Taskflow("ner", mode="ernie-m", task_path=DIR)(text or [texts])` returns, for each text, `(segment, label)`
-    tuples that cover the text in order (a single text gets its list alone), as Taskflow's `ner` does: an entity's words carry its type, the text
-    between entities carries "O". `entities_only=True` keeps the entities. Words are whitespace-separated; a word's
-    tag is read from its first sub-token, as in training (finetune/ner.py). A text longer than `max_seq_len` tokens
-    runs as several windows.
+    tuples that cover the text in order (a single text gets its list alone), as Taskflow's `ner` does: an entity's
+    words carry its type, the text between entities carries "O". `entities_only=True` keeps the entities.
+    Words, windows and tag reading: ernie_m.tagging.
     """
 
     def __init__(self, task: str, model: str, **kwargs):
@@ -219,8 +189,6 @@ class TokenClassificationTask(Task):
         self._max_seq_len = int(kwargs.get("max_seq_len", 512))
         self._batch_size = int(kwargs.get("batch_size", 16))
         self._entities_only = bool(kwargs.get("entities_only", False))
-        if self._max_seq_len < 3:
-            raise ValueError(f"max_seq_len must be at least 3 ([CLS] word [SEP]), got {self._max_seq_len}")
         # Checked here as well as at load time: a static graph left by an earlier run skips the load.
         check_architecture(self._task_path, ErnieMForTokenClassification)
         self._construct_tokenizer()
@@ -240,58 +208,21 @@ class TokenClassificationTask(Task):
 
     def _preprocess(self, inputs):
         texts = self._check_input_text(inputs)
-        words = [[(m.start(), m.end()) for m in _WORD.finditer(text)] for text in texts]
-        pieces = iter(self._tokenizer.encode_batch_ids([text[s:e] for text, spans in zip(texts, words)
-                                                        for s, e in spans]))
-        room = self._max_seq_len - 2
-        windows: List[dict] = []  # one model input each
-        for text_index, spans in enumerate(words):
-            window = {"text": text_index, "ids": [], "word_starts": [], "words": []}
-            for word_index in range(len(spans)):
-                ids = (next(pieces) or [self._tokenizer.unk_token_id])[:room]
-                if len(window["ids"]) + len(ids) > room:
-                    windows.append(window)
-                    window = {"text": text_index, "ids": [], "word_starts": [], "words": []}
-                window["word_starts"].append(len(window["ids"]) + 1)  # +1: [CLS]
-                window["words"].append(word_index)
-                window["ids"].extend(ids)
-            windows.append(window)
+        words, windows = tagging.make_windows(self._tokenizer, texts, self._max_seq_len)
         return {"texts": texts, "words": words, "windows": windows}
 
     def _run_model(self, inputs):
-        cls_id, sep_id, pad_id = self._tokenizer.cls_token_id, self._tokenizer.sep_token_id, self._tokenizer.pad_token_id
         windows = inputs["windows"]
         for start in range(0, len(windows), self._batch_size):
             chunk = windows[start:start + self._batch_size]
-            rows = [[cls_id] + w["ids"] + [sep_id] for w in chunk]
-            input_ids = np.full((len(rows), max(map(len, rows))), pad_id, dtype=np.int64)
-            for row, ids in enumerate(rows):
-                input_ids[row, :len(ids)] = ids
-            self.input_handles[0].copy_from_cpu(input_ids)
+            self.input_handles[0].copy_from_cpu(tagging.input_ids(self._tokenizer, chunk))
             self.predictor.run()
-            logits = self.output_handle[0].copy_to_cpu()
-            for row, window in enumerate(chunk):
-                window["label_ids"] = logits[row, window["word_starts"]].argmax(-1).tolist()
+            tagging.read_labels(chunk, self.output_handle[0].copy_to_cpu())
         return inputs
 
     def _postprocess(self, inputs):
-        results = []
-        labels_of: Dict[int, List[str]] = {i: ["O"] * len(spans) for i, spans in enumerate(inputs["words"])}
-        for window in inputs["windows"]:
-            for word_index, label_id in zip(window["words"], window["label_ids"]):
-                labels_of[window["text"]][word_index] = self._labels.get(label_id, str(label_id))
-        for text_index, text in enumerate(inputs["texts"]):
-            spans = inputs["words"][text_index]
-            segments, cursor = [], 0
-            for first, last, kind in entity_spans(labels_of[text_index]):
-                start, end = spans[first][0], spans[last - 1][1]
-                if start > cursor and not self._entities_only:
-                    segments.append((text[cursor:start], "O"))
-                segments.append((text[start:end], kind))
-                cursor = end
-            if cursor < len(text) and not self._entities_only:
-                segments.append((text[cursor:], "O"))
-            results.append(segments)
+        results = tagging.segments(inputs["texts"], inputs["words"], inputs["windows"], self._labels,
+                                   self._entities_only)
         return results if len(results) > 1 else results[0]  # one text, one result: as Taskflow's `ner` does
 
 
@@ -333,4 +264,4 @@ def is_enabled() -> bool:
 enable()
 
 __all__ = ["enable", "disable", "is_enabled", "is_ernie_m_checkpoint", "check_architecture", "load_for_taskflow",
-           "entity_spans", "TokenClassificationTask", "NER_MODE"]
+           "TokenClassificationTask", "NER_MODE"]

@@ -63,6 +63,32 @@ def test_predict_names_the_labels(classifier_dir, tmp_path):
     assert len(rows) == 2 and all(row["label"] in ("no", "yes") and 0.5 <= row["score"] <= 1 for row in rows)
 
 
+def test_predict_tags_entities_with_a_token_classification_checkpoint(tokenizer_dir, tmp_path):
+    import paddle
+
+    from ernie_m import ErnieMConfig, ErnieMForTokenClassification, ErnieMTokenizer
+    from ernie_m.tagging import tag_texts
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    paddle.seed(2)
+    labels = ["O", "B-PER", "I-PER", "B-LOC"]
+    model = ErnieMForTokenClassification(ErnieMConfig.from_preset(
+        "ernie-m-tiny", vocab_size=len(tokenizer), num_labels=4, id2label=dict(enumerate(labels))))
+    model.classifier.weight.set_value(model.classifier.weight * 40)  # decisive tags from random weights
+    model.save_pretrained(str(tmp_path / "tagger"))
+    tokenizer.save_pretrained(str(tmp_path / "tagger"))
+    texts = ["Anna lives in Berlin near the river.", "Иван живёт в Москве."]
+    (tmp_path / "t.txt").write_text("\n".join(texts) + "\n", encoding="utf-8")
+    result = ernie_m("predict", str(tmp_path / "tagger"), str(tmp_path / "t.txt"), "--output",
+                     str(tmp_path / "tags.jsonl"))
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "tags.jsonl").read_text(encoding="utf-8").splitlines()]
+    expected = tag_texts(model, tokenizer, texts)
+    assert [[tuple(s) for s in row["segments"]] for row in rows] == expected
+    assert ["".join(text for text, _ in row["segments"]) for row in rows] == texts
+    assert any(row["entities"] for row in rows), "no entity: the check would be empty"
+
+
 def test_export_then_paddle_inference(classifier_dir, tmp_path):
     result = ernie_m("export", classifier_dir, str(tmp_path / "static"))
     assert result.returncode == 0, result.stderr[-2000:]
@@ -75,7 +101,8 @@ def test_export_then_paddle_inference(classifier_dir, tmp_path):
 @pytest.mark.parametrize("args, message", [
     (["embed", "no/such/model", "{texts}", "v.npy"], "no/such/model is neither a checkpoint directory nor a released"),
     (["embed", "{model}", "missing.txt", "v.npy"], "text file not found: missing.txt"),
-    (["predict", "{model}", "{texts}"], "is an ErnieMModel checkpoint; predict needs a fine-tuned"),
+    (["predict", "{model}", "{texts}"], "is an ErnieMModel checkpoint; predict needs a fine-tuned "
+                                        "ErnieMForSequenceClassification or ErnieMForTokenClassification"),
     (["export", "{empty}", "out"], "has no config.json: not a from_pretrained checkpoint directory"),
 ])
 def test_bad_input_gets_one_line(tiny_model_dir, tmp_path, args, message):

@@ -13,6 +13,7 @@ import pytest
 from paddlenlp import Taskflow
 
 import ernie_m.taskflow as layer
+from ernie_m.tagging import entity_spans
 from ernie_m import UIEM, ErnieMConfig, ErnieMForSequenceClassification, ErnieMForTokenClassification, ErnieMTokenizer
 
 TEXTS = [
@@ -222,7 +223,7 @@ def test_ner_mode_tags_words_as_fine_tuning_reads_them(ner_dir, tokenizer):
     tags = predict_tags(model, features, make_collate(tokenizer.pad_token_id), NER_LABELS)
     assert any(label != "O" for sentence in tags for label in sentence), "no entity: the check would be empty"
     for words, sentence_tags, segments in zip([s.tokens for s in sentences], tags, results):
-        expected = [(" ".join(words[first:last]), kind) for first, last, kind in layer.entity_spans(sentence_tags)]
+        expected = [(" ".join(words[first:last]), kind) for first, last, kind in entity_spans(sentence_tags)]
         assert [segment for segment in segments if segment[1] != "O"] == expected
 
     only = Taskflow("ner", mode=layer.NER_MODE, task_path=ner_dir, entities_only=True)(TEXTS[0])
@@ -264,4 +265,4 @@ def test_without_the_layer_taskflow_fails_on_paddle_3(tmp_path, tokenizer):
     (["O", "O"], []),
 ])
 def test_entity_spans(labels, spans):
-    assert layer.entity_spans(labels) == spans
+    assert entity_spans(labels) == spans
