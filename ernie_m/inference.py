@@ -9,7 +9,8 @@
 The exported program takes `input_ids`, `attention_mask` (1 = a real token) and `position_ids` (from 0; the model
 adds its offset of 2), all int64 `[batch, sequence]` (and `language_ids` for a model with a language embedding),
 and returns what the model returns with `return_dict=False`: `(sequence_output, pooled_output)` for `ErnieMModel`,
-`(logits,)` for the classification heads, `(start_logits, end_logits)` for QA. Paddle 3 writes the program as `model.json` (PIR).
+`(logits,)` for the classification heads, `(start_logits, end_logits)` for QA. Paddle 3 writes the program as
+`model.json` (PIR).
 """
 from __future__ import annotations
 

@@ -14,6 +14,8 @@ returned by default; `language=` adds `language_ids`; missing files raise instea
 """
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import os
 from typing import Dict, List, Optional, Sequence, Tuple, Union
@@ -32,6 +34,23 @@ _PUNCTUATION = frozenset(",;:.?!~，；：。？！《》【】")
 
 # Released names resolve to PaddleNLP's download locations (used only when the user asks for them).
 _RELEASED_FILES = _PaddleNLPErnieMTokenizer.pretrained_resource_files_map
+
+
+_ANY, _UNKNOWN = object(), object()  # markers for ErnieMTokenizer._DIRECT_OPTIONS
+
+
+@contextlib.contextmanager
+def _collection_paused():
+    """Python's cyclic garbage collector off for one batch call. A batch allocates tens of thousands of small,
+    acyclic lists, which set off collections that walk every object of the process (Paddle's included): measured,
+    a third of the call's time. Nothing here forms a cycle, and the previous state comes back afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _is_cjk(char: str) -> bool:
@@ -205,8 +224,12 @@ class ErnieMTokenizer(PretrainedTokenizer):
         return any(token in text for token in self.unique_no_split_tokens)
 
     def _batch_encode_plus(self, batch_text_or_text_pairs, *args, **kwargs):
-        # Encode every plain string of the batch in one threaded sentencepiece call, then let PaddleNLP's
-        # machinery (truncation, padding, masks, tensors) work on the ids. Offsets and word lists need the text.
+        with _collection_paused():
+            return self._encode_batch(batch_text_or_text_pairs, *args, **kwargs)
+
+    def _encode_batch(self, batch_text_or_text_pairs, *args, **kwargs):
+        # Encode every plain string of the batch in one threaded sentencepiece call, then assemble the common
+        # outputs directly or let PaddleNLP's machinery work on the ids. Offsets and word lists need the text.
         needs_text = kwargs.get("return_offsets_mapping") or kwargs.get("is_split_into_words") or (
             kwargs.get("stride", 0) > 0
         )
@@ -231,7 +254,69 @@ class ErnieMTokenizer(PretrainedTokenizer):
             tuple(as_ids(t) for t in item) if isinstance(item, (list, tuple)) else (as_ids(item), None)
             for item in batch_text_or_text_pairs
         ]
+        if not args:
+            encoded = self._assemble_directly(converted, kwargs)
+            if encoded is not None:
+                return encoded
         return super()._batch_encode_plus(converted, *args, **kwargs)
+
+    # The options `_assemble_directly` handles: the value each must have, or _ANY (then it checks the value itself).
+    _DIRECT_OPTIONS = {
+        "add_special_tokens": True, "stride": 0, "is_split_into_words": False, "pad_to_multiple_of": None,
+        "return_overflowing_tokens": False, "return_special_tokens_mask": False, "return_dict": True,
+        "return_offsets_mapping": False, "return_length": False, "return_position_ids": _ANY,
+        "return_token_type_ids": _ANY, "padding_strategy": _ANY, "truncation_strategy": _ANY, "max_length": _ANY,
+        "return_tensors": _ANY, "return_attention_mask": _ANY, "verbose": _ANY,
+    }
+
+    def _assemble_directly(self, pairs, options) -> Optional[BatchEncoding]:
+        """The common call (special tokens, optional truncation of single texts, optional right padding, input ids
+        and attention mask) assembled here in one pass: PaddleNLP's per-example `prepare_for_model` and `pad` cost
+        twice the sentencepiece work. Anything else returns None and goes through PaddleNLP; tests check both give
+        the same output as PaddleNLP's own ErnieMTokenizer."""
+        from paddlenlp.transformers.tokenizer_utils_base import PaddingStrategy, TruncationStrategy
+
+        for key, value in options.items():
+            wanted = self._DIRECT_OPTIONS.get(key, _UNKNOWN)
+            if wanted is _UNKNOWN or (wanted is not _ANY and value != wanted):
+                return None
+        if options.get("return_position_ids") or options.get("return_token_type_ids"):
+            return None
+        if any(not isinstance(first, list) or (second is not None and not isinstance(second, list))
+               for first, second in pairs):
+            return None  # an empty text stays text: PaddleNLP's error path
+        padding = options.get("padding_strategy", PaddingStrategy.DO_NOT_PAD)
+        truncation = options.get("truncation_strategy", TruncationStrategy.DO_NOT_TRUNCATE)
+        max_length = options.get("max_length")
+        has_pairs = any(second is not None for _, second in pairs)
+        if padding not in (PaddingStrategy.DO_NOT_PAD, PaddingStrategy.LONGEST, PaddingStrategy.MAX_LENGTH):
+            return None
+        if self.padding_side != "right" or (padding == PaddingStrategy.MAX_LENGTH and max_length is None):
+            return None
+        if truncation != TruncationStrategy.DO_NOT_TRUNCATE and (has_pairs or max_length is None or truncation not in (
+                TruncationStrategy.LONGEST_FIRST, TruncationStrategy.ONLY_FIRST)):
+            return None
+        if options.get("return_tensors") is not None and padding == PaddingStrategy.DO_NOT_PAD:
+            return None
+        cls, sep = [self.cls_token_id], [self.sep_token_id]
+        keep = max_length - 2 if truncation != TruncationStrategy.DO_NOT_TRUNCATE else None
+        rows = [cls + first[:keep] + sep if second is None else cls + first + sep + sep + second + sep
+                for first, second in pairs]
+        if any(len(row) > self.model_max_length for row in rows):
+            return None  # PaddleNLP warns about these: let it
+        with_mask = options.get("return_attention_mask")
+        with_mask = "attention_mask" in self.model_input_names if with_mask is None else with_mask
+        if padding == PaddingStrategy.DO_NOT_PAD:
+            data = {"input_ids": rows}
+            if with_mask:
+                data["attention_mask"] = [[1] * len(row) for row in rows]
+        else:
+            width = max_length if padding == PaddingStrategy.MAX_LENGTH else max(map(len, rows))
+            # A row already longer than `max_length` (no truncation asked) stays as it is, as in PaddleNLP's `pad`.
+            data = {"input_ids": [row + [self.pad_token_id] * max(0, width - len(row)) for row in rows]}
+            if with_mask:
+                data["attention_mask"] = [[1] * len(row) + [0] * max(0, width - len(row)) for row in rows]
+        return BatchEncoding(data, tensor_type=options.get("return_tensors"))
 
     def encode_batch_ids(self, texts: Sequence[str]) -> List[List[int]]:
         """Token ids (no special tokens) of many texts, the fastest path; equal to `tokenize` + lookup."""

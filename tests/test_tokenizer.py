@@ -68,6 +68,57 @@ def test_batch_and_pair_ids_equal_paddlenlp(tokenizers):
     assert ours.encode_batch_ids(texts) == [theirs.convert_tokens_to_ids(theirs.tokenize(t)) for t in texts]
 
 
+def _call_or_error(tokenizer, *args, **kwargs):
+    try:
+        return _plain_or_ragged(tokenizer(*args, **kwargs))
+    except Exception as error:  # both paths must fail alike
+        return type(error).__name__
+
+
+def _plain_or_ragged(encoded):
+    return {key: value.tolist() if isinstance(value, np.ndarray) else value for key, value in encoded.items()}
+
+
+@pytest.mark.parametrize("padding", [False, True, "max_length"])
+@pytest.mark.parametrize("truncation", [False, True])
+@pytest.mark.parametrize("max_length", [None, 9, 40])
+@pytest.mark.parametrize("extra", [{}, {"return_attention_mask": False}, {"return_attention_mask": True},
+                                   {"return_tensors": "np"}, {"return_length": True}, {"return_token_type_ids": True},
+                                   {"return_position_ids": True}])
+def test_the_direct_batch_path_gives_what_paddlenlps_machinery_gives(tokenizers, monkeypatch, padding, truncation,
+                                                                   max_length, extra):
+    """Our one-pass assembly of the common call against PaddleNLP's per-example path over the same ids, and the
+    ids against PaddleNLP's own ErnieMTokenizer, for singles and pairs under every option combination here."""
+    ours, theirs = tokenizers
+    texts = MULTILINGUAL_SAMPLE[:6] + UNSEEN[-4:]
+    options = dict(padding=padding, truncation=truncation, max_length=max_length, **extra)
+    for call in ((texts,), (texts, list(reversed(texts)))):
+        direct = _call_or_error(ours, *call, **options)
+        with monkeypatch.context() as patch:
+            patch.setattr(ErnieMTokenizer, "_assemble_directly", lambda self, pairs, options: None)
+            general = _call_or_error(ours, *call, **options)
+        assert direct == general
+        if isinstance(direct, dict):
+            assert direct["input_ids"] == _call_or_error(theirs, *call, **options)["input_ids"]
+
+
+def test_common_calls_take_the_direct_path(tokenizers, monkeypatch):
+    ours, _ = tokenizers
+    taken = []
+    original = ErnieMTokenizer._assemble_directly
+
+    def spy(self, pairs, options):
+        taken.append(original(self, pairs, options) is not None)
+        return None if taken[-1] is False else original(self, pairs, options)
+
+    monkeypatch.setattr(ErnieMTokenizer, "_assemble_directly", spy)
+    ours(MULTILINGUAL_SAMPLE)
+    ours(MULTILINGUAL_SAMPLE, padding=True, truncation=True, max_length=16, return_tensors="np")
+    ours(MULTILINGUAL_SAMPLE, list(reversed(MULTILINGUAL_SAMPLE)), padding="max_length", max_length=128)
+    ours(MULTILINGUAL_SAMPLE, return_offsets_mapping=True)  # needs the text: PaddleNLP's path, spy not reached
+    assert taken == [True, True, True]
+
+
 def test_pair_template_and_attention_mask(tokenizers):
     ours, _ = tokenizers
     encoded = ours("hello world", "der Fuchs", padding="max_length", max_length=24)

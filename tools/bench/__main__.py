@@ -1,0 +1,92 @@
+"""Speed, side by side, in one run: pretraining steps, MFU, inference and tokenization (a benchmark, not a test).
+
+    OMP_NUM_THREADS=$(nproc) python -m tools.bench --output_dir outputs/bench            # the base shape, ~10 min
+    python -m tools.bench --preset ernie-m-mini --vocab_size 8000 --sections tokenizer,inference
+
+Every figure is a median over `--repeats` runs after a warm-up, and every comparison a ratio taken in this run,
+on this machine (shared machines are noisy: compare ratios, not absolute times across runs). Writes
+results.json, report.md and speed.png into --output_dir. docs/benchmarks.md explains how to read them.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+SECTIONS = ("pretraining", "inference", "tokenizer")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", default="ernie-m-base")
+    parser.add_argument("--vocab_size", type=int, default=250002)
+    parser.add_argument("--length", type=int, default=128, help="sequence length of every batch")
+    parser.add_argument("--train_batch", type=int, default=8, help="pairs (CAMLM) / sentences (BTMLM) a step")
+    parser.add_argument("--inference_batches", default="1,32")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--tokenizer_lines", type=int, default=20000)
+    parser.add_argument("--tokenizer_vocab", type=int, default=32000)
+    parser.add_argument("--cache_dir", default="outputs/package_cache", help="where the demo caches its packages")
+    parser.add_argument("--output_dir", default="outputs/bench")
+    args = parser.parse_args(argv)
+    unknown = set(args.sections.split(",")) - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    return args
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
+    import ernie_m
+
+    from . import common
+    from .report import write_report
+
+    config = ernie_m.ErnieMConfig.from_preset(args.preset, vocab_size=args.vocab_size)
+    sections = args.sections.split(",")
+    results = {
+        "command": "python -m tools.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "machine": common.machine(),
+        "shape": {"preset": args.preset, "vocab_size": args.vocab_size, "length": args.length,
+                  "hidden_size": config.hidden_size, "layers": config.num_hidden_layers,
+                  "train_batch": args.train_batch, "inference_batches": args.inference_batches,
+                  "repeats": args.repeats},
+    }
+    if "pretraining" in sections or "inference" in sections:
+        results["matmul_peak_gflops"] = common.matmul_peak_gflops()
+        print(f"matrix-multiply peak: {results['matmul_peak_gflops']}", flush=True)
+    peak = results.get("matmul_peak_gflops", {}).get("peak")
+    if "pretraining" in sections:
+        from . import pretraining
+
+        results["pretraining"] = pretraining.run(config, args.train_batch, args.length, args.repeats, peak)
+        print(json.dumps(results["pretraining"]["ratios"]), flush=True)
+    if "inference" in sections:
+        from . import inference
+
+        batches = [int(b) for b in args.inference_batches.split(",")]
+        results["inference"] = inference.run(config, args.length, batches, args.repeats, peak)
+        print(json.dumps(results["inference"]["ratios"]), flush=True)
+    if "tokenizer" in sections:
+        from . import tokenizer
+
+        with tempfile.TemporaryDirectory() as work_dir:
+            results["tokenizer"] = tokenizer.run(work_dir, args.cache_dir, args.tokenizer_lines, 256, args.repeats,
+                                                 args.tokenizer_vocab)
+        print(json.dumps(results["tokenizer"]["ratios"]), flush=True)
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    with open(os.path.join(args.output_dir, "results.json"), "w") as handle:
+        json.dump(results, handle, indent=2)
+    print(write_report(results, args.output_dir))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""Pretraining steps side by side: ours (CAMLM, BTMLM) against a naive PaddleNLP step and HF XLM-R in PyTorch.
+
+Every variant trains on the same tokens: one CAMLM batch of `batch` translation pairs padded to `length`, with
+CAMLM's attention pattern and its predicted positions. A step is forward, backward and an AdamW update.
+- ours/camlm: `ErnieMForPretraining` with the LM head at the predicted positions only.
+- ours/btmlm: BTMLM's generation pass (placeholders filled by the model) plus the training step on the result.
+- paddlenlp/naive: PaddleNLP's `ErnieMModel` with the same head (dense, GELU, LayerNorm, projection tied to the
+  word embeddings) run over every token, and the loss at the predicted ones (labels -100 elsewhere).
+- hf/xlmr: transformers' `XLMRobertaForMaskedLM` (the same shape; its head also runs over every token) in PyTorch
+  with `torch.optim.AdamW`.
+The encoder alone (ours) is also timed forward + backward, for its model FLOPs utilisation.
+"""
+from __future__ import annotations
+
+import os
+from typing import Dict
+
+import numpy as np
+
+from .common import encoder_forward_flops, free_memory, lm_head_forward_flops, median_seconds
+
+
+def _camlm_batch(config, batch: int, length: int, seed: int = 0):
+    from ernie_m.objectives import CAMLM, Parallel, SpecialIds
+
+    rng = np.random.default_rng(seed)
+    vocab = config.vocab_size
+    side = (length - 4) // 2  # [CLS] a [SEP] [SEP] b [SEP]
+    pairs = [Parallel(rng.integers(4, vocab - 1, side), 0, rng.integers(4, vocab - 1, side), 1) for _ in range(batch)]
+    return CAMLM(SpecialIds(mask=vocab - 1), vocab, max_length=length)(pairs, rng)
+
+
+def _monolingual(config, batch: int, length: int, seed: int = 1):
+    from ernie_m.objectives import Monolingual
+
+    rng = np.random.default_rng(seed)
+    return [Monolingual(rng.integers(4, config.vocab_size - 1, (length - 4) // 2), 0) for _ in range(batch)]
+
+
+def _ours(config, batch_data, sentences, repeats: int) -> Dict[str, dict]:
+    import paddle
+
+    import ernie_m
+    from ernie_m.objectives import BTMLM, SpecialIds, masked_lm_loss
+
+    paddle.seed(0)
+    model = ernie_m.ErnieMForPretraining(config)
+    model.train()
+    optimizer = paddle.optimizer.AdamW(learning_rate=1e-5, parameters=model.parameters())
+    rng = np.random.default_rng(2)
+    btmlm = BTMLM(SpecialIds(mask=config.vocab_size - 1), config.vocab_size, max_length=batch_data.input_ids.shape[1],
+                  target_languages=[0, 1])
+
+    def train_on(batch):
+        loss, _ = masked_lm_loss(model, batch)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+
+    out = {"ours/camlm": median_seconds(lambda: train_on(batch_data), repeats)}
+    btmlm_shapes = []
+
+    def btmlm_step():
+        batch = btmlm(sentences, rng, model=model)
+        btmlm_shapes.append(batch.input_ids.shape)
+        train_on(batch)
+
+    out["ours/btmlm"] = median_seconds(btmlm_step, repeats)
+    out["ours/btmlm"]["tokens"] = int(np.prod(btmlm_shapes[-1]))
+    del model, optimizer
+    free_memory()
+
+    # The encoder alone, forward + backward, for MFU.
+    paddle.seed(0)
+    encoder = ernie_m.ErnieMModel(config)
+    encoder.train()
+    ids = paddle.to_tensor(batch_data.input_ids)
+
+    def encoder_step():
+        encoder(ids)[0].sum().backward()
+        encoder.clear_gradients()
+
+    out["ours/encoder_fwd_bwd"] = median_seconds(encoder_step, repeats)
+    del encoder
+    free_memory()
+    return out
+
+
+def _paddlenlp_naive(config, batch_data, repeats: int) -> Dict[str, dict]:
+    import paddle
+    import paddle.nn as nn
+    import paddle.nn.functional as F
+    from paddlenlp.transformers import ErnieMConfig as PaddleNLPConfig
+    from paddlenlp.transformers import ErnieMModel as PaddleNLPModel
+
+    paddle.seed(0)
+    encoder = PaddleNLPModel(PaddleNLPConfig(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
+        max_position_embeddings=config.max_position_embeddings))
+    hidden, vocab = config.hidden_size, config.vocab_size
+    dense, norm = nn.Linear(hidden, hidden), nn.LayerNorm(hidden, epsilon=1e-5)
+    bias = paddle.create_parameter([vocab], "float32", is_bias=True)
+    parameters = encoder.parameters() + dense.parameters() + norm.parameters() + [bias]
+    optimizer = paddle.optimizer.AdamW(learning_rate=1e-5, parameters=parameters)
+    encoder.train()
+    labels = np.full(batch_data.input_ids.size, -100, dtype=np.int64)
+    labels[batch_data.masked_positions] = batch_data.masked_labels
+    labels = paddle.to_tensor(labels)
+    ids = paddle.to_tensor(batch_data.input_ids)
+    mask = paddle.to_tensor((1.0 - batch_data.attention_mask.astype("float32"))[:, None] * -1e4)
+
+    def step():
+        positions = paddle.to_tensor(batch_data.position_ids)  # PaddleNLP adds 2 to it in place
+        sequence = encoder(ids, position_ids=positions, attention_mask=mask)[0]
+        transformed = norm(F.gelu(dense(sequence)))
+        logits = paddle.matmul(transformed, encoder.embeddings.word_embeddings.weight, transpose_y=True) + bias
+        loss = F.cross_entropy(logits.reshape([-1, vocab]), labels, ignore_index=-100)
+        loss.backward()
+        optimizer.step()
+        optimizer.clear_grad()
+
+    out = {"paddlenlp/naive": median_seconds(step, repeats)}
+    del encoder, optimizer, parameters
+    free_memory()
+    return out
+
+
+def _hf_xlmr(config, batch_data, repeats: int) -> Dict[str, dict]:
+    import torch
+    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count()))
+    torch.manual_seed(0)
+    model = XLMRobertaForMaskedLM(XLMRobertaConfig(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
+        max_position_embeddings=config.max_position_embeddings, type_vocab_size=1, layer_norm_eps=1e-5,
+        pad_token_id=1))
+    model.train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
+    labels = np.full(batch_data.input_ids.size, -100, dtype=np.int64)
+    labels[batch_data.masked_positions] = batch_data.masked_labels
+    inputs = {
+        "input_ids": torch.from_numpy(batch_data.input_ids),
+        "attention_mask": torch.from_numpy(batch_data.attention_mask.astype(np.int64)),  # [batch, seq, seq]
+        "labels": torch.from_numpy(labels.reshape(batch_data.input_ids.shape)),
+    }
+
+    def step():
+        model(**inputs).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    out = {"hf/xlmr": median_seconds(step, repeats)}
+    del model, optimizer
+    free_memory()
+    return out
+
+
+def run(config, batch: int, length: int, repeats: int, peak_gflops: float) -> Dict[str, object]:
+    batch_data = _camlm_batch(config, batch, length)
+    sentences = _monolingual(config, batch, length)
+    steps = {}
+    steps.update(_ours(config, batch_data, sentences, repeats))
+    steps.update(_paddlenlp_naive(config, batch_data, repeats))
+    steps.update(_hf_xlmr(config, batch_data, repeats))
+
+    tokens = int(batch_data.input_ids.size)
+    predicted = int(len(batch_data.masked_positions))
+    hidden, layers, inner, vocab = config.hidden_size, config.num_hidden_layers, config.intermediate_size, \
+        config.vocab_size
+    encoder = encoder_forward_flops(hidden, layers, inner, batch, length)
+    step_flops = {  # a training step is about 3x its forward matrix work (forward, and two products backward)
+        "ours/camlm": 3 * (encoder + lm_head_forward_flops(hidden, vocab, predicted)),
+        "paddlenlp/naive": 3 * (encoder + lm_head_forward_flops(hidden, vocab, tokens)),
+        "hf/xlmr": 3 * (encoder + lm_head_forward_flops(hidden, vocab, tokens)),
+        "ours/encoder_fwd_bwd": 3 * encoder,
+    }
+    for name, figures in steps.items():
+        figures["tokens_per_s"] = figures.get("tokens", tokens) / figures["median_s"]
+        figures["steps_per_s"] = 1.0 / figures["median_s"]
+        if name in step_flops:
+            figures["model_tflops"] = step_flops[name] / 1e12
+            figures["mfu"] = step_flops[name] / figures["median_s"] / (peak_gflops * 1e9)
+    base = steps["ours/camlm"]["tokens_per_s"]
+    ratios = {
+        "camlm_over_paddlenlp_naive": base / steps["paddlenlp/naive"]["tokens_per_s"],
+        "camlm_over_hf_xlmr": base / steps["hf/xlmr"]["tokens_per_s"],
+        "btmlm_over_camlm_time": steps["ours/btmlm"]["median_s"] / steps["ours/camlm"]["median_s"],
+    }
+    return {"tokens_per_step": tokens, "predicted_per_step": predicted, "steps": steps, "ratios": ratios}

@@ -1,0 +1,122 @@
+"""results.json -> report.md (the tables, the targets with the measured ratios) and speed.png."""
+from __future__ import annotations
+
+import os
+from typing import Dict, List
+
+TARGETS = [  # (what, where in the results, target ratio, how it compares)
+    ("pretraining tokens/s: ours CAMLM over the naive PaddleNLP step", ("pretraining", "camlm_over_paddlenlp_naive"), 2.0),
+    ("pretraining tokens/s: ours CAMLM over HF XLM-R (PyTorch)", ("pretraining", "camlm_over_hf_xlmr"), 1.5),
+    ("encoder MFU (forward + backward) over the matrix-multiply peak", ("pretraining", "encoder_mfu"), 0.5),
+    ("Paddle Inference throughput at the largest batch over HF XLM-R", ("inference", "paddle_inference"), 1.0),
+    ("tokenizer sentences/s: ours over PaddleNLP's ErnieMTokenizer", ("tokenizer", "ours_over_paddlenlp"), 3.0),
+]
+
+
+def _measured(results: Dict, section: str, key: str):
+    if section not in results:
+        return None
+    if key == "encoder_mfu":
+        return results["pretraining"]["steps"]["ours/encoder_fwd_bwd"].get("mfu")
+    if key == "paddle_inference":
+        ratios = results["inference"]["ratios"]
+        return next((v for k, v in ratios.items() if k.startswith("ours/paddle_inference")), None)
+    return results[section]["ratios"].get(key)
+
+
+def _table(header: List[str], rows: List[List[str]]) -> List[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in rows]
+
+
+def write_report(results: Dict, output_dir: str) -> str:
+    shape, machine = results["shape"], results["machine"]
+    lines = ["# Speed, side by side", "",
+             f"`{results['command']}`", "",
+             f"Machine: {machine['cpu']}, {machine['cores']} cores, OMP_NUM_THREADS={machine['omp_num_threads']}; "
+             f"paddle {machine['paddle']}, paddlenlp {machine['paddlenlp']}, torch {machine['torch']}, "
+             f"transformers {machine['transformers']}, onnxruntime {machine['onnxruntime']}.",
+             f"Shape: {shape['preset']} ({shape['layers']} layers, hidden {shape['hidden_size']}), vocabulary "
+             f"{shape['vocab_size']}, sequence {shape['length']}; medians of {shape['repeats']} runs after a warm-up.",
+             ""]
+    if "matmul_peak_gflops" in results:
+        peak = results["matmul_peak_gflops"]
+        lines += [f"Matrix-multiply peak (float32, 2048^2, this process): "
+                  + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()), ""]
+    lines += ["## Targets", ""]
+    rows = []
+    for what, (section, key), target in TARGETS:
+        value = _measured(results, section, key)
+        if value is None:
+            continue
+        shown = f"{value:.0%}" if key == "encoder_mfu" else f"{value:.2f}x"
+        goal = f"{target:.0%}" if key == "encoder_mfu" else f"{target:.1f}x"
+        rows.append([what, goal, shown, "met" if value >= target else "not met"])
+    lines += _table(["what", "target", "measured", ""], rows) + [""]
+
+    if "pretraining" in results:
+        p = results["pretraining"]
+        lines += ["## Pretraining steps", "",
+                  f"{shape['train_batch']} examples x {shape['length']} tokens = {p['tokens_per_step']} tokens a step, "
+                  f"{p['predicted_per_step']} of them predicted (CAMLM's batch, used by every variant).", ""]
+        base = p["steps"]["ours/camlm"]["median_s"]
+        rows = [[name, f"{f['median_s']:.2f}", f"{f['tokens_per_s']:.0f}",
+                 f"{f['mfu']:.0%}" if "mfu" in f else "-", f"{f['median_s'] / base:.2f}"]
+                for name, f in p["steps"].items()]
+        lines += _table(["step", "seconds", "tokens/s", "MFU", "time / ours CAMLM"], rows) + [""]
+    if "inference" in results:
+        inf = results["inference"]
+        batches = sorted({key for r in inf["results"].values() for key in r}, key=lambda k: int(k.split("_")[1]))
+        header = ["backend"] + [f"{b.replace('_', ' ')}: ms / seq/s / MFU" for b in batches]
+        rows = [[name] + [f"{r[b]['median_s'] * 1e3:.0f} / {r[b]['sequences_per_s']:.1f} / {r[b]['mfu']:.0%}"
+                          for b in batches] for name, r in inf["results"].items()]
+        lines += ["## Inference (encoder forward)", ""] + _table(header, rows) + [""]
+    if "tokenizer" in results:
+        tok = results["tokenizer"]
+        lines += ["## Tokenizer", "",
+                  f"{tok['lines']} lines, {tok['characters']} characters, {len(tok['languages'])} languages; "
+                  f"sentencepiece vocabulary {tok['vocab_size']}; ids identical to PaddleNLP's on "
+                  f"{tok['identical_ids_with_paddlenlp']} lines.", ""]
+        rows = [[name, f"{f['sentences_per_s']:.0f}", f"{f['median_s']:.2f}"] for name, f in tok["results"].items()]
+        lines += _table(["tokenizer", "sentences/s", "seconds for all lines"], rows) + [""]
+    lines += ["![speed](speed.png)", ""]
+    with open(os.path.join(output_dir, "report.md"), "w") as handle:
+        handle.write("\n".join(lines))
+    plot(results, os.path.join(output_dir, "speed.png"))
+    return "\n".join(lines)
+
+
+def plot(results: Dict, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = []
+    if "pretraining" in results:
+        steps = results["pretraining"]["steps"]
+        panels.append(("pretraining tokens/s", {k: v["tokens_per_s"] for k, v in steps.items()
+                                                if k != "ours/encoder_fwd_bwd"}))
+    if "inference" in results:
+        inf = results["inference"]["results"]
+        largest = max((key for r in inf.values() for key in r), key=lambda k: int(k.split("_")[1]))
+        panels.append((f"inference sequences/s, {largest.replace('_', ' ')}",
+                       {k: v[largest]["sequences_per_s"] for k, v in inf.items()}))
+    if "tokenizer" in results:
+        panels.append(("tokenizer sentences/s", {k: v["sentences_per_s"]
+                                                 for k, v in results["tokenizer"]["results"].items()}))
+    if not panels:
+        return
+    figure, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.6), squeeze=False)
+    for axis, (title, values) in zip(axes[0], panels):
+        names = list(values)
+        colours = ["tab:blue" if name.startswith("ours") else "tab:gray" for name in names]
+        axis.barh(names, [values[n] for n in names], color=colours)
+        axis.set_title(title, fontsize=10)
+        axis.invert_yaxis()
+        axis.tick_params(labelsize=8)
+    figure.suptitle(f"{results['shape']['preset']}, vocab {results['shape']['vocab_size']}, "
+                    f"sequence {results['shape']['length']}, {results['machine']['cores']} cores "
+                    f"(blue: this project)", fontsize=10)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
