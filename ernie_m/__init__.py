@@ -5,6 +5,10 @@ Checkpoints are interchangeable with PaddleNLP's `ErnieM*` classes (see docs/com
 import logging
 import warnings
 
+from .cpu import prefer_fast_mkl_kernels
+
+prefer_fast_mkl_kernels()  # before anything imports Paddle: MKL reads its CPU setting once, at load
+
 # PaddleNLP imports `datasets`, whose config logs "PyTorch version ... available." at INFO under PaddleNLP's
 # logging setup whenever torch is installed: noise on stderr for every import and every `ernie-m` command.
 logging.getLogger("datasets").setLevel(logging.WARNING)

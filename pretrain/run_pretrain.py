@@ -20,12 +20,12 @@ import sys
 import time
 from typing import Dict
 
-import numpy as np
-import paddle
-import yaml
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+import ernie_m  # noqa: E402,F401  (first: it picks MKL's kernels before Paddle loads; see ernie_m/cpu.py)
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+import yaml  # noqa: E402
 from ernie_m import (  # noqa: E402
     ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer, load_state_dict, parameter_digest,
 )

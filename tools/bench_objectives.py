@@ -16,12 +16,11 @@ import statistics
 import sys
 import time
 
-import numpy as np
-import paddle
-
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import ernie_m  # noqa: E402
+import ernie_m  # noqa: E402  (first: it picks MKL's kernels before Paddle loads; see ernie_m/cpu.py)
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
 from ernie_m.objectives import BTMLM, CAMLM, Monolingual, Parallel, SpecialIds, masked_lm_loss  # noqa: E402
 from ernie_m.objectives.criterion import model_inputs  # noqa: E402
 

@@ -5,7 +5,8 @@ import os
 from typing import Dict, List
 
 TARGETS = [  # (what, where in the results, target ratio, how it compares)
-    ("pretraining tokens/s: ours CAMLM over the naive PaddleNLP step", ("pretraining", "camlm_over_paddlenlp_naive"), 2.0),
+    ("pretraining tokens/s: ours CAMLM over the naive PaddleNLP step", ("pretraining", "camlm_over_paddlenlp_naive"),
+     2.0),
     ("pretraining tokens/s: ours CAMLM over HF XLM-R (PyTorch)", ("pretraining", "camlm_over_hf_xlmr"), 1.5),
     ("encoder MFU (forward + backward) over the matrix-multiply peak", ("pretraining", "encoder_mfu"), 0.5),
     ("Paddle Inference throughput at the largest batch over HF XLM-R", ("inference", "paddle_inference"), 1.0),
@@ -40,7 +41,7 @@ def write_report(results: Dict, output_dir: str) -> str:
              ""]
     if "matmul_peak_gflops" in results:
         peak = results["matmul_peak_gflops"]
-        lines += [f"Matrix-multiply peak (float32, 2048^2, this process): "
+        lines += ["Matrix-multiply peak (float32, 2048^2, this process): "
                   + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()), ""]
     lines += ["## Targets", ""]
     rows = []

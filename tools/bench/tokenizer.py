@@ -70,6 +70,8 @@ def run(work_dir: str, cache_dir: str, max_lines: int, batch_size: int, repeats:
         "vocab_size": len(ours),
         "identical_ids_with_paddlenlp": f"{identical}/{len(lines)}",
         "results": results,
-        "ratios": {"ours_over_paddlenlp": results["ours"]["sentences_per_s"] / results["paddlenlp"]["sentences_per_s"],
-                   "ours_over_hf_fast": results["ours"]["sentences_per_s"] / results["hf_fast_xlmr"]["sentences_per_s"]},
+        "ratios": {
+            "ours_over_paddlenlp": results["ours"]["sentences_per_s"] / results["paddlenlp"]["sentences_per_s"],
+            "ours_over_hf_fast": results["ours"]["sentences_per_s"] / results["hf_fast_xlmr"]["sentences_per_s"],
+        },
     }
