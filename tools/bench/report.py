@@ -41,7 +41,7 @@ def write_report(results: Dict, output_dir: str) -> str:
              ""]
     if "matmul_peak_gflops" in results:
         peak = results["matmul_peak_gflops"]
-        lines += ["Matrix-multiply peak (float32, 2048^2, this process): "
+        lines += ["Matrix-multiply throughput (float32, 2048^2, this process; the best is the MFU denominator): "
                   + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()), ""]
     lines += ["## Targets", ""]
     rows = []
