@@ -76,7 +76,10 @@ def build_attention_bias(
         if input_ids is None:
             return None
         hidden_id = 0 if config.legacy_attention_mask else config.pad_token_id
-        hidden = (input_ids == hidden_id).astype(dtype)
+        hidden = input_ids == hidden_id
+        if _on_cpu(input_ids) and not bool(hidden.any()):
+            return None  # nothing to hide: skip adding a zero bias to every score (a CPU-side check, no device sync)
+        hidden = hidden.astype(dtype)
         bias = hidden.unsqueeze([1, 2]) * (-1e4)
     elif attention_mask.ndim == 2:
         bias = (1.0 - attention_mask.astype(dtype)).unsqueeze([1, 2]) * (-1e4)
@@ -93,6 +96,24 @@ def build_attention_bias(
         )
     bias.stop_gradient = True
     return bias
+
+
+def _on_cpu(x: Tensor) -> bool:
+    return paddle.in_dynamic_mode() and x.place.is_cpu_place()
+
+
+def _linear(layer: nn.Layer, x: Tensor) -> Tensor:
+    """`layer(x)`, with the bias added inside the matrix multiply (`addmm`) for a plain `nn.Linear` on a CPU.
+
+    Paddle's CPU Linear multiplies, then adds the bias in a separate broadcast pass that costs a third of the
+    multiply at these sizes (measured: 75 ms against 56 for [4096, 768] x [768, 3072]). Same values within float32
+    rounding. Subclasses and wrappers (LoRA and the like), static graphs (Paddle Inference fuses the bias itself)
+    and accelerators keep the layer's own forward.
+    """
+    if type(layer) is not nn.Linear or layer.bias is None or not _on_cpu(x):
+        return layer(x)
+    out = paddle.addmm(layer.bias.unsqueeze(0), x.reshape([-1, x.shape[-1]]), layer.weight)
+    return out.reshape(list(x.shape[:-1]) + [layer.weight.shape[1]])
 
 
 class ErnieMEmbeddings(nn.Layer):
@@ -147,28 +168,31 @@ class ErnieMSelfAttention(nn.Layer):
         return x.reshape([batch, seq_len, self.num_heads, self.head_dim])
 
     def forward(self, hidden_states, attention_bias=None, output_attentions=False):
-        q = self._split_heads(self.q_proj(hidden_states))
-        k = self._split_heads(self.k_proj(hidden_states))
-        v = self._split_heads(self.v_proj(hidden_states))
+        q = self._split_heads(_linear(self.q_proj, hidden_states))
+        k = self._split_heads(_linear(self.k_proj, hidden_states))
+        v = self._split_heads(_linear(self.v_proj, hidden_states))
         if attention_bias is not None:
             if q.dtype == paddle.float16:  # a float32 -1e9 would become -inf in half precision
                 attention_bias = attention_bias.clip(min=-6e4)
             attention_bias = attention_bias.astype(q.dtype)
-        if output_attentions:
-            context, probs = self._attention_with_probs(q, k, v, attention_bias)
+        if output_attentions or _on_cpu(q):
+            # Explicit products. On a CPU this is Paddle's fastest path: its scaled_dot_product_attention falls back
+            # to the same products with extra copies and a scaling pass over the scores (measured, tools/bench).
+            context, probs = self._explicit_attention(q, k, v, attention_bias)
+            probs = probs if output_attentions else None
         else:
-            # [batch, seq, heads, head_dim] layout; the fused kernel where the device has one.
+            # [batch, seq, heads, head_dim] layout; the fused (flash) kernel where the device has one.
             context = F.scaled_dot_product_attention(
                 q, k, v, attn_mask=attention_bias, dropout_p=self.dropout, training=self.training
             )
             probs = None
         batch, seq_len = context.shape[0], context.shape[1]
-        return self.out_proj(context.reshape([batch, seq_len, -1])), probs
+        return _linear(self.out_proj, context.reshape([batch, seq_len, -1])), probs
 
-    def _attention_with_probs(self, q, k, v, attention_bias):
-        # Explicit path, only when the caller asks for the attention weights.
-        q, k, v = (x.transpose([0, 2, 1, 3]) for x in (q, k, v))
-        scores = paddle.matmul(q, k, transpose_y=True) / math.sqrt(self.head_dim)
+    def _explicit_attention(self, q, k, v, attention_bias):
+        # The 1/sqrt(d) scale goes on q ([batch, seq, hidden]) rather than on the scores ([batch, heads, seq, seq]).
+        q, k, v = (x.transpose([0, 2, 1, 3]) for x in (q * (1.0 / math.sqrt(self.head_dim)), k, v))
+        scores = paddle.matmul(q, k, transpose_y=True)
         if attention_bias is not None:
             scores = scores + attention_bias
         probs = F.softmax(scores, axis=-1)
@@ -194,7 +218,7 @@ class ErnieMEncoderLayer(nn.Layer):
     def forward(self, hidden_states, attention_bias=None, output_attentions=False):
         attended, probs = self.self_attn(hidden_states, attention_bias, output_attentions)
         hidden_states = self.norm1(hidden_states + self.dropout1(attended))
-        transformed = self.linear2(self.activation(self.linear1(hidden_states)))
+        transformed = _linear(self.linear2, self.activation(_linear(self.linear1, hidden_states)))
         hidden_states = self.norm2(hidden_states + self.dropout2(transformed))
         return hidden_states, probs
 
