@@ -177,6 +177,17 @@ def amp_settings(requested, rank: int):
 
 # ---- the loop ----------------------------------------------------------------------------------------------------
 
+def all_ranks_finite(loss: float, world: int) -> bool:
+    """Is the loss finite on every rank? One rank's NaN reaches all of them through the gradient all-reduce, so
+    all must skip the update together."""
+    finite = math.isfinite(loss)
+    if world == 1:
+        return finite
+    flag = paddle.to_tensor([0 if finite else 1], dtype="int32")
+    paddle.distributed.all_reduce(flag, op=paddle.distributed.ReduceOp.MAX)
+    return int(flag.item()) == 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML file (see pretrain/configs/)")
@@ -262,6 +273,9 @@ def main(argv=None):
     accumulate = int(train.get("accumulate_steps", 1))
     save_steps = int(train.get("save_steps", 1000))
     log_path = os.path.join(args.output_dir, f"log_rank{rank}.jsonl")
+    # A non-finite loss skips its update; this many in a row stop the run (the weights stopped moving anyway).
+    max_nonfinite = int(train.get("max_nonfinite_steps", 20))
+    nonfinite_total, nonfinite_run = 0, 0
     model.train()
     for step in range(start_step, total_steps):
         _, stage = stage_at(stages, step)
@@ -294,9 +308,11 @@ def main(argv=None):
             tokens += batch.real_tokens
             for metric, value in metrics.items():
                 step_metrics[metric] = step_metrics.get(metric, 0.0) + value / accumulate
-        if not math.isfinite(step_metrics.get(f"{name}_loss", 0.0)):
-            optimizer.clear_grad()  # a non-finite loss: skip the update
-            step_metrics["skipped_nonfinite"] = 1.0
+        finite = all_ranks_finite(step_metrics.get(f"{name}_loss", 0.0), world)
+        nonfinite_run = 0 if finite else nonfinite_run + 1
+        nonfinite_total += 0 if finite else 1
+        if not finite:
+            optimizer.clear_grad()  # a non-finite loss on any rank: every rank skips the update
         elif scaler is not None:
             scaler.step(optimizer)  # skips the update itself when fp16 gradients overflowed
             scaler.update()
@@ -306,7 +322,8 @@ def main(argv=None):
             optimizer.clear_grad()
         schedule.step()
         elapsed = time.perf_counter() - started
-        step_metrics.update(lr=schedule.get_lr(), tokens=tokens * world, tokens_per_second=tokens * world / elapsed)
+        step_metrics.update(lr=schedule.get_lr(), tokens=tokens * world, tokens_per_second=tokens * world / elapsed,
+                            skipped_nonfinite=nonfinite_total)
         with open(log_path, "a") as handle:
             handle.write(json.dumps({"step": step + 1, "objective": name, **step_metrics}) + "\n")
         if writer is not None:
@@ -315,6 +332,16 @@ def main(argv=None):
         progress.set_postfix(objective=name, loss=f"{step_metrics.get(f'{name}_loss', float('nan')):.3f}",
                              lr=f"{schedule.get_lr():.2e}")
         progress.update(1)
+        if nonfinite_run >= max_nonfinite:
+            progress.close()  # so that the message below is the last line on the terminal
+            for stream in streams.values():
+                stream.close()
+            latest = manager.latest()
+            raise SystemExit(
+                f"run_pretrain: {nonfinite_run} non-finite losses in a row (steps {step + 2 - nonfinite_run}-"
+                f"{step + 1}; train.max_nonfinite_steps={max_nonfinite}): stopped without saving. The last good "
+                f"checkpoint is {latest or 'none (none was written yet)'}; lower optimizer.lr or check the data "
+                f"before resuming from it.")
 
         if (step + 1) % save_steps == 0 or step + 1 == total_steps:
             data_state = {kind: stream.state() for kind, stream in streams.items()}
@@ -324,8 +351,16 @@ def main(argv=None):
             else:
                 gathered = [data_state]
             bad = {kind: dict(stream.bad_lines()) for kind, stream in streams.items()}
-            manager.save(step + 1, model, optimizer, tokenizer, {"data": gathered, "bad_lines": bad}, rank=rank,
-                         world_size=world, sharded_optimizer=sharding, barrier=barrier)
+            try:
+                manager.save(step + 1, model, optimizer, tokenizer, {"data": gathered, "bad_lines": bad}, rank=rank,
+                             world_size=world, sharded_optimizer=sharding, barrier=barrier)
+            except OSError as error:  # a full disk, a lost mount: the unfinished directory is already removed
+                progress.close()
+                for stream in streams.values():
+                    stream.close()
+                raise SystemExit(f"run_pretrain: could not write checkpoint-{step + 1} in {args.output_dir} "
+                                 f"({error}); training stopped. The last complete checkpoint is "
+                                 f"{manager.latest() or 'none'}; free space, then --resume.") from None
     progress.close()
     for stream in streams.values():
         stream.close()

@@ -70,6 +70,9 @@ class LineReader:
         shard / num_shards: keep lines whose number modulo `num_shards` is `shard` (rank x workers).
     """
 
+    # A line longer than this (bytes) is skipped and counted as "too_long": web text has megabyte "lines".
+    max_line_bytes = 1 << 20
+
     def __init__(self, path: str, columns: int, shard: int = 0, num_shards: int = 1):
         if not os.path.isfile(path):
             raise CorpusError(f"corpus file not found: {path}")
@@ -116,11 +119,20 @@ class LineReader:
             yielded = False
             with open(self.path, "rb") as handle:
                 handle.seek(self.offset)
-                for raw in iter(handle.readline, b""):
+                for raw in iter(lambda: handle.readline(self.max_line_bytes + 1), b""):
                     number = self.line_number
-                    self.offset += len(raw)
+                    too_long = len(raw) > self.max_line_bytes and not raw.endswith(b"\n")
+                    if too_long:  # read past the rest of the line in bounded pieces, never holding it whole
+                        size = len(raw)
+                        while raw and not raw.endswith(b"\n"):
+                            raw = handle.readline(self.max_line_bytes + 1)
+                            size += len(raw)
+                    self.offset += size if too_long else len(raw)
                     self.line_number += 1
                     if number % self.num_shards != self.shard:
+                        continue
+                    if too_long:
+                        self.bad_lines["too_long"] += 1
                         continue
                     fields = self._parse(raw)
                     if fields is not None:

@@ -1,0 +1,86 @@
+"""Run pretrain/run_pretrain.py with one injected fault (for tests/test_reliability.py; not part of the library).
+
+    python tests/faults.py FAULT -- <run_pretrain arguments>
+    python -m paddle.distributed.launch --nproc_per_node 2 tests/faults.py FAULT -- <arguments>
+
+FAULT:
+    kill-during-save:N    SIGKILL this process in the middle of writing its N-th checkpoint (optimizer written,
+                          model not yet)
+    enospc-at-save:N      the N-th checkpoint write fails with "No space left on device"
+    nan-from-call:K       every loss from the K-th training loss on is NaN
+    exit-rank:R:K         rank R exits with status 17 at its K-th training loss (the others carry on)
+"""
+import errno
+import os
+import signal
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import ernie_m  # noqa: E402,F401  (first, as the real entry does)
+from ernie_m.pretraining import checkpointing  # noqa: E402
+from pretrain import run_pretrain  # noqa: E402
+
+
+def _counting(original, on_call):
+    calls = {"n": 0}
+
+    def wrapper(*args, **kwargs):
+        calls["n"] += 1
+        return on_call(calls["n"], original, *args, **kwargs)
+
+    return wrapper
+
+
+def install(fault: str) -> None:
+    kind, _, rest = fault.partition(":")
+    if kind == "kill-during-save":
+        target = int(rest)
+
+        def on_write(n, original, *args, **kwargs):
+            original(*args, **kwargs)
+            if n == target:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        checkpointing.CheckpointManager._write_optimizer = staticmethod(
+            _counting(checkpointing.CheckpointManager._write_optimizer, on_write))
+    elif kind == "enospc-at-save":
+        target = int(rest)
+
+        def on_write(n, original, *args, **kwargs):
+            if n == target:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return original(*args, **kwargs)
+
+        checkpointing.CheckpointManager._write_optimizer = staticmethod(
+            _counting(checkpointing.CheckpointManager._write_optimizer, on_write))
+    elif kind == "nan-from-call":
+        target = int(rest)
+
+        def on_loss(n, original, *args, **kwargs):
+            loss, metrics = original(*args, **kwargs)
+            if n < target:
+                return loss, metrics
+            return loss * float("nan"), {k: float("nan") if k.endswith("_loss") else v for k, v in metrics.items()}
+
+        run_pretrain.masked_lm_loss = _counting(run_pretrain.masked_lm_loss, on_loss)
+    elif kind == "exit-rank":
+        rank, target = (int(x) for x in rest.split(":"))
+
+        def on_loss(n, original, *args, **kwargs):
+            if n == target and int(os.environ.get("PADDLE_TRAINER_ID", "0")) == rank:
+                sys.stderr.write(f"faults.py: rank {rank} exits at loss {n}\n")
+                sys.stderr.flush()
+                os._exit(17)
+            return original(*args, **kwargs)
+
+        run_pretrain.masked_lm_loss = _counting(run_pretrain.masked_lm_loss, on_loss)
+    else:
+        raise SystemExit(f"faults.py: unknown fault {fault!r}")
+
+
+if __name__ == "__main__":
+    separator = sys.argv.index("--")
+    install(sys.argv[1])
+    run_pretrain.main(sys.argv[separator + 1:])
