@@ -3,8 +3,6 @@
 Each property says what must hold for every input, not for a chosen few; hypothesis searches for a counterexample
 (a few hundred cases a property, derandomized so CI sees the same cases each run).
 """
-import itertools
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings

@@ -8,29 +8,10 @@ import time
 
 import pytest
 
-from tests.conftest import MULTILINGUAL_SAMPLE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "pretrain", "run_pretrain.py")
 CONFIG = os.path.join(ROOT, "pretrain", "configs", "smoke.yaml")
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory, tokenizer_dir):
-    """Parallel en-de / en-ru pairs and monolingual en, de, ru text made from the shared sample."""
-    root = tmp_path_factory.mktemp("pretrain_corpus")
-    (root / "parallel").mkdir()
-    (root / "mono").mkdir()
-    english, german, russian = MULTILINGUAL_SAMPLE[0:2], MULTILINGUAL_SAMPLE[2:4], MULTILINGUAL_SAMPLE[5:7]
-    # Bad lines first, so that the first pass over each file meets them.
-    (root / "parallel" / "en-de.tsv").write_text(
-        "only one column\n\tempty source\n"
-        + "".join(f"{e}\t{g}\n" for e, g in zip(english * 10, german * 10)), encoding="utf-8")
-    (root / "parallel" / "en-ru.tsv").write_bytes(
-        b"bad \xff utf8\tx\n" + "".join(f"{e}\t{r}\n" for e, r in zip(english * 10, russian * 10)).encode())
-    for code, lines in (("en", english), ("de", german), ("ru", russian)):
-        (root / "mono" / f"{code}.txt").write_text("\n" + "\n".join(lines * 10) + "\n", encoding="utf-8")
-    return root
 
 
 def command(corpus, tokenizer_dir, output_dir, *extra):

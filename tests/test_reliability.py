@@ -12,7 +12,7 @@ import time
 
 import numpy as np
 
-from tests.test_pretrain_run import CONFIG, ROOT, SCRIPT, corpus, read_log  # noqa: F401  (corpus: a fixture)
+from tests.test_pretrain_run import CONFIG, ROOT, SCRIPT, read_log
 
 FAULTS = os.path.join(ROOT, "tests", "faults.py")
 
