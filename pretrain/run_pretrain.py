@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 import yaml  # noqa: E402
 from ernie_m import (  # noqa: E402
-    ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer, load_state_dict, parameter_digest,
+    ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer, UnsafeCheckpointError, load_state_dict, parameter_digest,
 )
 from ernie_m.objectives import BTMLM, CAMLM, MMLM, TLM, SpecialIds, masked_lm_loss  # noqa: E402
 from ernie_m.pretraining import (  # noqa: E402
@@ -236,13 +236,17 @@ def main(argv=None):
     start_step = 0
     if args.resume and manager.latest():
         path = manager.latest()
-        state = manager.load_trainer_state(path)
-        if len(state["data"]) != world:
-            raise SystemExit(f"run_pretrain: {path} was written by {len(state['data'])} rank(s); this run has "
-                             f"{world}. Resume with the same number of ranks (the data position is per rank)")
-        model.set_state_dict(load_state_dict(os.path.join(path, "model_state.pdparams")))
-        if not sharding:
-            manager.load_optimizer(path, optimizer)
+        try:
+            state = manager.load_trainer_state(path)
+            if len(state["data"]) != world:
+                raise SystemExit(f"run_pretrain: {path} was written by {len(state['data'])} rank(s); this run has "
+                                 f"{world}. Resume with the same number of ranks (the data position is per rank)")
+            model.set_state_dict(load_state_dict(os.path.join(path, "model_state.pdparams")))
+            if not sharding:
+                manager.load_optimizer(path, optimizer)
+        except (OSError, ValueError, KeyError, UnsafeCheckpointError) as error:  # truncated, corrupted, crafted files
+            raise SystemExit(f"run_pretrain: cannot resume from {path}: {str(error).splitlines()[0]}. Remove that "
+                             f"directory to resume from the checkpoint before it.") from None
         try:
             for kind, stream in streams.items():
                 stream.load_state(state["data"][rank][kind])

@@ -59,6 +59,19 @@ def test_sigkill_in_the_middle_of_a_checkpoint_write_keeps_the_previous_one_and_
     assert sorted(k for k in read_log(out) if k != "final") == list(range(1, 13))
 
 
+def test_a_truncated_checkpoint_stops_resume_with_a_message_naming_the_file(corpus, tokenizer_dir, tmp_path):
+    out = tmp_path / "out"
+    first = _run([sys.executable, SCRIPT, *_arguments(corpus, tokenizer_dir, out, "--max_steps", "4")])
+    assert first.returncode == 0, first.stderr[-2000:]
+    weights = out / "checkpoint-4" / "model_state.pdparams"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    resumed = _run([sys.executable, SCRIPT, *_arguments(corpus, tokenizer_dir, out), "--resume"])
+    assert resumed.returncode == 1
+    message = resumed.stderr.strip().splitlines()[-1]
+    assert message.startswith(f"run_pretrain: cannot resume from {out / 'checkpoint-4'}: ")
+    assert str(weights) in message and message.endswith("to resume from the checkpoint before it.")
+
+
 def test_a_full_disk_stops_training_with_the_last_checkpoint_intact(corpus, tokenizer_dir, tmp_path):
     out = tmp_path / "out"
     result = _with_fault("enospc-at-save:2", corpus, tokenizer_dir, out)

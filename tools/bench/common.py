@@ -82,6 +82,30 @@ def _onednn_matmul_seconds(size: int, repeats: int) -> float:
     return seconds
 
 
+def paddlenlp_config(config):
+    """PaddleNLP's ErnieMConfig with our config's shape (the peer in every Paddle comparison)."""
+    from paddlenlp.transformers import ErnieMConfig as PaddleNLPConfig
+
+    return PaddleNLPConfig(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
+        max_position_embeddings=config.max_position_embeddings)
+
+
+def xlmr_config(config):
+    """transformers' XLMRobertaConfig with our config's shape, and torch on this run's threads."""
+    import torch
+    from transformers import XLMRobertaConfig
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count()))
+    torch.manual_seed(0)
+    return XLMRobertaConfig(
+        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
+        num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
+        max_position_embeddings=config.max_position_embeddings, type_vocab_size=1, layer_norm_eps=1e-5,
+        pad_token_id=1)
+
+
 def encoder_forward_flops(hidden: int, layers: int, intermediate: int, batch: int, length: int) -> float:
     """Matrix FLOPs of one encoder forward pass: Q, K, V and output projections, the two feed-forward layers, and
     the two attention products (scores and context). Embedding lookups, norms and softmax are not matrix work."""

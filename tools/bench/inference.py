@@ -12,7 +12,7 @@ from typing import Callable, Dict
 
 import numpy as np
 
-from .common import encoder_forward_flops, free_memory, median_seconds
+from .common import encoder_forward_flops, free_memory, median_seconds, paddlenlp_config, xlmr_config
 
 
 def _ours_dynamic(config):
@@ -33,14 +33,10 @@ def _ours_dynamic(config):
 
 def _paddlenlp(config):
     import paddle
-    from paddlenlp.transformers import ErnieMConfig as PaddleNLPConfig
     from paddlenlp.transformers import ErnieMModel as PaddleNLPModel
 
     paddle.seed(0)
-    model = PaddleNLPModel(PaddleNLPConfig(
-        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
-        num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
-        max_position_embeddings=config.max_position_embeddings))
+    model = PaddleNLPModel(paddlenlp_config(config))
     model.eval()
 
     def run(ids: np.ndarray):
@@ -52,15 +48,9 @@ def _paddlenlp(config):
 
 def _hf_xlmr(config):
     import torch
-    from transformers import XLMRobertaConfig, XLMRobertaModel
+    from transformers import XLMRobertaModel
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count()))
-    torch.manual_seed(0)
-    model = XLMRobertaModel(XLMRobertaConfig(
-        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
-        num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
-        max_position_embeddings=config.max_position_embeddings, type_vocab_size=1, layer_norm_eps=1e-5,
-        pad_token_id=1), add_pooling_layer=True)
+    model = XLMRobertaModel(xlmr_config(config), add_pooling_layer=True)
     model.eval()
 
     def run(ids: np.ndarray):

@@ -12,12 +12,13 @@ The encoder alone (ours) is also timed forward + backward, for its model FLOPs u
 """
 from __future__ import annotations
 
-import os
 from typing import Dict
 
 import numpy as np
 
-from .common import encoder_forward_flops, free_memory, lm_head_forward_flops, median_seconds
+from .common import (
+    encoder_forward_flops, free_memory, lm_head_forward_flops, median_seconds, paddlenlp_config, xlmr_config,
+)
 
 
 def _camlm_batch(config, batch: int, length: int, seed: int = 0):
@@ -92,14 +93,10 @@ def _paddlenlp_naive(config, batch_data, repeats: int) -> Dict[str, dict]:
     import paddle
     import paddle.nn as nn
     import paddle.nn.functional as F
-    from paddlenlp.transformers import ErnieMConfig as PaddleNLPConfig
     from paddlenlp.transformers import ErnieMModel as PaddleNLPModel
 
     paddle.seed(0)
-    encoder = PaddleNLPModel(PaddleNLPConfig(
-        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
-        num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
-        max_position_embeddings=config.max_position_embeddings))
+    encoder = PaddleNLPModel(paddlenlp_config(config))
     hidden, vocab = config.hidden_size, config.vocab_size
     dense, norm = nn.Linear(hidden, hidden), nn.LayerNorm(hidden, epsilon=1e-5)
     bias = paddle.create_parameter([vocab], "float32", is_bias=True)
@@ -127,15 +124,9 @@ def _paddlenlp_naive(config, batch_data, repeats: int) -> Dict[str, dict]:
 
 def _hf_xlmr(config, batch_data, repeats: int) -> Dict[str, dict]:
     import torch
-    from transformers import XLMRobertaConfig, XLMRobertaForMaskedLM
+    from transformers import XLMRobertaForMaskedLM
 
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count()))
-    torch.manual_seed(0)
-    model = XLMRobertaForMaskedLM(XLMRobertaConfig(
-        vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
-        num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
-        max_position_embeddings=config.max_position_embeddings, type_vocab_size=1, layer_norm_eps=1e-5,
-        pad_token_id=1))
+    model = XLMRobertaForMaskedLM(xlmr_config(config))
     model.train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5)
     labels = np.full(batch_data.input_ids.size, -100, dtype=np.int64)

@@ -1,0 +1,33 @@
+"""tools/bench runs end to end on a tiny shape (its figures are not checked: speed is measured, not tested)."""
+import json
+import os
+import subprocess
+import sys
+
+from tools.bench.common import encoder_forward_flops, lm_head_forward_flops
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_flop_counts_by_hand():
+    # hidden 2, 1 layer, feed-forward 8, 1 sequence of 3: Q, K, V, O 4 x 2*3*2*2; FFN 2 x 2*3*2*8; QK^T and PV 2 x 2*9*2
+    assert encoder_forward_flops(2, 1, 8, 1, 3) == 96 + 192 + 72
+    assert lm_head_forward_flops(2, 10, 3) == 2 * 3 * 2 * 2 + 2 * 3 * 2 * 10
+
+
+def test_the_benchmark_runs_and_reports(tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "tools.bench", "--preset", "ernie-m-tiny", "--vocab_size", "500", "--length", "32",
+         "--train_batch", "2", "--inference_batches", "1,4", "--repeats", "1", "--sections", "pretraining,inference",
+         "--output_dir", str(tmp_path)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["pretraining"]["steps"]) == {"ours/camlm", "ours/btmlm", "ours/encoder_fwd_bwd",
+                                                    "paddlenlp/naive", "hf/xlmr"}
+    assert set(results["inference"]["results"]) == {"ours/dynamic", "ours/paddle_inference", "ours/onnxruntime",
+                                                    "paddlenlp/dynamic", "hf/xlmr_torch"}
+    assert all(r["median_s"] > 0 for r in results["pretraining"]["steps"].values())
+    report = (tmp_path / "report.md").read_text()
+    assert "## Targets" in report and "| ours/camlm |" in report
+    assert (tmp_path / "speed.png").stat().st_size > 1000
