@@ -165,10 +165,11 @@ def static_to_ours_state(state: Dict[str, np.ndarray]) -> Tuple[Dict[str, np.nda
     out, skipped = {}, []
     for name, value in state.items():
         key = _our_name(name)
+        head, _, part = name.rpartition("_")
         if key is not None:
             out[prefix + key] = value
-        elif re.match(r"^(cls_out|cls_seq_label_out|cls_mrc_out)_([wb])$", name):
-            out["classifier." + ("weight" if name.endswith("_w") else "bias")] = value
+        elif head in HEADS and part in ("w", "b"):
+            out["classifier." + ("weight" if part == "w" else "bias")] = value
         elif not _TRAINING_STATE.search(name):
             skipped.append(name)
     return out, architecture, sorted(skipped)
