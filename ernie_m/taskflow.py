@@ -35,14 +35,13 @@ from paddlenlp.taskflow.information_extraction import UIETask
 from paddlenlp.taskflow.task import Task
 from paddlenlp.taskflow.text_classification import TextClassificationTask
 
-from .configuration import ErnieMConfig
 from . import tagging
+from .configuration import ErnieMConfig
+from .conversion import ARCHITECTURES
 from .modeling import UIEM, ErnieMForSequenceClassification, ErnieMForTokenClassification
 from .tokenizer import ErnieMTokenizer
 
 NER_MODE = "ernie-m"
-_ERNIE_M_ARCHITECTURES = ("ErnieMModel", "ErnieMForSequenceClassification", "ErnieMForTokenClassification",
-                          "ErnieMForQuestionAnswering", "ErnieMForMultipleChoice", "UIEM")
 
 
 # ---- checkpoints --------------------------------------------------------------------------------------------------
@@ -58,7 +57,7 @@ def is_ernie_m_checkpoint(task_path: str) -> bool:
     """Does `task_path` hold an ERNIE-M checkpoint (ours or PaddleNLP's)?"""
     config = _raw_config(task_path)
     architectures = config.get("architectures") or []
-    return config.get("model_type") == "ernie_m" or any(name in _ERNIE_M_ARCHITECTURES for name in architectures)
+    return config.get("model_type") == "ernie_m" or any(name in ARCHITECTURES for name in architectures)
 
 
 def check_architecture(task_path: str, model_class) -> None:
