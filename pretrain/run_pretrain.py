@@ -279,7 +279,15 @@ def main(argv=None):
     log_path = os.path.join(args.output_dir, f"log_rank{rank}.jsonl")
     # A non-finite loss skips its update; this many in a row stop the run (the weights stopped moving anyway).
     max_nonfinite = int(train.get("max_nonfinite_steps", 20))
-    nonfinite_total, nonfinite_run = 0, 0
+    nonfinite_total, nonfinite_run = 0, 0  # this process's count: a resumed run starts again from 0
+
+    def stop(message: str):
+        """End the run with one line (the progress bar closed first, so that the line is the last one shown)."""
+        progress.close()
+        for stream in streams.values():
+            stream.close()
+        raise SystemExit(f"run_pretrain: {message}")
+
     model.train()
     for step in range(start_step, total_steps):
         _, stage = stage_at(stages, step)
@@ -312,17 +320,16 @@ def main(argv=None):
             tokens += batch.real_tokens
             for metric, value in metrics.items():
                 step_metrics[metric] = step_metrics.get(metric, 0.0) + value / accumulate
-        finite = all_ranks_finite(step_metrics.get(f"{name}_loss", 0.0), world)
-        nonfinite_run = 0 if finite else nonfinite_run + 1
-        nonfinite_total += 0 if finite else 1
-        if not finite:
+        if not all_ranks_finite(step_metrics.get(f"{name}_loss", 0.0), world):
             optimizer.clear_grad()  # a non-finite loss on any rank: every rank skips the update
-        elif scaler is not None:
-            scaler.step(optimizer)  # skips the update itself when fp16 gradients overflowed
-            scaler.update()
-            optimizer.clear_grad()
+            nonfinite_run, nonfinite_total = nonfinite_run + 1, nonfinite_total + 1
         else:
-            optimizer.step()
+            nonfinite_run = 0
+            if scaler is not None:
+                scaler.step(optimizer)  # skips the update itself when fp16 gradients overflowed
+                scaler.update()
+            else:
+                optimizer.step()
             optimizer.clear_grad()
         schedule.step()
         elapsed = time.perf_counter() - started
@@ -337,15 +344,10 @@ def main(argv=None):
                              lr=f"{schedule.get_lr():.2e}")
         progress.update(1)
         if nonfinite_run >= max_nonfinite:
-            progress.close()  # so that the message below is the last line on the terminal
-            for stream in streams.values():
-                stream.close()
-            latest = manager.latest()
-            raise SystemExit(
-                f"run_pretrain: {nonfinite_run} non-finite losses in a row (steps {step + 2 - nonfinite_run}-"
-                f"{step + 1}; train.max_nonfinite_steps={max_nonfinite}): stopped without saving. The last good "
-                f"checkpoint is {latest or 'none (none was written yet)'}; lower optimizer.lr or check the data "
-                f"before resuming from it.")
+            stop(f"{nonfinite_run} non-finite losses in a row (steps {step + 2 - nonfinite_run}-{step + 1}; "
+                 f"train.max_nonfinite_steps={max_nonfinite}): stopped without saving. The last good checkpoint is "
+                 f"{manager.latest() or 'none (none was written yet)'}; lower optimizer.lr or check the data before "
+                 f"resuming from it.")
 
         if (step + 1) % save_steps == 0 or step + 1 == total_steps:
             data_state = {kind: stream.state() for kind, stream in streams.items()}
@@ -359,12 +361,8 @@ def main(argv=None):
                 manager.save(step + 1, model, optimizer, tokenizer, {"data": gathered, "bad_lines": bad}, rank=rank,
                              world_size=world, sharded_optimizer=sharding, barrier=barrier)
             except OSError as error:  # a full disk, a lost mount: the unfinished directory is already removed
-                progress.close()
-                for stream in streams.values():
-                    stream.close()
-                raise SystemExit(f"run_pretrain: could not write checkpoint-{step + 1} in {args.output_dir} "
-                                 f"({error}); training stopped. The last complete checkpoint is "
-                                 f"{manager.latest() or 'none'}; free space, then --resume.") from None
+                stop(f"could not write checkpoint-{step + 1} in {args.output_dir} ({error}); training stopped. The "
+                     f"last complete checkpoint is {manager.latest() or 'none'}; free space, then --resume.")
     progress.close()
     for stream in streams.values():
         stream.close()

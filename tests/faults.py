@@ -8,6 +8,7 @@ FAULT:
                           model not yet)
     enospc-at-save:N      the N-th checkpoint write fails with "No space left on device"
     nan-from-call:K       every loss from the K-th training loss on is NaN
+    nan-at-calls:K,L,...  the K-th, L-th, ... training losses are NaN
     exit-rank:R:K         rank R exits with status 17 at its K-th training loss (the others carry on)
 """
 import errno
@@ -55,12 +56,12 @@ def install(fault: str) -> None:
 
         checkpointing.CheckpointManager._write_optimizer = staticmethod(
             _counting(checkpointing.CheckpointManager._write_optimizer, on_write))
-    elif kind == "nan-from-call":
-        target = int(rest)
+    elif kind in ("nan-from-call", "nan-at-calls"):
+        calls = {int(x) for x in rest.split(",")}
 
         def on_loss(n, original, *args, **kwargs):
             loss, metrics = original(*args, **kwargs)
-            if n < target:
+            if (n < min(calls)) if kind == "nan-from-call" else (n not in calls):
                 return loss, metrics
             return loss * float("nan"), {k: float("nan") if k.endswith("_loss") else v for k, v in metrics.items()}
 
