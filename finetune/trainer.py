@@ -21,6 +21,7 @@ import numpy as np
 import paddle
 
 from ernie_m import parameter_digest
+from ernie_m.cpu import keep_freed_memory
 
 from .metrics import with_average
 
@@ -174,6 +175,8 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     Returns {"best": {language: score, "average": ...}, "best_step": n, "history": [...]}.
     """
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
+    if paddle.device.get_device().startswith("cpu"):
+        keep_freed_memory()  # large tensors reuse freed memory instead of fresh pages (ernie_m/cpu.py)
     os.makedirs(args.output_dir, exist_ok=True)
     paddle.seed(args.seed)
     sampler = paddle.io.DistributedBatchSampler(train_features, batch_size=args.batch_size, shuffle=True,

@@ -1,11 +1,11 @@
-"""ernie_m.cpu: MKL's AVX2 kernels chosen on AMD processors, before Paddle loads, and nowhere else."""
+"""ernie_m.cpu: MKL's fast kernels picked on AMD before Paddle loads; malloc kept from unmapping freed memory."""
 import os
 import subprocess
 import sys
 
 import pytest
 
-from ernie_m.cpu import _cpu_facts, prefer_fast_mkl_kernels
+from ernie_m.cpu import _cpu_facts, keep_freed_memory, prefer_fast_mkl_kernels
 
 AMD = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512dq avx512vl\n"
 AMD_AVX2 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2\n"
@@ -54,3 +54,45 @@ print(worst < 1e-5)
     env["OMP_NUM_THREADS"] = "1"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
     assert out.stdout.split()[-2] in ("5", "7") and out.stdout.split()[-1] == "True", out.stderr[-1000:]
+
+
+FAULTS_OF_A_REALLOCATION = """
+import resource, sys
+import ernie_m, paddle
+from ernie_m.cpu import keep_freed_memory
+
+kept = keep_freed_memory() if sys.argv[1] == "keep" else False
+
+
+def faults_of_one_tensor():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    tensor = paddle.ones([64 * 1024 * 1024])  # 256 MiB, every page written
+    del tensor
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
+faults_of_one_tensor()  # the first time, the pages are new either way
+print(kept, faults_of_one_tensor())
+"""
+
+
+def test_keep_freed_memory_makes_a_large_tensor_reuse_freed_pages():
+    """A 256 MiB tensor made, freed and made again: by default the second one faults in fresh pages (glibc unmaps
+    big blocks on free); after keep_freed_memory() it reuses the first one's pages."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    env.pop("ERNIE_M_KEEP_FREED_MEMORY", None)
+    runs = {}
+    for mode in ("default", "keep"):
+        out = subprocess.run([sys.executable, "-c", FAULTS_OF_A_REALLOCATION, mode], capture_output=True, text=True,
+                             env=env, timeout=120)
+        assert out.returncode == 0, out.stderr[-2000:]
+        kept, faults = out.stdout.split()[-2:]
+        runs[mode] = (kept, int(faults))
+    assert runs["default"][0] == "False" and runs["keep"][0] == "True"
+    if runs["default"][1] < 10_000:
+        pytest.skip(f"this kernel maps the block in huge pages ({runs['default'][1]} faults): nothing to save here")
+    assert runs["keep"][1] < runs["default"][1] / 100, runs
+
+
+def test_keep_freed_memory_can_be_switched_off():
+    assert keep_freed_memory({"ERNIE_M_KEEP_FREED_MEMORY": "0"}) is False
