@@ -26,6 +26,25 @@ def free_memory() -> None:
     gc.collect()
 
 
+def in_fresh_process(function: Callable, args: tuple, keep_freed_memory: bool):
+    """`function(*args)` in a new process (spawned: nothing inherited but the environment), so that no variant runs
+    on memory another left behind, and a process-wide allocator setting reaches only the variant it is meant for.
+    `keep_freed_memory`: make the setting the training entry points make on CPU (ernie_m/cpu.py)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(_run_here, function, args, keep_freed_memory).result()
+
+
+def _run_here(function: Callable, args: tuple, keep_freed_memory: bool):
+    import ernie_m.cpu  # before Paddle loads: MKL's kernels
+
+    if keep_freed_memory:
+        ernie_m.cpu.keep_freed_memory()
+    return function(*args)
+
+
 def matmul_peak_gflops(size: int = 2048, repeats: int = 5) -> Dict[str, float]:
     """float32 matrix-multiply throughput in this process, by each library a backend here uses: Paddle's eager
     kernel (MKL), Paddle Inference's oneDNN, and PyTorch. The best is the machine's peak, the denominator of every

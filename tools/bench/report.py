@@ -64,6 +64,15 @@ def write_report(results: Dict, output_dir: str) -> str:
                  f"{f['mfu']:.0%}" if "mfu" in f else "-", f"{f['median_s'] / base:.2f}"]
                 for name, f in p["steps"].items()]
         lines += _table(["step", "seconds", "tokens/s", "MFU", "time / ours CAMLM"], rows) + [""]
+        ratios = p["ratios"]
+        same = [[peer, f"{ratios[f'camlm_over_{key}']:.2f}x", f"{ratios[f'camlm_over_{key}_both_kept_memory']:.2f}x",
+                 f"{ratios[f'camlm_over_{key}_both_default_malloc']:.2f}x"]
+                for peer, key in (("naive PaddleNLP", "paddlenlp_naive"), ("HF XLM-R", "hf_xlmr"))
+                if f"camlm_over_{key}_both_kept_memory" in ratios]
+        if same:
+            lines += ["Ours CAMLM tokens/s over each peer: as each is run (ours keeps freed memory, the peers use "
+                      "the default malloc), and with the same malloc setting on both sides.", ""]
+            lines += _table(["peer", "as run", "both keep freed memory", "both default malloc"], same) + [""]
     if "inference" in results:
         inf = results["inference"]
         batches = sorted({key for r in inf["results"].values() for key in r}, key=lambda k: int(k.split("_")[1]))
