@@ -116,6 +116,33 @@ def _linear(layer: nn.Layer, x: Tensor) -> Tensor:
     return out.reshape(list(x.shape[:-1]) + [layer.weight.shape[1]])
 
 
+def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """`F.dropout(x, p, training)`, with the mask drawn by NumPy for float32 tensors on a CPU.
+
+    Paddle's CPU dropout draws one number at a time from its generator: 14.3 ms for the [96, 128, 128] attention
+    probabilities of a base batch, 6.0 ms for [1024, 768] hidden states, forward + backward 15.8 and 6.3 ms; NumPy
+    draws the same mask in 2.4 and 1.2 ms, and a multiply by it (autograd gives the backward) makes forward +
+    backward 9.0 and 1.6 ms (measured, 2 cores): about 0.2 s of a base training step. Each mask's seed is drawn
+    from Paddle's generator, so `paddle.seed` still fixes the masks and recompute replays them.
+    """
+    if not training or p == 0.0:
+        return x
+    if p >= 1.0 or x.dtype != paddle.float32 or not _on_cpu(x):
+        return F.dropout(x, p, training=training)
+    seed = int(paddle.randint(0, 2**31 - 1, [1]).item())
+    mask = np.random.default_rng(seed).random(x.shape, dtype=np.float32)
+    np.greater_equal(mask, np.float32(p), out=mask, casting="unsafe")  # 1.0 kept, 0.0 dropped, in place
+    mask *= np.float32(1.0 / (1.0 - p))  # kept values scaled up, as Paddle's "upscale_in_train"
+    return x * paddle.to_tensor(mask)
+
+
+class ErnieMDropout(nn.Dropout):
+    """`nn.Dropout` (element-wise, upscale in training) through `_dropout`."""
+
+    def forward(self, x):
+        return _dropout(x, self.p, self.training)
+
+
 class ErnieMEmbeddings(nn.Layer):
     """Word + position (+ optional language) embeddings, then LayerNorm and dropout."""
 
@@ -133,7 +160,7 @@ class ErnieMEmbeddings(nn.Layer):
             else None
         )
         self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout = ErnieMDropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids=None, position_ids=None, language_ids=None, inputs_embeds=None):
         if inputs_embeds is None:
@@ -210,7 +237,7 @@ class ErnieMSelfAttention(nn.Layer):
         if attention_bias is not None:  # [batch, 1 or heads, 1 or seq, seq] -> [1 or heads, batch, ...]
             scores = scores + attention_bias.transpose([1, 0, 2, 3])
         probs = F.softmax(scores, axis=-1)
-        dropped = F.dropout(probs, self.dropout, training=self.training)
+        dropped = _dropout(probs, self.dropout, self.training)
         context = paddle.matmul(dropped.reshape([heads * batch, seq_len, seq_len]), v)
         context = context.reshape([heads, batch * seq_len, head_dim]).transpose([1, 0, 2])
         return context.reshape([batch, seq_len, heads, head_dim]), probs.transpose([1, 0, 2, 3])
@@ -227,8 +254,8 @@ class ErnieMEncoderLayer(nn.Layer):
         self.linear2 = nn.Linear(config.intermediate_size, hidden)
         self.norm1 = nn.LayerNorm(hidden, epsilon=config.layer_norm_eps)
         self.norm2 = nn.LayerNorm(hidden, epsilon=config.layer_norm_eps)
-        self.dropout1 = nn.Dropout(config.hidden_dropout_prob)
-        self.dropout2 = nn.Dropout(config.hidden_dropout_prob)
+        self.dropout1 = ErnieMDropout(config.hidden_dropout_prob)
+        self.dropout2 = ErnieMDropout(config.hidden_dropout_prob)
         self.activation = getattr(F, config.hidden_act)
 
     def forward(self, hidden_states, attention_bias=None, output_attentions=False):
@@ -415,7 +442,7 @@ class ErnieMModel(ErnieMPretrainedModel):
 
 def _classifier_dropout(config: ErnieMConfig) -> nn.Dropout:
     rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-    return nn.Dropout(rate)
+    return ErnieMDropout(rate)
 
 
 def _encode(model: ErnieMPretrainedModel, input_ids, position_ids, attention_mask, language_ids, inputs_embeds,
