@@ -1,6 +1,6 @@
 """Speed, side by side, in one run: pretraining steps, MFU, inference and tokenization (a benchmark, not a test).
 
-    OMP_NUM_THREADS=$(nproc) python -m tools.bench --output_dir outputs/bench            # the base shape, ~10 min
+    OMP_NUM_THREADS=$(nproc) python -m tools.bench --output_dir outputs/bench            # the base shape, ~12 min
     python -m tools.bench --preset ernie-m-mini --vocab_size 8000 --sections tokenizer,inference
 
 Every figure is a median over `--repeats` runs after a warm-up, and every comparison a ratio taken in this run,

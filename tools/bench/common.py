@@ -9,7 +9,7 @@ import time
 from typing import Callable, Dict, List
 
 
-def median_seconds(step: Callable[[], object], repeats: int, warmup: int = 2) -> Dict[str, object]:
+def median_seconds(step: Callable[[], object], repeats: int, warmup: int = 1) -> Dict[str, object]:
     """Median wall time of `step` over `repeats` runs after `warmup` untimed ones (the first runs pay for kernel
     selection and allocation)."""
     for _ in range(warmup):

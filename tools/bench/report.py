@@ -58,7 +58,8 @@ def write_report(results: Dict, output_dir: str) -> str:
         p = results["pretraining"]
         lines += ["## Pretraining steps", "",
                   f"{shape['train_batch']} examples x {shape['length']} tokens = {p['tokens_per_step']} tokens a step, "
-                  f"{p['predicted_per_step']} of them predicted (CAMLM's batch, used by every variant).", ""]
+                  f"{p['predicted_per_step']} of them predicted (CAMLM's batch, used by every variant); each variant "
+                  f"in a fresh process, timed after {p.get('warmup_steps', 1)} untimed steps.", ""]
         base = p["steps"]["ours/camlm"]["median_s"]
         rows = [[name, f"{f['median_s']:.2f}", f"{f['tokens_per_s']:.0f}",
                  f"{f['mfu']:.0%}" if "mfu" in f else "-", f"{f['median_s'] / base:.2f}"]
