@@ -99,7 +99,7 @@ def _backend_seconds(name: str, config, inputs: Dict[int, np.ndarray], repeats: 
 
 
 # Each backend runs in a fresh process: once a Paddle Inference predictor has run in a process, Paddle's eager
-# matrix multiplies there slow down (2048^2: 368 -> 248 GFLOP/s; our forward at 32 x 128: 2.5 -> 4.1 s, measured),
+# matrix multiplies there slow down (2048^2: 368 -> 248 GFLOP/s; our forward at 32 x 128: 2.5 -> 3.9-4.2 s, measured),
 # which in one shared process penalised the dynamic-graph backends measured after it. Every backend uses the
 # default malloc, as a library's users get it; ours also with freed memory kept, to show what that is worth.
 BACKENDS = [("ours/dynamic", False), ("ours/paddle_inference", False), ("ours/onnxruntime", False),

@@ -41,8 +41,8 @@ def write_report(results: Dict, output_dir: str) -> str:
              ""]
     if "matmul_peak_gflops" in results:
         peak = results["matmul_peak_gflops"]
-        lines += ["Matrix-multiply throughput (float32, 2048^2, this process; the best is the MFU denominator): "
-                  + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()), ""]
+        lines += ["Matrix-multiply throughput (float32, 2048^2, each library in a fresh process; the best is the MFU "
+                  "denominator): " + ", ".join(f"{k} {v:.0f} GFLOP/s" for k, v in peak.items()), ""]
     lines += ["## Targets", ""]
     rows = []
     for what, (section, key), target in TARGETS:
