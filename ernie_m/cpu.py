@@ -16,8 +16,9 @@ one a page fault. Measured on the base shape with the 250k vocabulary (2 cores, 
 dear): an encoder forward + backward took 2.3 s with 190-220 thousand faults a step, and 1.98 s with none; a whole
 CAMLM step 4.5-5.0 s with 730-870 thousand faults, and 2.80 s with none. The setting makes malloc keep freed memory
 for reuse (no mmap, no trimming), as PyTorch's recommended jemalloc/tcmalloc set-ups do; the price is that the
-process's resident memory stays at its peak. The training entry points call it when they run on CPU; set
-ERNIE_M_KEEP_FREED_MEMORY=0 to leave malloc as it is.
+process's resident memory stays at its peak. The training entry points and the `ernie-m` command call it when
+they run on CPU (the library does not: the setting is process-wide); set ERNIE_M_KEEP_FREED_MEMORY=0 to leave
+malloc as it is.
 """
 from __future__ import annotations
 

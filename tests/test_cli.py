@@ -118,3 +118,11 @@ def test_bad_input_gets_one_line(tiny_model_dir, tmp_path, args, message):
 def test_console_script_is_declared():
     text = open(os.path.join(ROOT, "pyproject.toml")).read()
     assert 'ernie-m = "ernie_m.cli:main"' in text and callable(cli.main)
+
+
+def test_commands_that_load_a_model_keep_freed_memory_on_cpu(tiny_model_dir, monkeypatch):
+    """embed/predict run in a process of their own: on CPU they make malloc keep freed memory (ernie_m/cpu.py)."""
+    calls = []
+    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1) or True)
+    model, _ = cli._load(tiny_model_dir, "ErnieMModel")
+    assert calls == [1] and not model.training
