@@ -20,7 +20,8 @@ def dry_run(script, *args, nproc=1):
 
 @pytest.mark.parametrize("script, args, nproc, expected", [
     ("xnli.sh", ["transfer", "M", "D", "T", "O"], 1,
-     "--learning_rate 5e-5 --layer_decay 0.8 --weight_decay 0 --warmup 0.1 --epochs 5 --batch_size 32 --max_length 256"),
+     "--learning_rate 5e-5 --layer_decay 0.8 --weight_decay 0 --warmup 0.1 --epochs 5 --batch_size 32 "
+     "--max_length 256"),
     ("xnli.sh", ["translate-train-all", "M", "D", "T", "O", "large"], 8, "--epochs 1 --batch_size 16"),
     ("xnli.sh", ["translate-train-all", "M", "D", "T", "O", "base"], 1, "--epochs 2 --batch_size 128"),
     ("conll.sh", ["english", "M", "D", "O"], 1, "--learning_rate 4e-4 --layer_decay 0.8 --weight_decay 0.01"),
