@@ -19,7 +19,7 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-from .cpu import keep_freed_memory
+from .cpu import keep_freed_memory_on_cpu
 
 HEADS = {
     "ErnieMModel": "ErnieMModel",
@@ -81,10 +81,7 @@ def _load(checkpoint: str, architecture: Optional[str] = None):
     except (OSError, ValueError, ernie_m.CheckpointFormatError, ernie_m.UnsafeCheckpointError) as error:
         raise CommandError(f"cannot load {checkpoint}: {str(error).splitlines()[0]}") from None
     model.eval()
-    import paddle
-
-    if paddle.device.get_device().startswith("cpu"):
-        keep_freed_memory()  # the command's process is ours: big activations reuse memory (docs/benchmarks.md)
+    keep_freed_memory_on_cpu()  # the command's process is ours: big activations reuse memory (docs/benchmarks.md)
     return model, tokenizer
 
 

@@ -84,3 +84,10 @@ def keep_freed_memory(environ: Optional[MutableMapping[str, str]] = None) -> boo
         return False
     # no block is served by mmap (those are unmapped on free); the heap is never trimmed (-1 reads as SIZE_MAX)
     return libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, -1) == 1
+
+
+def keep_freed_memory_on_cpu() -> bool:
+    """`keep_freed_memory()` where Paddle's current device is the CPU: for the processes our entry points own."""
+    import paddle
+
+    return paddle.device.get_device().startswith("cpu") and keep_freed_memory()

@@ -127,7 +127,7 @@ def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
     """
     if not training or p == 0.0:
         return x
-    if p >= 1.0 or x.dtype != paddle.float32 or not _on_cpu(x):
+    if p >= 1.0 or x.dtype != paddle.float32 or x.ndim == 0 or not _on_cpu(x):
         return F.dropout(x, p, training=training)
     seed = int(paddle.randint(0, 2**31 - 1, [1]).item())
     mask = np.random.default_rng(seed).random(x.shape, dtype=np.float32)

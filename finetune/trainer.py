@@ -21,7 +21,7 @@ import numpy as np
 import paddle
 
 from ernie_m import parameter_digest
-from ernie_m.cpu import keep_freed_memory
+from ernie_m.cpu import keep_freed_memory_on_cpu
 
 from .metrics import with_average
 
@@ -175,8 +175,7 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     Returns {"best": {language: score, "average": ...}, "best_step": n, "history": [...]}.
     """
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
-    if paddle.device.get_device().startswith("cpu"):
-        keep_freed_memory()  # large tensors reuse freed memory instead of fresh pages (ernie_m/cpu.py)
+    keep_freed_memory_on_cpu()  # large tensors reuse freed memory instead of fresh pages
     os.makedirs(args.output_dir, exist_ok=True)
     paddle.seed(args.seed)
     sampler = paddle.io.DistributedBatchSampler(train_features, batch_size=args.batch_size, shuffle=True,

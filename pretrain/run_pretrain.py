@@ -29,7 +29,7 @@ import yaml  # noqa: E402
 from ernie_m import (  # noqa: E402
     ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer, UnsafeCheckpointError, load_state_dict, parameter_digest,
 )
-from ernie_m.cpu import keep_freed_memory  # noqa: E402
+from ernie_m.cpu import keep_freed_memory_on_cpu  # noqa: E402
 from ernie_m.objectives import BTMLM, CAMLM, MMLM, TLM, SpecialIds, masked_lm_loss  # noqa: E402
 from ernie_m.pretraining import (  # noqa: E402
     CorpusError, ExampleStream, Stage, find_monolingual_files, find_parallel_files, objective_at, stage_at,
@@ -201,8 +201,7 @@ def main(argv=None):
     train = config["train"]
     seed = int(train.get("seed", 42))
 
-    if paddle.device.get_device().startswith("cpu"):
-        keep_freed_memory()  # each step's 768 MB embedding gradients reuse memory, not fresh pages (ernie_m/cpu.py)
+    keep_freed_memory_on_cpu()  # each step's 768 MB embedding gradients reuse memory, not fresh pages
     world = paddle.distributed.get_world_size()
     sharding = bool(train.get("sharding", False)) and world > 1
     if world > 1:

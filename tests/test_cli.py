@@ -121,8 +121,8 @@ def test_console_script_is_declared():
 
 
 def test_commands_that_load_a_model_keep_freed_memory_on_cpu(tiny_model_dir, monkeypatch):
-    """embed/predict run in a process of their own: on CPU they make malloc keep freed memory (ernie_m/cpu.py)."""
+    """embed/predict run in a process of their own: they make malloc keep freed memory on CPU (ernie_m/cpu.py)."""
     calls = []
-    monkeypatch.setattr(cli, "keep_freed_memory", lambda: calls.append(1) or True)
+    monkeypatch.setattr(cli, "keep_freed_memory_on_cpu", lambda: calls.append(1) or True)
     model, _ = cli._load(tiny_model_dir, "ErnieMModel")
     assert calls == [1] and not model.training

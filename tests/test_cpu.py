@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from ernie_m.cpu import _cpu_facts, keep_freed_memory, prefer_fast_mkl_kernels
+from ernie_m.cpu import _cpu_facts, keep_freed_memory, keep_freed_memory_on_cpu, prefer_fast_mkl_kernels
 
 AMD = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2 avx512f avx512bw avx512dq avx512vl\n"
 AMD_AVX2 = "processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu sse2 avx avx2\n"
@@ -96,3 +96,16 @@ def test_keep_freed_memory_makes_a_large_tensor_reuse_freed_pages():
 
 def test_keep_freed_memory_can_be_switched_off():
     assert keep_freed_memory({"ERNIE_M_KEEP_FREED_MEMORY": "0"}) is False
+
+
+def test_on_cpu_only_where_paddle_runs_on_the_cpu(monkeypatch):
+    import paddle
+
+    import ernie_m.cpu
+
+    made = []
+    monkeypatch.setattr(ernie_m.cpu, "keep_freed_memory", lambda: made.append(1) or True)
+    monkeypatch.setattr(paddle.device, "get_device", lambda: "gpu:0")
+    assert keep_freed_memory_on_cpu() is False and made == []
+    monkeypatch.setattr(paddle.device, "get_device", lambda: "cpu")
+    assert keep_freed_memory_on_cpu() is True and made == [1]

@@ -47,6 +47,7 @@ def test_identity_in_eval_and_at_zero_and_paddle_for_what_numpy_does_not_take():
     assert float(_dropout(x, 1.0, training=True).abs().sum()) == 0.0
     doubles = _dropout(paddle.ones([4096], dtype="float64"), 0.5, training=True)  # Paddle's own kernel
     assert doubles.dtype == paddle.float64 and 0 < float((doubles == 0).astype("float32").mean()) < 1
+    assert float(_dropout(paddle.to_tensor(2.0), 0.5, training=True)) in (0.0, 4.0)  # a 0-d tensor: Paddle's kernel
 
 
 def test_the_layer_is_an_nn_dropout_and_follows_train_and_eval():
