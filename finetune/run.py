@@ -8,6 +8,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ernie_m.distributed import run_entry  # noqa: E402
 from finetune import classification, ner, qa, retrieval  # noqa: E402
 
 TASKS = {"classification": classification, "ner": ner, "qa": qa, "retrieval": retrieval}
@@ -16,4 +17,4 @@ if __name__ == "__main__":
     if len(sys.argv) < 2 or sys.argv[1] not in TASKS:
         raise SystemExit(f"usage: finetune/run.py {{{','.join(TASKS)}}} [task arguments]; --help after the task "
                          "name lists them")
-    TASKS[sys.argv[1]].main(sys.argv[2:])
+    run_entry(TASKS[sys.argv[1]].main, sys.argv[2:])  # a rank of a launched job ends without exit-time teardown

@@ -30,6 +30,7 @@ from ernie_m import (  # noqa: E402
     ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer, UnsafeCheckpointError, load_state_dict, parameter_digest,
 )
 from ernie_m.cpu import keep_freed_memory_on_cpu  # noqa: E402
+from ernie_m.distributed import run_entry  # noqa: E402
 from ernie_m.objectives import BTMLM, CAMLM, MMLM, TLM, SpecialIds, masked_lm_loss  # noqa: E402
 from ernie_m.pretraining import (  # noqa: E402
     CorpusError, ExampleStream, Stage, find_monolingual_files, find_parallel_files, objective_at, stage_at,
@@ -380,4 +381,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_entry(main)  # a rank of a launched job ends without exit-time teardown (see ernie_m/distributed.py)

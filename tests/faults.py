@@ -20,6 +20,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 import ernie_m  # noqa: E402,F401  (first, as the real entry does)
+from ernie_m.distributed import run_entry  # noqa: E402
 from ernie_m.pretraining import checkpointing  # noqa: E402
 from pretrain import run_pretrain  # noqa: E402
 
@@ -84,4 +85,4 @@ def install(fault: str) -> None:
 if __name__ == "__main__":
     separator = sys.argv.index("--")
     install(sys.argv[1])
-    run_pretrain.main(sys.argv[separator + 1:])
+    run_entry(run_pretrain.main, sys.argv[separator + 1:])
