@@ -28,7 +28,7 @@ from typing import Callable, NoReturn
 _INTERRUPTED = 130
 
 
-def world_size_from_launcher() -> int:
+def _world_size_from_launcher() -> int:
     """The number of ranks `paddle.distributed.launch` started (1 without it), read where Paddle reads it."""
     return int(os.environ.get("PADDLE_TRAINERS_NUM", "1") or 1)
 
@@ -64,7 +64,7 @@ def run_entry(main: Callable[..., object], *args) -> NoReturn:
     The status is what Python would give: 0 when main returns, `SystemExit`'s code, 1 (with the traceback on stderr)
     for an exception, 130 for Ctrl-C.
     """
-    if world_size_from_launcher() <= 1:
+    if _world_size_from_launcher() <= 1:
         main(*args)
         sys.exit(0)
     try:
