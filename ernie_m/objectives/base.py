@@ -20,6 +20,9 @@ class Objective:
     """
 
     name = "objective"
+    # Tokens of the rows built from an example, per token of its template (`[CLS] x [SEP]` or the pair's): what a
+    # token budget must multiply by so that every objective's batch holds as many tokens.
+    length_factor = 1.0
 
     def __init__(self, special: SpecialIds, vocab_size: int, max_length: int = 512,
                  masking: MaskingConfig = MaskingConfig(), word_starts: Optional[np.ndarray] = None):

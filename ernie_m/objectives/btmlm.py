@@ -44,6 +44,7 @@ class BTMLM(Objective):
         self.placeholders = placeholders
         self.sample = sample
         self.temperature = temperature
+        self.length_factor = 1.0 + placeholders  # x and its k = placeholders x len(x) pseudo-tokens
 
     def _prepare(self, example: Monolingual, rng: np.random.Generator, stats: Counter):
         """(x, its language, target language, k) with x and k cut to fit, or None if the example is dropped."""

@@ -60,6 +60,7 @@ class CAMLM(Objective):
         super().__init__(*args, **kwargs)
         self.context_masking = context_masking
         self.both_directions = both_directions
+        self.length_factor = 2.0 if both_directions else 1.0
 
     def rows(self, example: Parallel, rng: np.random.Generator, stats: Counter):
         source, target = truncate_pair(example.source, example.target, self.max_length)

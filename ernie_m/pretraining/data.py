@@ -220,8 +220,9 @@ class ExampleStream:
         self.role_states: List[Optional[dict]] = [None] * max(1, num_workers)
         self.next_role = 0
         self.rng = np.random.default_rng([seed, 1])
-        self.pending: list = []
-        self._pending_shape: tuple = (None, None)
+        # Batches cut but not yet handed out, per batch shape (objectives sharing a stream may ask for different
+        # shapes; each keeps its own, so switching objectives drops nothing).
+        self.pending: Dict[tuple, list] = {}
         self._pools = None  # the pool iterator, started at the first batch
 
     # ---- pools ---------------------------------------------------------------------------------------------------
@@ -257,8 +258,8 @@ class ExampleStream:
         return {
             "shard": self.shard, "num_shards": self.num_shards, "num_workers": self.num_workers,
             "next_role": self.next_role, "roles": list(self.role_states), "rng": self.rng.bit_generator.state,
-            "pending": [[_example_to_json(example) for example in batch] for batch in self.pending],
-            "pending_shape": list(self._pending_shape),
+            "pending": [[list(shape), [[_example_to_json(example) for example in batch] for batch in batches]]
+                        for shape, batches in self.pending.items()],
         }
 
     def load_state(self, state: dict) -> None:
@@ -274,8 +275,12 @@ class ExampleStream:
         self.role_states = list(state["roles"])
         self.next_role = int(state["next_role"])
         self.rng.bit_generator.state = state["rng"]
-        self.pending = [[_example_from_json(item, self.parallel) for item in batch] for batch in state["pending"]]
-        self._pending_shape = tuple(state["pending_shape"])
+        if "pending_shape" in state:  # written before batch shapes were kept apart: one shape's batches
+            saved = {tuple(state["pending_shape"]) + (1.0,): state["pending"]}
+        else:
+            saved = {tuple(shape): batches for shape, batches in state["pending"]}
+        self.pending = {shape: [[_example_from_json(item, self.parallel) for item in batch] for batch in batches]
+                        for shape, batches in saved.items()}
 
     def bad_lines(self) -> Counter:
         """Bad lines met in the pools consumed so far, by kind, over every worker."""
@@ -292,9 +297,9 @@ class ExampleStream:
             return len(example.source) + len(example.target) + 4
         return len(example.tokens) + 2
 
-    def _refill(self, batch_size: int, max_tokens: Optional[int]) -> None:
+    def _refill(self, batch_size: int, max_tokens: Optional[int], length_factor: float) -> None:
         examples = self._next_pool()
-        lengths = [self._template_length(example) for example in examples]
+        lengths = [self._template_length(example) * length_factor for example in examples]
         order = sorted(range(len(examples)), key=lengths.__getitem__)
         batches, current, longest = [], [], 0
         for i in order:
@@ -306,12 +311,16 @@ class ExampleStream:
             current.append(i)
             longest = max(longest, lengths[i])
         batches.append(current)
-        self.pending = [[examples[i] for i in batches[b]] for b in self.rng.permutation(len(batches))]
-        self._pending_shape = (batch_size, max_tokens)
+        self.pending[(batch_size, max_tokens, length_factor)] = [
+            [examples[i] for i in batches[b]] for b in self.rng.permutation(len(batches))]
 
-    def next_batch(self, batch_size: int, max_tokens: Optional[int] = None) -> list:
-        """Up to `batch_size` tokenized examples of similar length, at most `max_tokens` padded tokens if given."""
-        if not self.pending or self._pending_shape != (batch_size, max_tokens):
-            # (a new stage with another batch shape drops the batches bucketed for the old one)
-            self._refill(batch_size, max_tokens)
-        return self.pending.pop(0)
+    def next_batch(self, batch_size: int, max_tokens: Optional[int] = None, length_factor: float = 1.0) -> list:
+        """Up to `batch_size` tokenized examples of similar length, at most `max_tokens` padded tokens if given.
+
+        `length_factor` is how many tokens the objective's row has per token of the example's own template
+        (`[CLS] x [SEP]` or `[CLS] a [SEP] [SEP] b [SEP]`): BTMLM adds as many placeholders as x has tokens, so
+        its rows are twice the template, and the budget must count them."""
+        shape = (batch_size, max_tokens, float(length_factor))
+        if not self.pending.get(shape):
+            self._refill(batch_size, max_tokens, float(length_factor))
+        return self.pending[shape].pop(0)
