@@ -31,11 +31,12 @@ from ernie_m import (  # noqa: E402
 )
 from ernie_m.cpu import keep_freed_memory_on_cpu  # noqa: E402
 from ernie_m.distributed import run_entry  # noqa: E402
-from ernie_m.objectives import BTMLM, CAMLM, MMLM, TLM, SpecialIds, masked_lm_loss  # noqa: E402
+from ernie_m.objectives import BTMLM, CAMLM, MMLM, TLM, MaskingConfig, SpecialIds, masked_lm_loss  # noqa: E402
 from ernie_m.pretraining import (  # noqa: E402
     CorpusError, ExampleStream, Stage, find_monolingual_files, find_parallel_files, objective_at, stage_at,
 )
 from ernie_m.pretraining.checkpointing import CheckpointManager  # noqa: E402
+from ernie_m.pretraining.evaluation import BTMLMGate, HeldOutSet, evaluate_held_out  # noqa: E402
 
 PARALLEL_OBJECTIVES = {"camlm", "tlm"}
 MONOLINGUAL_OBJECTIVES = {"mmlm", "btmlm"}
@@ -149,6 +150,22 @@ def build_streams(config: dict, stages, tokenizer, language_ids, rank: int, worl
     return streams
 
 
+def btmlm_target_languages(config: dict, language_ids: Dict[str, int]) -> list:
+    """`btmlm.target_languages`, or by default the languages the model learns to produce from parallel data (the
+    languages of data.parallel_dir's files); every language when there is no parallel data."""
+    codes = config.get("btmlm", {}).get("target_languages")
+    if codes is None:
+        directory = config["data"].get("parallel_dir")
+        codes = sorted({lang for f in find_parallel_files(directory) for lang in (f.source_language,
+                                                                                   f.target_language)}
+                       if directory else language_ids)
+    unknown = [code for code in codes if code not in language_ids]
+    if unknown or not codes:
+        raise SystemExit(f"run_pretrain: btmlm.target_languages: {unknown or 'empty'} not among the configured "
+                         f"languages {sorted(language_ids)}")
+    return sorted(language_ids[code] for code in codes)
+
+
 def build_objective(name: str, stage: Stage, tokenizer, language_ids, config: dict):
     special = SpecialIds.from_tokenizer(tokenizer)
     common = dict(special=special, vocab_size=len(tokenizer), max_length=stage.max_length)
@@ -157,10 +174,23 @@ def build_objective(name: str, stage: Stage, tokenizer, language_ids, config: di
     if name == "tlm":
         return TLM(**common)
     if name == "camlm":
-        return CAMLM(**common)
+        return CAMLM(**common, masking=MaskingConfig(mask_prob=float(config.get("camlm", {}).get("mask_prob", 0.15))))
     btmlm = config.get("btmlm", {})
-    return BTMLM(**common, target_languages=sorted(language_ids.values()), sample=bool(btmlm.get("sample", False)),
-                 temperature=float(btmlm.get("temperature", 1.0)))
+    return BTMLM(**common, target_languages=btmlm_target_languages(config, language_ids),
+                 sample=bool(btmlm.get("sample", False)), temperature=float(btmlm.get("temperature", 1.0)))
+
+
+def build_held_out(config: dict, tokenizer, language_ids):
+    """The held-out pairs of data.eval_parallel_dir (None without one); CAMLM is scored on the pairs whose
+    languages both have parallel training data."""
+    directory = config["data"].get("eval_parallel_dir")
+    if not directory:
+        return None
+    parallel_dir = config["data"].get("parallel_dir")
+    trained = ({lang for f in find_parallel_files(parallel_dir) for lang in (f.source_language, f.target_language)}
+               if parallel_dir else set())
+    return HeldOutSet.from_files(find_parallel_files(directory), tokenizer, language_ids, trained,
+                                 max_pairs=int(config["data"].get("eval_max_pairs", 200)))
 
 
 def amp_settings(requested, rank: int):
@@ -228,6 +258,26 @@ def main(argv=None):
     except CorpusError as error:
         raise SystemExit(f"run_pretrain: {error}")
 
+    try:
+        held_out = build_held_out(config, tokenizer, language_ids)
+    except CorpusError as error:
+        raise SystemExit(f"run_pretrain: data.eval_parallel_dir: {error}")
+    btmlm_config = config.get("btmlm", {})
+    gate = BTMLMGate(float(btmlm_config.get("min_camlm_gain", 0.0)),
+                     float(btmlm_config.get("min_distinct_share", 0.0)))
+    eval_steps = int(train.get("eval_steps", 0))
+    if gate.enabled and (held_out is None or not held_out.parallel or eval_steps <= 0):
+        raise SystemExit("run_pretrain: btmlm.min_camlm_gain / btmlm.min_distinct_share gate BTMLM on held-out "
+                         "pairs: set data.eval_parallel_dir (pairs in languages with parallel data) and "
+                         "train.eval_steps > 0")
+    if any(s.objectives.get("btmlm", 0) > 0 for s in stages):
+        btmlm_target_languages(config, language_ids)  # a bad list is refused now, not at the first BTMLM step
+    if gate.enabled and any(set(s.objectives) == {"btmlm"} for s in stages):
+        raise SystemExit("run_pretrain: a stage with BTMLM alone cannot wait for the BTMLM gate; give it another "
+                         "objective or set btmlm.min_camlm_gain and btmlm.min_distinct_share to 0")
+    # The step from which BTMLM runs; until then its draws go to the stage's other objectives.
+    btmlm_ready_at = None if gate.enabled else 0
+
     paddle.seed(seed)  # identical initial weights on every rank
     model = build_model(config["model"], len(tokenizer), len(languages))
     model.config.recompute = bool(train.get("recompute", False))
@@ -256,6 +306,7 @@ def main(argv=None):
         except CorpusError as error:
             raise SystemExit(f"run_pretrain: cannot resume from {path}: {error}")
         start_step = int(state["step"])
+        btmlm_ready_at = state.get("btmlm_ready_at", btmlm_ready_at)
         if rank == 0:
             print(f"resumed from {path} at step {start_step}")
 
@@ -295,6 +346,8 @@ def main(argv=None):
     for step in range(start_step, total_steps):
         _, stage = stage_at(stages, step)
         name = objective_at(stage, step, seed)
+        if name == "btmlm" and btmlm_ready_at is None:
+            name = objective_at(stage, step, seed, exclude=("btmlm",))
         key = (name, stage.max_length)
         if key not in objectives:
             objectives[key] = build_objective(name, stage, tokenizer, language_ids, config)
@@ -307,7 +360,8 @@ def main(argv=None):
             paddle.seed(seed * 1_000_003 + step * 1009 + rank * 17 + micro)  # dropout, reproducible on resume
             batch = None
             for _ in range(MAX_DRAWS):  # every example dropped: draw again (every rank must run a backward)
-                batch = objective(stream.next_batch(stage.batch_size, stage.batch_tokens), rng, model=model)
+                examples = stream.next_batch(stage.batch_size, stage.batch_tokens, objective.length_factor)
+                batch = objective(examples, rng, model=model)
                 if batch is not None:
                     break
             else:
@@ -352,6 +406,22 @@ def main(argv=None):
                  f"{manager.latest() or 'none (none was written yet)'}; lower optimizer.lr or check the data before "
                  f"resuming from it.")
 
+        if eval_steps > 0 and held_out is not None and ((step + 1) % eval_steps == 0 or step + 1 == total_steps):
+            btmlm = None
+            if any(s.objectives.get("btmlm", 0) > 0 for s in stages):
+                btmlm = build_objective("btmlm", stages[-1], tokenizer, language_ids, config)
+            scores = evaluate_held_out(model, held_out, SpecialIds.from_tokenizer(tokenizer), len(tokenizer),
+                                       stage.max_length, float(config.get("camlm", {}).get("mask_prob", 0.15)),
+                                       btmlm=btmlm, seed=seed)
+            if btmlm_ready_at is None and gate.ready(scores):
+                btmlm_ready_at = step + 1
+            record = {"eval_step": step + 1, **scores, "btmlm_ready": btmlm_ready_at is not None}
+            with open(log_path, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            if writer is not None:
+                for metric, value in scores.items():
+                    writer.add_scalar(f"eval/{metric}", value, step + 1)
+
         if (step + 1) % save_steps == 0 or step + 1 == total_steps:
             data_state = {kind: stream.state() for kind, stream in streams.items()}
             if world > 1:
@@ -361,7 +431,8 @@ def main(argv=None):
                 gathered = [data_state]
             bad = {kind: dict(stream.bad_lines()) for kind, stream in streams.items()}
             try:
-                manager.save(step + 1, model, optimizer, tokenizer, {"data": gathered, "bad_lines": bad}, rank=rank,
+                manager.save(step + 1, model, optimizer, tokenizer,
+                             {"data": gathered, "bad_lines": bad, "btmlm_ready_at": btmlm_ready_at}, rank=rank,
                              world_size=world, sharded_optimizer=sharding, barrier=barrier)
             except OSError as error:  # a full disk, a lost mount: the unfinished directory is already removed
                 stop(f"could not write checkpoint-{step + 1} in {args.output_dir} ({error}); training stopped. The "

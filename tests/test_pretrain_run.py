@@ -187,3 +187,48 @@ def test_two_rank_resume_reproduces_the_run(corpus, tokenizer_dir, tmp_path, sha
     refused = run(command(corpus, tokenizer_dir, alone, "--resume"))
     assert refused.returncode != 0
     assert "was written by 2 rank(s); this run has 1. Resume with the same number of ranks" in refused.stderr
+
+
+def test_btmlm_waits_for_its_gate_and_logs_held_out_evaluations(corpus, tokenizer_dir, tmp_path):
+    gated = ["data.num_workers=0", f"data.eval_parallel_dir={corpus / 'parallel'}", "train.eval_steps=3",
+             "train.save_steps=100"]
+    # A gate no model passes: BTMLM's draws go to CAMLM / MMLM, and every evaluation says so.
+    closed = run(command(corpus, tokenizer_dir, tmp_path / "closed", *gated, "btmlm.min_camlm_gain=0.99"))
+    assert closed.returncode == 0, closed.stderr[-3000:]
+    log = read_log(tmp_path / "closed")
+    assert "btmlm" not in {record.get("objective") for record in log.values()}
+    with open(tmp_path / "closed" / "log_rank0.jsonl") as handle:
+        evaluations = [json.loads(line) for line in handle if '"eval_step"' in line]
+    assert [e["eval_step"] for e in evaluations] == [3, 6, 9, 12]
+    assert all(not e["btmlm_ready"] and 0 <= e["camlm_accuracy"] <= 1 and 0 <= e["btmlm_distinct_share"] <= 1
+               for e in evaluations)
+    state = json.loads((tmp_path / "closed" / "checkpoint-12" / "trainer_state.json").read_text())
+    assert state["btmlm_ready_at"] is None
+    # A gate any model passes opens at the first evaluation, and stage 2 runs BTMLM again.
+    opened = run(command(corpus, tokenizer_dir, tmp_path / "open", *gated, "btmlm.min_distinct_share=1e-9",
+                     "btmlm.min_camlm_gain=-1"))
+    assert opened.returncode == 0, opened.stderr[-3000:]
+    assert "btmlm" in {record.get("objective") for record in read_log(tmp_path / "open").values()}
+    state = json.loads((tmp_path / "open" / "checkpoint-12" / "trainer_state.json").read_text())
+    assert state["btmlm_ready_at"] == 3
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["btmlm.min_camlm_gain=0.1"], "set data.eval_parallel_dir"),
+    (["btmlm.target_languages=[xx]"], "btmlm.target_languages: ['xx'] not among the configured languages"),
+])
+def test_bad_btmlm_settings_are_refused_in_one_line(corpus, tokenizer_dir, tmp_path, overrides, message):
+    result = run(command(corpus, tokenizer_dir, tmp_path / "out", "stages.0.steps=1", "stages.1.steps=8",
+                         *overrides))
+    assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
+
+
+def test_btmlm_translates_by_default_into_the_languages_of_the_parallel_data(tmp_path):
+    from pretrain.run_pretrain import btmlm_target_languages
+
+    (tmp_path / "en-de.tsv").write_text("a\tb\n")
+    config = {"data": {"parallel_dir": str(tmp_path)}, "btmlm": {}}
+    assert btmlm_target_languages(config, {"en": 0, "de": 1, "it": 2}) == [0, 1]  # never Italian: no pairs
+    assert btmlm_target_languages({"data": {}, "btmlm": {}}, {"en": 0, "de": 1, "it": 2}) == [0, 1, 2]
+    config["btmlm"]["target_languages"] = ["it", "en"]
+    assert btmlm_target_languages(config, {"en": 0, "de": 1, "it": 2}) == [0, 2]

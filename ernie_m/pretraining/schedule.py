@@ -45,9 +45,12 @@ def stage_at(stages: List[Stage], step: int) -> Tuple[int, Stage]:
     return len(stages) - 1, stages[-1]
 
 
-def objective_at(stage: Stage, step: int, seed: int) -> str:
-    """Draw the step's objective with the stage's weights from a generator seeded by (seed, step)."""
-    names = sorted(name for name, weight in stage.objectives.items() if weight > 0)
+def objective_at(stage: Stage, step: int, seed: int, exclude: Tuple[str, ...] = ()) -> str:
+    """Draw the step's objective with the stage's weights from a generator seeded by (seed, step); `exclude`
+    redistributes those objectives' weight over the others (BTMLM before it is ready)."""
+    names = sorted(name for name, weight in stage.objectives.items() if weight > 0 and name not in exclude)
+    if not names:
+        raise ValueError(f"stage {stage.name!r}: no objective left once {list(exclude)} are set aside")
     weights = np.array([stage.objectives[name] for name in names], dtype=np.float64)
     rng = np.random.default_rng([seed, step, 7919])
     return names[int(rng.choice(len(names), p=weights / weights.sum()))]

@@ -1,0 +1,150 @@
+"""Held-out evaluation during pretraining, and the readiness gate BTMLM waits for.
+
+Back-translation needs some alignment to start from: a model that cannot yet translate produces degenerate
+pseudo-translations ("A de de de"), and BTMLM then trains on them. So a BTMLM stage may wait until held-out
+evidence says the model translates (`BTMLMGate`):
+
+- CAMLM accuracy on held-out pairs clearly above the *unigram* accuracy of the same masked tokens (always
+  predicting the most frequent one): what a model gets without any alignment, which is where an MMLM-only model sits;
+- pseudo-translations that are not degenerate: distinct tokens per generated token above a threshold.
+
+The held-out set is fixed (the first `max_pairs` lines of each file, one masking drawn from a fixed seed), so every
+rank and every resume computes the same numbers and takes the same decision.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+
+from ..objectives import BTMLM, CAMLM, MMLM, Monolingual, Parallel, SpecialIds, masked_lm_loss
+from .corpus import CorpusError, ParallelFile
+
+__all__ = ["HeldOutSet", "BTMLMGate", "evaluate_held_out"]
+
+
+def _read_pairs(file: ParallelFile, limit: int) -> List[tuple]:
+    pairs = []
+    with open(file.path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            fields = line.rstrip("\r\n").split("\t")
+            if len(fields) == 2 and fields[0].strip() and fields[1].strip():
+                pairs.append((fields[0], fields[1]))
+            if len(pairs) == limit:
+                break
+    if not pairs:
+        raise CorpusError(f"{file.path}: no usable held-out pair")
+    return pairs
+
+
+@dataclass
+class HeldOutSet:
+    """Tokenized held-out pairs: `parallel` for CAMLM (pairs between languages trained on parallel data),
+    `monolingual` (every side of every pair) for masked-LM accuracy and BTMLM's generation."""
+
+    parallel: List[Parallel]
+    monolingual: List[Monolingual]
+
+    @classmethod
+    def from_files(cls, files: Sequence[ParallelFile], tokenizer, language_ids: Dict[str, int],
+                   parallel_languages: Optional[set] = None, max_pairs: int = 200) -> "HeldOutSet":
+        parallel, monolingual = [], []
+        for file in files:
+            unknown = [lang for lang in (file.source_language, file.target_language) if lang not in language_ids]
+            if unknown:
+                raise CorpusError(f"{file.path}: held-out language {unknown[0]!r} is not among the configured "
+                                  f"languages {sorted(language_ids)}")
+            pairs = _read_pairs(file, max_pairs)
+            ids = tokenizer.encode_batch_ids([text for pair in pairs for text in pair])
+            source, target = language_ids[file.source_language], language_ids[file.target_language]
+            trained = parallel_languages is None or {file.source_language, file.target_language} <= parallel_languages
+            for index in range(len(pairs)):
+                a = np.asarray(ids[2 * index], dtype=np.int64)
+                b = np.asarray(ids[2 * index + 1], dtype=np.int64)
+                if len(a) == 0 or len(b) == 0:
+                    continue
+                if trained:
+                    parallel.append(Parallel(a, source, b, target))
+                monolingual += [Monolingual(a, source), Monolingual(b, target)]
+        return cls(parallel, monolingual)
+
+
+def _accuracy(model, objective, examples, seed: int, batch_size: int = 64) -> Dict[str, float]:
+    """Masked-token accuracy and the unigram baseline on the same predictions (fixed masking)."""
+    import paddle
+
+    rng = np.random.default_rng([seed, 17])
+    correct = total = 0.0
+    labels: List[np.ndarray] = []
+    with paddle.no_grad():
+        for start in range(0, len(examples), batch_size):
+            batch = objective(examples[start:start + batch_size], rng, model=model)
+            if batch is None:
+                continue
+            main = batch.masked_groups == 0
+            _, metrics = masked_lm_loss(model, batch)
+            count = int(main.sum())
+            correct += metrics[f"{objective.name}_accuracy"] * count
+            total += count
+            labels.append(batch.masked_labels[main])
+    if not total:
+        return {"accuracy": float("nan"), "unigram_accuracy": float("nan")}
+    counts = Counter(np.concatenate(labels).tolist())
+    return {"accuracy": correct / total, "unigram_accuracy": counts.most_common(1)[0][1] / total}
+
+
+def evaluate_held_out(model, held_out: HeldOutSet, special: SpecialIds, vocab_size: int, max_length: int,
+                      camlm_mask_prob: float = 0.15, btmlm: Optional[BTMLM] = None, generation_sentences: int = 100,
+                      seed: int = 0) -> Dict[str, float]:
+    """{mmlm_accuracy, camlm_accuracy, camlm_unigram_accuracy[, btmlm_distinct_share]}, computed in eval mode (dropout off); the model's mode is restored."""
+    from ..objectives import MaskingConfig
+
+    was_training = model.training
+    model.eval()
+    try:
+        results = {}
+        mmlm = _accuracy(model, MMLM(special, vocab_size, max_length), held_out.monolingual, seed)
+        results["mmlm_accuracy"] = mmlm["accuracy"]
+        if held_out.parallel:
+            camlm = CAMLM(special, vocab_size, max_length, masking=MaskingConfig(mask_prob=camlm_mask_prob),
+                          context_masking=None)
+            scores = _accuracy(model, camlm, held_out.parallel, seed)
+            results["camlm_accuracy"] = scores["accuracy"]
+            results["camlm_unigram_accuracy"] = scores["unigram_accuracy"]
+        if btmlm is not None:
+            results.update(generation_diversity(model, btmlm, held_out.monolingual[:generation_sentences], seed))
+    finally:
+        if was_training:
+            model.train()
+    return results
+
+
+def generation_diversity(model, btmlm: BTMLM, sentences: Sequence[Monolingual], seed: int) -> Dict[str, float]:
+    """Distinct pseudo-tokens per generated token over `sentences`: degenerate output ("de de de") is near 0."""
+    rng = np.random.default_rng([seed, 23])
+    prepared = [p for p in (btmlm._prepare(s, rng, Counter()) for s in sentences) if p is not None]
+    if not prepared:
+        return {"btmlm_distinct_share": 0.0}
+    pseudo = np.concatenate(btmlm.generate(model, prepared, rng))
+    return {"btmlm_distinct_share": len(set(pseudo.tolist())) / len(pseudo)}
+
+
+@dataclass
+class BTMLMGate:
+    """Ready when held-out CAMLM accuracy exceeds its unigram baseline by `min_camlm_gain` and the
+    pseudo-translations' distinct share reaches `min_distinct_share`. Both 0: always ready (no evaluation needed)."""
+
+    min_camlm_gain: float = 0.0
+    min_distinct_share: float = 0.0
+
+    @property
+    def enabled(self) -> bool:
+        return self.min_camlm_gain > 0 or self.min_distinct_share > 0
+
+    def ready(self, metrics: Dict[str, float]) -> bool:
+        if not self.enabled:
+            return True
+        gain = metrics.get("camlm_accuracy", 0.0) - metrics.get("camlm_unigram_accuracy", 1.0)
+        return bool(gain >= self.min_camlm_gain and metrics.get("btmlm_distinct_share", 0.0) >= self.min_distinct_share)
