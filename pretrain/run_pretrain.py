@@ -360,7 +360,8 @@ def main(argv=None):
             paddle.seed(seed * 1_000_003 + step * 1009 + rank * 17 + micro)  # dropout, reproducible on resume
             batch = None
             for _ in range(MAX_DRAWS):  # every example dropped: draw again (every rank must run a backward)
-                examples = stream.next_batch(stage.batch_size, stage.batch_tokens, objective.length_factor)
+                examples = stream.next_batch(stage.batch_size, stage.batch_tokens, objective.length_factor,
+                                             stage.budget == "real", stage.max_length)
                 batch = objective(examples, rng, model=model)
                 if batch is not None:
                     break

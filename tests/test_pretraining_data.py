@@ -225,3 +225,17 @@ def test_token_budget_counts_every_token_of_each_objectives_rows(tmp_path, token
     # Both fill the same budget: mean padded tokens a step within 15% of each other (they were 2x apart).
     ratio = np.mean(padded["btmlm"]) / np.mean(padded["mmlm"])
     assert 0.85 < ratio < 1.15, ratio
+    # Counting the rows' real tokens instead (`budget: real`), each batch holds at most the budget and the two
+    # objectives' batches hold as many tokens to within 5% (pools of many batches, so that a pool's last, partial
+    # batch weighs little).
+    stream = ExampleStream(find_monolingual_files(str(tmp_path)), tokenizer, {"en": 0, "de": 1}, 1.0, seed=0,
+                           pool_size=1000)
+    real = {"mmlm": [], "btmlm": []}
+    for step in range(24):
+        objective = mmlm if step % 2 == 0 else btmlm
+        examples = stream.next_batch(512, 4 * budget, objective.length_factor, real_tokens=True, max_row_length=128)
+        batch = objective(examples, np.random.default_rng(step), model=model)
+        assert len(examples) == 1 or batch.real_tokens <= 4 * budget, (objective.name, batch.real_tokens)
+        real[objective.name].append(batch.real_tokens)
+    ratio = np.mean(real["btmlm"]) / np.mean(real["mmlm"])
+    assert 0.95 < ratio < 1.05, ratio

@@ -276,7 +276,7 @@ class ExampleStream:
         self.next_role = int(state["next_role"])
         self.rng.bit_generator.state = state["rng"]
         if "pending_shape" in state:  # written before batch shapes were kept apart: one shape's batches
-            saved = {tuple(state["pending_shape"]) + (1.0,): state["pending"]}
+            saved = {tuple(state["pending_shape"]) + (1.0, False, None): state["pending"]}
         else:
             saved = {tuple(shape): batches for shape, batches in state["pending"]}
         self.pending = {shape: [[_example_from_json(item, self.parallel) for item in batch] for batch in batches]
@@ -297,30 +297,37 @@ class ExampleStream:
             return len(example.source) + len(example.target) + 4
         return len(example.tokens) + 2
 
-    def _refill(self, batch_size: int, max_tokens: Optional[int], length_factor: float) -> None:
+    def _refill(self, batch_size: int, max_tokens: Optional[int], length_factor: float, real: bool,
+                max_row_length: Optional[int]) -> None:
         examples = self._next_pool()
-        lengths = [self._template_length(example) * length_factor for example in examples]
+        cap = max_row_length or float("inf")  # the objective truncates longer rows to this
+        lengths = [min(self._template_length(example) * length_factor, cap) for example in examples]
         order = sorted(range(len(examples)), key=lengths.__getitem__)
-        batches, current, longest = [], [], 0
+        batches, current, longest, total = [], [], 0, 0
         for i in order:
-            # A batch closes at batch_size examples or when one more would pass max_tokens padded tokens.
-            grown = max(longest, lengths[i]) * (len(current) + 1)
+            # A batch closes at batch_size examples or when one more would pass max_tokens tokens: padded tokens
+            # (the longest row times the rows), or with `real` the rows' own tokens.
+            grown = total + lengths[i] if real else max(longest, lengths[i]) * (len(current) + 1)
             if current and (len(current) == batch_size or (max_tokens and grown > max_tokens)):
                 batches.append(current)
-                current, longest = [], 0
+                current, longest, total = [], 0, 0
             current.append(i)
-            longest = max(longest, lengths[i])
+            longest, total = max(longest, lengths[i]), total + lengths[i]
         batches.append(current)
-        self.pending[(batch_size, max_tokens, length_factor)] = [
+        self.pending[(batch_size, max_tokens, length_factor, real, max_row_length)] = [
             [examples[i] for i in batches[b]] for b in self.rng.permutation(len(batches))]
 
-    def next_batch(self, batch_size: int, max_tokens: Optional[int] = None, length_factor: float = 1.0) -> list:
-        """Up to `batch_size` tokenized examples of similar length, at most `max_tokens` padded tokens if given.
+    def next_batch(self, batch_size: int, max_tokens: Optional[int] = None, length_factor: float = 1.0,
+                   real_tokens: bool = False, max_row_length: Optional[int] = None) -> list:
+        """Up to `batch_size` tokenized examples of similar length, at most `max_tokens` tokens if given: padded
+        tokens, or with `real_tokens` the tokens of the rows themselves (so that objectives whose rows pad
+        differently train on as many tokens a step). `max_row_length`: the objective cuts rows to this length,
+        so the budget counts no more.
 
         `length_factor` is how many tokens the objective's row has per token of the example's own template
         (`[CLS] x [SEP]` or `[CLS] a [SEP] [SEP] b [SEP]`): BTMLM adds as many placeholders as x has tokens, so
         its rows are twice the template, and the budget must count them."""
-        shape = (batch_size, max_tokens, float(length_factor))
+        shape = (batch_size, max_tokens, float(length_factor), bool(real_tokens), max_row_length)
         if not self.pending.get(shape):
-            self._refill(batch_size, max_tokens, float(length_factor))
+            self._refill(*shape)
         return self.pending[shape].pop(0)

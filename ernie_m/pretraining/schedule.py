@@ -21,6 +21,7 @@ class Stage:
     max_length: int = 128
     batch_size: int = 16  # examples per rank and micro-step (the most, when batch_tokens is set)
     batch_tokens: Optional[int] = None  # or a budget of padded tokens per batch
+    budget: str = "padded"  # what batch_tokens counts: "padded" tokens, or the rows' "real" tokens
 
     def __post_init__(self):
         if self.steps <= 0:
@@ -30,6 +31,8 @@ class Stage:
             raise ValueError(f"stage {self.name!r}: unknown objectives {unknown}; known: {list(OBJECTIVES)}")
         if not self.objectives or any(w < 0 for w in self.objectives.values()) or not sum(self.objectives.values()):
             raise ValueError(f"stage {self.name!r}: objective weights must be >= 0 with a positive sum")
+        if self.budget not in ("padded", "real"):
+            raise ValueError(f"stage {self.name!r}: budget must be 'padded' or 'real', got {self.budget!r}")
         if self.batch_size <= 0 or (self.batch_tokens is not None and self.batch_tokens < self.max_length):
             raise ValueError(f"stage {self.name!r}: batch_size must be positive and batch_tokens, if set, at least "
                              f"max_length ({self.max_length})")
