@@ -73,6 +73,16 @@ def test_corpus_keeps_evaluation_text_out_of_training(tmp_path):
     retrieval = (corpus / "eval" / "retrieval" / "de.tsv").read_text(encoding="utf-8").splitlines()
     assert len(retrieval) == 4 and all(len(line.split("\t")) == 2 for line in retrieval)
     assert manifest["topics"] == ["food", "money", "sports"]
+    # In-domain held-out pairs: for both language roles, the same English messages, never in training.
+    held = {}
+    for split in ("pairs_dev", "pairs_test"):
+        for lang in ("de", "it"):
+            lines = (corpus / "eval" / split / f"en-{lang}.tsv").read_text(encoding="utf-8").splitlines()
+            held[split, lang] = [line.split("\t")[0] for line in lines]
+        assert held[split, "de"] == held[split, "it"] and held[split, "de"]
+    assert not set(held["pairs_dev", "de"]) & set(held["pairs_test", "de"])
+    training_english = {line.split("\t")[0] for line in (corpus / "parallel" / "en-de.tsv").read_text().splitlines()}
+    assert not training_english & set(held["pairs_test", "de"] + held["pairs_dev", "de"])
 
 
 def test_without_npm_retrieval_falls_back_to_held_out_catalog_pairs(tmp_path, monkeypatch):
@@ -97,47 +107,65 @@ def test_a_missing_package_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_demo_pipeline_at_toy_scale(tmp_path):
-    """Corpus, tokenizer, three pretraining runs, evaluation and the report, in minutes; shapes, not scores."""
+    """Corpus, tokenizer, three arms x two seeds, baselines, evaluation and the report, in about a minute; shapes,
+    not scores."""
     cache = tmp_path / "cache"
     write_fake_packages(str(cache))
     out = tmp_path / "demo"
     command = [sys.executable, "-m", "tools.demo.run", "--output_dir", str(out), "--cache_dir", str(cache),
-               "--parallel_languages", "de", "--monolingual_languages", "it", "--preset", "ernie-m-tiny",
-               "--steps_per_stage", "3", "--vocab_size", "300", "--transfer_epochs", "1", "--quiet"]
+               "--parallel_languages", "de", "--monolingual_languages", "it", "--model_preset", "ernie-m-tiny",
+               "--steps_per_stage", "3", "--vocab_size", "300", "--transfer_epochs", "1", "--seeds", "1", "2"]
     env = dict(os.environ, OMP_NUM_THREADS="2")
     result = subprocess.run(command, capture_output=True, text=True, timeout=420, cwd=ROOT, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
+    # Progress a line per job: 6 pretraining runs, then 10 model-seed evaluations.
+    assert "[6/16] pretrain" in result.stdout and "[16/16] evaluate" in result.stdout
 
     results = json.loads((out / "results.json").read_text())
-    models = ["ernie-m-stage1", "ernie-m", "mmlm", "mmlm-tlm"]
+    models = ["untrained", "ernie-m-stage1", "ernie-m", "mmlm", "mmlm-tlm", "tfidf"]
     assert list(results["models"]) == models
-    groups = {"average", "parallel_languages", "monolingual_only_languages"}
     for name in models:
-        assert set(results["models"][name]["retrieval"]) == {"de", "it"} | groups
-        assert set(results["models"][name]["transfer"]) == {"en", "de", "it"} | groups
-        for task in ("retrieval", "transfer"):
-            assert all(0.0 <= value <= 1.0 for value in results["models"][name][task].values())
-    assert {name: run["steps"] for name, run in results["pretraining"].items()} == {
-        "ernie-m": 6, "mmlm": 6, "mmlm-tlm": 6, "ernie-m-stage1": 3}
-    assert all(run["tokens"] > 0 for run in results["pretraining"].values())
+        runs = results["models"][name]
+        assert len(runs) == (1 if name == "tfidf" else 2)
+        for run in runs:
+            for split in ("pairs_dev", "pairs_test", "retrieval"):
+                layers = run["retrieval"][split]["de"]
+                assert len(layers) == (1 if name == "tfidf" else 3)  # embeddings + 2 layers
+                assert all(0.0 <= value <= 1.0 for layer in layers for value in layer)
+            if name != "tfidf":
+                assert set(run["transfer"]) == {"en", "de", "it"}
+                assert 0.0 <= run["held_out"]["mmlm_accuracy"] <= 1.0
+    summary = results["summary"]
+    for name in models:
+        cell = summary["table"][name]["retrieval"]["parallel_languages"]
+        assert cell["n"] == (1 if name == "tfidf" else 2) and cell["sd"] >= 0.0
+    assert {(c["ours"], c["theirs"]) for c in summary["comparisons"]} >= {("ernie-m", "mmlm"),
+                                                                          ("ernie-m", "ernie-m-stage1")}
+    assert all(c["verdict"] in ("ahead of", "behind", "not distinguishable from") for c in summary["comparisons"])
+    steps = {name: run["steps"] for name, run in results["pretraining"].items()}
+    assert steps == {"ernie-m": 6, "mmlm": 6, "mmlm-tlm": 6, "ernie-m-stage1": 3}
+    assert all(info["tokens"] > 0 for run in results["pretraining"].values() for info in run["seeds"].values())
 
     report = (out / "report.md").read_text()
-    assert report.count("| language |") == 2 and "## What it shows" in report and "monolingual-only" in report
+    for heading in ("## The answer", "gain over untrained", "## Did the models learn, and did BTMLM run?",
+                    "sharing fewest subwords", "## What was cut"):
+        assert heading in report
     assert (out / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     from ernie_m import ErnieMModel, ErnieMTokenizer
 
-    for name in models:
-        directory = out / "models" / name
-        assert not any(entry.startswith("optimizer") for entry in os.listdir(directory))
-        ErnieMModel.from_pretrained(str(directory))
-        assert ErnieMTokenizer.from_pretrained(str(directory)).languages == ["en", "de", "it"]
-    # The pretraining runs logged both of ERNIE-M's objectives, and the baseline only MMLM.
+    for name in models[:-1]:
+        for seed in (1, 2):
+            directory = out / "models" / name / f"seed{seed}"
+            assert not any(entry.startswith("optimizer") for entry in os.listdir(directory))
+            ErnieMModel.from_pretrained(str(directory))
+            assert ErnieMTokenizer.from_pretrained(str(directory)).languages == ["en", "de", "it"]
+    # The pretraining runs logged both of ERNIE-M's stage-1 objectives, and the baseline only MMLM.
     objectives = {}
     for name in ("ernie-m", "mmlm"):
-        with open(out / "runs" / name / "log_rank0.jsonl") as handle:
+        with open(out / "runs" / name / "seed1" / "log_rank0.jsonl") as handle:
             objectives[name] = {json.loads(line).get("objective") for line in handle} - {None}
-    assert objectives["mmlm"] == {"mmlm"} and objectives["ernie-m"] <= {"camlm", "mmlm", "btmlm"}
+    assert objectives["mmlm"] == {"mmlm"} and {"camlm", "mmlm"} <= objectives["ernie-m"] <= {"camlm", "mmlm", "btmlm"}
     with zipfile.ZipFile(cache / "django-5.2.19-py3-none-any.whl") as archive:  # the cache was used, not re-fetched
         assert archive.namelist() == ["django/conf/locale/de/LC_MESSAGES/django.po"]
 
@@ -145,22 +173,20 @@ def test_demo_pipeline_at_toy_scale(tmp_path):
     # demo's transfer numbers for the same checkpoint.
     import shlex
 
-    recorded = results["models"]["ernie-m"]["transfer_command"].split()
-    assert recorded[:3] == ["python", "-m", "finetune.classification"]
-    arguments = shlex.split(results["models"]["ernie-m"]["transfer_command"])[3:]
+    run = results["models"]["ernie-m"][0]
+    assert run["transfer_command"].split()[:3] == ["python", "-m", "finetune.classification"]
+    arguments = shlex.split(run["transfer_command"])[3:]
     arguments[arguments.index("--output_dir") + 1] = str(tmp_path / "by_hand")
     by_hand = subprocess.run([sys.executable, "-m", "finetune.classification", *arguments], capture_output=True,
                              text=True, timeout=300, cwd=ROOT, env=env)
     assert by_hand.returncode == 0, by_hand.stderr[-3000:]
     accuracy = json.loads((tmp_path / "by_hand" / "results.json").read_text())["test_accuracy"]
-    demo = results["models"]["ernie-m"]["transfer"]
-    assert {lang: accuracy[lang] for lang in ("en", "de", "it")} == {lang: demo[lang] for lang in ("en", "de", "it")}
+    assert {lang: accuracy[lang] for lang in ("en", "de", "it")} == {lang: run["transfer"][lang]
+                                                                     for lang in ("en", "de", "it")}
 
     # Seeds are fixed: a rerun gives the same table.
     rerun = subprocess.run(command[:4] + [str(tmp_path / "again")] + command[5:], capture_output=True, text=True,
                            timeout=420, cwd=ROOT, env=env)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
-    def scores(models):  # the recorded commands name each run's own directories
-        return {name: {k: v for k, v in model.items() if k != "transfer_command"} for name, model in models.items()}
-
-    assert scores(json.loads((tmp_path / "again" / "results.json").read_text())["models"]) == scores(results["models"])
+    again = json.loads((tmp_path / "again" / "results.json").read_text())
+    assert again["summary"]["table"] == results["summary"]["table"]

