@@ -156,7 +156,7 @@ def transfer_arguments(model_dir: str, corpus_dir: str, output_dir: str, seed: i
     """The `python -m finetune.classification` arguments of the demo's transfer task (kept in results.json, so
     anyone can rerun one number by hand)."""
     return ["--task", "topics", "--data_dir", os.path.join(corpus_dir, "eval", "topics"), "--model", model_dir,
-            "--output_dir", output_dir, "--learning_rate", "2e-4", "--layer_decay", "1.0", "--weight_decay", "0.01",
+            "--output_dir", output_dir, "--learning_rate", "1e-3", "--layer_decay", "1.0", "--weight_decay", "0.01",
             "--epochs", str(epochs), "--batch_size", "32", "--max_length", "64", "--seed", str(seed)]
 
 
@@ -175,7 +175,7 @@ def transfer_command(arguments: List[str]) -> str:
 
 
 def evaluate_model(model_dir: str, corpus_dir: str, languages: Sequence[str], parallel: Sequence[str], seed: int,
-                   camlm_mask_prob: float, transfer_dir: str = None, transfer_epochs: int = 6) -> dict:
+                   camlm_mask_prob: float, transfer_dir: str = None, transfer_epochs: int = 20) -> dict:
     """Every measure of one model directory (transfer only with `transfer_dir`)."""
     result = {"seed": seed, "model_dir": model_dir,
               "retrieval": retrieval_scores(model_dir, corpus_dir, languages),
@@ -200,7 +200,7 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--camlm_mask_prob", type=float, default=0.15)
     parser.add_argument("--transfer_dir", help="fine-tune the transfer classifier here (omit: no transfer)")
-    parser.add_argument("--transfer_epochs", type=int, default=6)
+    parser.add_argument("--transfer_epochs", type=int, default=20)
     parser.add_argument("--output", required=True, help="JSON file to write")
     args = parser.parse_args(argv)
     from paddlenlp.utils.log import logger

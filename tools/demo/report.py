@@ -239,6 +239,8 @@ def write_report(results: dict, output_dir: str) -> None:
         f"stage, CAMLM masking {settings['camlm_mask_prob']}, BTMLM share of stage 2 {settings['btmlm_share']} "
         "once its gate opens.", "",
         "## The answer", "", *[comparison_sentence(c) for c in summary["comparisons"]], "",
+        f"`{MAIN}` against `{STAGE_ONE}` measures stage 2 as a whole: {settings['steps_per_stage']} more steps of "
+        "CAMLM + MMLM, with BTMLM among them only after its gate opened (below). It is not BTMLM's effect alone.", "",
         "Baselines: `untrained` is the same architecture and tokenizer with each seed's initial weights (what "
         "every arm starts from); `tfidf` is a bag-of-subwords TF-IDF with no model, which scores shared words "
         "alone. Gains are paired per seed against `untrained`.", "",

@@ -35,12 +35,12 @@ STAGE_ONE_MODEL, UNTRAINED, TFIDF = "ernie-m-stage1", "untrained", "tfidf"
 ARMS = ("ernie-m", "mmlm", "mmlm-tlm")
 
 # Run presets: every field can be overridden by its own flag. `standard` is `make demo`; `long` trains the same
-# model 2.5 times longer, so that BTMLM gets steps once its gate opens (docs/demo.md records both, with times).
+# model twice as long, so that BTMLM gets steps once its gate opens (docs/demo.md records both, with times).
 PRESETS = {
     "standard": dict(model_preset="ernie-m-tiny", steps_per_stage=400, seeds=[1, 2, 3], vocab_size=4000,
-                     camlm_mask_prob=0.5, btmlm_share=0.3, transfer_epochs=6),
-    "long": dict(model_preset="ernie-m-tiny", steps_per_stage=1000, seeds=[1, 2, 3], vocab_size=4000,
-                 camlm_mask_prob=0.5, btmlm_share=0.3, transfer_epochs=6),
+                     camlm_mask_prob=0.5, btmlm_share=0.3, transfer_epochs=20),
+    "long": dict(model_preset="ernie-m-tiny", steps_per_stage=800, seeds=[1, 2, 3], vocab_size=4000,
+                 camlm_mask_prob=0.5, btmlm_share=0.3, transfer_epochs=20),
 }
 
 
