@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tools.demo.evaluate import accuracy_at_1, subword_overlap, tfidf_retrieval
-from tools.demo.report import _halves, choose_layer, summarize
+from tools.demo.report import choose_layer, overlap_halves, summarize
 from tools.demo.stats import mean_sd, paired_comparison
 
 
@@ -40,7 +40,7 @@ def test_tfidf_finds_shared_words_and_nothing_without_them():
 
 
 def test_halves_split_by_overlap():
-    halves = _halves([0.9, 0.1, 0.5, 0.0])
+    halves = overlap_halves([0.9, 0.1, 0.5, 0.0])
     assert halves["low"].tolist() == [1, 3] and halves["high"].tolist() == [0, 2]
 
 

@@ -30,7 +30,7 @@ MEASURES = {"retrieval": "in-domain retrieval (held-out catalog pairs, accuracy@
             "transfer": "zero-shot topic classification (trained on English, accuracy)"}
 
 
-def _halves(overlap: List[float]) -> Dict[str, np.ndarray]:
+def overlap_halves(overlap: List[float]) -> Dict[str, np.ndarray]:
     """Indices of the lower and upper half of the pairs by subword overlap (ties broken by position)."""
     order = np.argsort(np.asarray(overlap), kind="stable")
     half = len(order) // 2
@@ -49,7 +49,7 @@ def per_seed_scores(run: dict, layer: int, languages: List[str], overlap: Dict[s
     scores = {measure: {} for measure in MEASURES}
     for lang in languages:
         test = np.asarray(run["retrieval"]["pairs_test"][lang][layer])
-        halves = _halves(overlap[lang])
+        halves = overlap_halves(overlap[lang])
         scores["retrieval"][lang] = float(test.mean())
         scores["retrieval_low_overlap"][lang] = float(test[halves["low"]].mean())
         scores["retrieval_high_overlap"][lang] = float(test[halves["high"]].mean())
@@ -187,7 +187,7 @@ def overlap_table(results: dict) -> List[str]:
     lines = ["| language | mean overlap | median | low half (mean) | high half (mean) |", "|---|---|---|---|---|"]
     for lang, values in results["overlap"].items():
         values = np.asarray(values)
-        halves = _halves(values.tolist())
+        halves = overlap_halves(values.tolist())
         lines.append(f"| {lang} | {values.mean():.2f} | {np.median(values):.2f} | "
                      f"{values[halves['low']].mean():.2f} | {values[halves['high']].mean():.2f} |")
     return lines

@@ -65,7 +65,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     from tools.demo import run
     from tools.demo.evaluate import overlap_by_language
-    from tools.demo.report import _halves
+    from tools.demo.report import overlap_halves
 
     rows = {}
     for name in args.points:
@@ -79,7 +79,7 @@ def main(argv=None) -> None:
         overlap = results.get("overlap_dev") or overlap_by_language(
             os.path.join(point_dir, "tokenizer"), os.path.join(point_dir, "corpus"), parallel + monolingual,
             "pairs_dev")
-        low = {lang: _halves(values)["low"] for lang, values in overlap.items()}
+        low = {lang: overlap_halves(values)["low"] for lang, values in overlap.items()}
         row = {"settings": dict(BASE, **POINTS[name])}
         for model in ("ernie-m-stage1", "ernie-m"):
             runs = results["models"][model]
