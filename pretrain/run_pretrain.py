@@ -166,6 +166,10 @@ def btmlm_target_languages(config: dict, language_ids: Dict[str, int]) -> list:
     return sorted(language_ids[code] for code in codes)
 
 
+def camlm_mask_prob(config: dict) -> float:
+    return float(config.get("camlm", {}).get("mask_prob", 0.15))
+
+
 def build_objective(name: str, stage: Stage, tokenizer, language_ids, config: dict):
     special = SpecialIds.from_tokenizer(tokenizer)
     common = dict(special=special, vocab_size=len(tokenizer), max_length=stage.max_length)
@@ -174,7 +178,7 @@ def build_objective(name: str, stage: Stage, tokenizer, language_ids, config: di
     if name == "tlm":
         return TLM(**common)
     if name == "camlm":
-        return CAMLM(**common, masking=MaskingConfig(mask_prob=float(config.get("camlm", {}).get("mask_prob", 0.15))))
+        return CAMLM(**common, masking=MaskingConfig(mask_prob=camlm_mask_prob(config)))
     btmlm = config.get("btmlm", {})
     return BTMLM(**common, target_languages=btmlm_target_languages(config, language_ids),
                  sample=bool(btmlm.get("sample", False)), temperature=float(btmlm.get("temperature", 1.0)))
@@ -270,7 +274,8 @@ def main(argv=None):
         raise SystemExit("run_pretrain: btmlm.min_camlm_gain / btmlm.min_distinct_share gate BTMLM on held-out "
                          "pairs: set data.eval_parallel_dir (pairs in languages with parallel data) and "
                          "train.eval_steps > 0")
-    if any(s.objectives.get("btmlm", 0) > 0 for s in stages):
+    uses_btmlm = any(s.objectives.get("btmlm", 0) > 0 for s in stages)
+    if uses_btmlm:
         btmlm_target_languages(config, language_ids)  # a bad list is refused now, not at the first BTMLM step
     if gate.enabled and any(set(s.objectives) == {"btmlm"} for s in stages):
         raise SystemExit("run_pretrain: a stage with BTMLM alone cannot wait for the BTMLM gate; give it another "
@@ -408,12 +413,12 @@ def main(argv=None):
                  f"resuming from it.")
 
         if eval_steps > 0 and held_out is not None and ((step + 1) % eval_steps == 0 or step + 1 == total_steps):
-            btmlm = None
-            if any(s.objectives.get("btmlm", 0) > 0 for s in stages):
-                btmlm = build_objective("btmlm", stages[-1], tokenizer, language_ids, config)
+            btmlm_key = ("btmlm", stages[-1].max_length)
+            if uses_btmlm and btmlm_key not in objectives:
+                objectives[btmlm_key] = build_objective("btmlm", stages[-1], tokenizer, language_ids, config)
             scores = evaluate_held_out(model, held_out, SpecialIds.from_tokenizer(tokenizer), len(tokenizer),
-                                       stage.max_length, float(config.get("camlm", {}).get("mask_prob", 0.15)),
-                                       btmlm=btmlm, seed=seed)
+                                       stage.max_length, camlm_mask_prob(config),
+                                       btmlm=objectives.get(btmlm_key), seed=seed)
             if btmlm_ready_at is None and gate.ready(scores):
                 btmlm_ready_at = step + 1
             record = {"eval_step": step + 1, **scores, "btmlm_ready": btmlm_ready_at is not None}

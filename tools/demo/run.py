@@ -154,20 +154,19 @@ def export(checkpoint: str, destination: str) -> str:
 
 
 def untrained_model(tokenizer_dir: str, preset: str, seed: int, destination: str) -> str:
-    """The architecture the arms start from, with seed `seed`'s initial weights (the pretraining runs seed Paddle
-    the same way before building the model), saved with the tokenizer."""
+    """The model every arm of seed `seed` starts from: built by the pretraining entry's own `build_model` from the
+    demo config, after the same `paddle.seed`, and saved with the tokenizer."""
     import paddle
     import yaml
 
-    from ernie_m import ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer
+    from ernie_m import ErnieMTokenizer
+    from pretrain.run_pretrain import build_model
 
     with open(CONFIG) as handle:
-        overrides = dict(yaml.safe_load(handle)["model"].get("overrides") or {})
+        model_config = dict(yaml.safe_load(handle)["model"], preset=preset)
     tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
     paddle.seed(seed)
-    config = ErnieMConfig.from_preset(preset, vocab_size=len(tokenizer), num_languages=len(tokenizer.languages),
-                                      **overrides)
-    model = ErnieMForPretraining(config)
+    model = build_model(model_config, len(tokenizer), len(tokenizer.languages))
     if os.path.isdir(destination):
         shutil.rmtree(destination)
     model.save_pretrained(destination)
