@@ -279,7 +279,9 @@ def plot(results: dict, path: str) -> None:
 
     summary = results["summary"]
     languages = results["parallel_languages"] + results["monolingual_only_languages"]
-    measures = [m for m in ("retrieval", "transfer") if any(m in summary["table"][n] for n in summary["table"])]
+    measures = [m for m in ("retrieval", "retrieval_low_overlap", "transfer")
+                if any(m in summary["table"][n] for n in summary["table"])]
+    colors = {model: f"C{index}" for index, model in enumerate(_models(summary))}  # the same in every panel
     figure, axes = plt.subplots(1, len(measures), figsize=(7 * len(measures), 4), squeeze=False)
     for axis, measure in zip(axes[0], measures):
         models = [m for m in _models(summary) if measure in summary["table"][m]]
@@ -288,14 +290,14 @@ def plot(results: dict, path: str) -> None:
         for index, model in enumerate(models):
             cells = [summary["table"][model][measure].get(lang, {}) for lang in languages]
             axis.bar(positions + index * width, [100 * c.get("mean", np.nan) for c in cells], width,
-                     yerr=[100 * (c.get("sd") or 0) for c in cells], capsize=2, label=model)
+                     yerr=[100 * (c.get("sd") or 0) for c in cells], capsize=2, label=model, color=colors[model])
         axis.set_xticks(positions + width * (len(models) - 1) / 2, languages)
         boundary = len(results["parallel_languages"]) - 0.5 + width * (len(models) - 1) / 2
         axis.axvline(boundary, color="grey", linestyle="--", linewidth=1)
         axis.set_title(f"{MEASURES[measure]}\nmean ± sd over seeds; left of the line: parallel, right: "
                        "monolingual-only", fontsize=8)
         axis.set_ylabel("%")
-    axes[0][0].legend(fontsize=7)
+        axis.legend(fontsize=7)
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
