@@ -12,15 +12,23 @@ def default_layer(num_layers: int) -> int:
     return max(1, round(num_layers * 2 / 3))
 
 
-@paddle.no_grad()
 def sentence_embeddings(model, tokenizer, texts: Sequence[str], layer: Optional[int] = None,
                         language: Optional[str] = None, max_length: int = 128, batch_size: int = 32) -> np.ndarray:
     """`[len(texts), hidden]` float32: mean-pooled hidden states of `layer` (0 = embeddings; default two thirds
     up). `language` gives language ids to a model with a language embedding (and is required there)."""
-    model.eval()
     layer = default_layer(model.config.num_hidden_layers) if layer is None else layer
-    if not 0 <= layer <= model.config.num_hidden_layers:
-        raise ValueError(f"layer {layer} is not in [0, {model.config.num_hidden_layers}]")
+    return layer_embeddings(model, tokenizer, texts, [layer], language, max_length, batch_size)[0]
+
+
+@paddle.no_grad()
+def layer_embeddings(model, tokenizer, texts: Sequence[str], layers: Sequence[int], language: Optional[str] = None,
+                     max_length: int = 128, batch_size: int = 32) -> np.ndarray:
+    """`[len(layers), len(texts), hidden]` float32: `sentence_embeddings` at several layers from one forward pass
+    per batch (the demo scores retrieval at every layer)."""
+    model.eval()
+    for layer in layers:
+        if not 0 <= layer <= model.config.num_hidden_layers:
+            raise ValueError(f"layer {layer} is not in [0, {model.config.num_hidden_layers}]")
     kwargs = {}
     if model.config.num_languages > 0:
         if language is None:
@@ -32,8 +40,10 @@ def sentence_embeddings(model, tokenizer, texts: Sequence[str], layer: Optional[
                             padding=True, return_attention_mask=True, **kwargs)
         inputs = {key: paddle.to_tensor(np.asarray(encoded[key], dtype=np.int64))
                   for key in ("input_ids", "attention_mask", "language_ids") if key in encoded}
-        hidden = model(**inputs, output_hidden_states=True, return_dict=True).hidden_states[layer].numpy()
-        mask = np.asarray(encoded["attention_mask"], dtype=hidden.dtype)[..., None]
-        vectors.append((hidden * mask).sum(1) / np.maximum(mask.sum(1), 1))
-    return np.concatenate(vectors).astype(np.float32) if vectors else np.zeros([0, model.config.hidden_size],
-                                                                                np.float32)
+        hidden = model(**inputs, output_hidden_states=True, return_dict=True).hidden_states
+        mask = np.asarray(encoded["attention_mask"], dtype=np.float32)[..., None]
+        vectors.append(np.stack([(hidden[layer].numpy() * mask).sum(1) / np.maximum(mask.sum(1), 1)
+                                 for layer in layers]))
+    if not vectors:
+        return np.zeros([len(layers), 0, model.config.hidden_size], np.float32)
+    return np.concatenate(vectors, axis=1).astype(np.float32)

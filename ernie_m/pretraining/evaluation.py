@@ -20,22 +20,18 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..objectives import BTMLM, CAMLM, MMLM, Monolingual, Parallel, SpecialIds, masked_lm_loss
-from .corpus import CorpusError, ParallelFile
+from .corpus import CorpusError, LineReader, ParallelFile
 
 __all__ = ["HeldOutSet", "BTMLMGate", "evaluate_held_out"]
 
 
 def _read_pairs(file: ParallelFile, limit: int) -> List[tuple]:
-    pairs = []
-    with open(file.path, encoding="utf-8", errors="replace") as handle:
-        for line in handle:
-            fields = line.rstrip("\r\n").split("\t")
-            if len(fields) == 2 and fields[0].strip() and fields[1].strip():
-                pairs.append((fields[0], fields[1]))
-            if len(pairs) == limit:
-                break
-    if not pairs:
-        raise CorpusError(f"{file.path}: no usable held-out pair")
+    """The first `limit` well-formed pairs of the file, read by the training data's own reader (one pass)."""
+    reader, pairs = LineReader(file.path, 2), []
+    for _, fields in reader:
+        if reader.epoch > 0 or len(pairs) == limit:
+            break
+        pairs.append(fields)
     return pairs
 
 

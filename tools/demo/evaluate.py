@@ -49,41 +49,20 @@ def subword_overlap(tokenizer, pairs: Sequence[Tuple[str, str]]) -> np.ndarray:
 
 def accuracy_at_1(first: np.ndarray, second: np.ndarray, center: bool = True) -> np.ndarray:
     """Per pair i: mean of [first_i finds second_i, second_i finds first_i] (0, 0.5 or 1)."""
-    def unit(vectors):
-        vectors = np.asarray(vectors, dtype=np.float64)
-        if center:
-            vectors = vectors - vectors.mean(0, keepdims=True)
-        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+    from finetune.retrieval import unit
 
-    similarity = unit(first) @ unit(second).T
+    similarity = unit(first, center) @ unit(second, center).T
     gold = np.arange(len(first))
     return ((similarity.argmax(1) == gold).astype(float) + (similarity.argmax(0) == gold).astype(float)) / 2
 
 
-def all_layer_embeddings(model, tokenizer, texts: Sequence[str], language: str, max_length: int = 128,
-                         batch_size: int = 64) -> np.ndarray:
-    """[layers + 1, len(texts), hidden]: every layer's mean over each text's real tokens."""
-    import paddle
-
-    kwargs = {"language": language} if model.config.num_languages > 0 else {}
-    layers = []
-    with paddle.no_grad():
-        for start in range(0, len(texts), batch_size):
-            encoded = tokenizer(list(texts[start:start + batch_size]), max_length=max_length, truncation=True,
-                                padding=True, return_attention_mask=True, **kwargs)
-            inputs = {key: paddle.to_tensor(np.asarray(encoded[key], dtype=np.int64))
-                      for key in ("input_ids", "attention_mask", "language_ids") if key in encoded}
-            hidden = model(**inputs, output_hidden_states=True, return_dict=True).hidden_states
-            mask = np.asarray(encoded["attention_mask"], dtype=np.float32)[..., None]
-            layers.append(np.stack([(h.numpy() * mask).sum(1) / np.maximum(mask.sum(1), 1) for h in hidden]))
-    return np.concatenate(layers, axis=1)
-
-
 def model_retrieval(model, tokenizer, pairs: Sequence[Tuple[str, str]], language: str) -> np.ndarray:
     """[layers + 1, pairs]: per-pair accuracy@1 at every layer."""
-    model.eval()
-    english = all_layer_embeddings(model, tokenizer, [en for en, _ in pairs], "en")
-    other = all_layer_embeddings(model, tokenizer, [x for _, x in pairs], language)
+    from ernie_m.embeddings import layer_embeddings
+
+    layers = range(model.config.num_hidden_layers + 1)
+    english = layer_embeddings(model, tokenizer, [en for en, _ in pairs], layers, "en", batch_size=64)
+    other = layer_embeddings(model, tokenizer, [x for _, x in pairs], layers, language, batch_size=64)
     return np.stack([accuracy_at_1(e, o) for e, o in zip(english, other)])
 
 
