@@ -1,58 +1,52 @@
 """ERNIE-M for PaddlePaddle: model, heads, tokenizer and pretraining objectives.
 
 Checkpoints are interchangeable with PaddleNLP's `ErnieM*` classes (see docs/compatibility.md).
+
+Importing the package changes nothing in the process (no environment variable, no logger level) and loads Paddle
+only when a name below is first used, so programs can make their process-wide settings first
+(`ernie_m.cpu.configure_process`).
 """
-import logging
+import importlib
 import warnings
-
-from .cpu import prefer_fast_mkl_kernels
-
-prefer_fast_mkl_kernels()  # before anything imports Paddle: MKL reads its CPU setting once, at load
-
-# PaddleNLP imports `datasets`, whose config logs "PyTorch version ... available." at INFO under PaddleNLP's
-# logging setup whenever torch is installed: noise on stderr for every import and every `ernie-m` command.
-logging.getLogger("datasets").setLevel(logging.WARNING)
-
-with warnings.catch_warnings():
-    # Importing Paddle and PaddleNLP warns that ccache is missing (it matters only when compiling custom operators)
-    # and that setuptools replaces distutils: noise on every import of this library and every `ernie-m` command.
-    warnings.filterwarnings("ignore", message="No ccache found")
-    warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
-    from .checkpoint import (
-        CheckpointFormatError, UnsafeCheckpointError, load_state_dict, parameter_digest, save_state_dict,
-    )
-    from .configuration import PRESETS, ErnieMConfig
-    from .modeling import (
-        UIEM,
-        ErnieMForMultipleChoice,
-        ErnieMForPretraining,
-        ErnieMForQuestionAnswering,
-        ErnieMForSequenceClassification,
-        ErnieMForTokenClassification,
-        ErnieMModel,
-        ErnieMPretrainedModel,
-        build_attention_bias,
-    )
-    from .tokenizer import ErnieMTokenizer
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ErnieMConfig",
-    "PRESETS",
-    "ErnieMPretrainedModel",
-    "ErnieMModel",
-    "ErnieMForSequenceClassification",
-    "ErnieMForTokenClassification",
-    "ErnieMForQuestionAnswering",
-    "ErnieMForMultipleChoice",
-    "UIEM",
-    "ErnieMForPretraining",
-    "ErnieMTokenizer",
-    "build_attention_bias",
-    "load_state_dict",
-    "save_state_dict",
-    "parameter_digest",
-    "CheckpointFormatError",
-    "UnsafeCheckpointError",
-]
+# name -> the module that defines it
+_EXPORTS = {
+    "ErnieMConfig": "configuration",
+    "PRESETS": "configuration",
+    "ErnieMPretrainedModel": "modeling",
+    "ErnieMModel": "modeling",
+    "ErnieMForSequenceClassification": "modeling",
+    "ErnieMForTokenClassification": "modeling",
+    "ErnieMForQuestionAnswering": "modeling",
+    "ErnieMForMultipleChoice": "modeling",
+    "UIEM": "modeling",
+    "ErnieMForPretraining": "modeling",
+    "build_attention_bias": "modeling",
+    "ErnieMTokenizer": "tokenizer",
+    "load_state_dict": "weights",
+    "save_state_dict": "weights",
+    "parameter_digest": "weights",
+    "CheckpointFormatError": "weights",
+    "UnsafeCheckpointError": "weights",
+}
+
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'ernie_m' has no attribute {name!r}")
+    with warnings.catch_warnings():
+        # Importing Paddle and PaddleNLP warns that ccache is missing (it matters only when compiling custom
+        # operators) and that setuptools replaces distutils: noise for every user of this library.
+        warnings.filterwarnings("ignore", message="No ccache found")
+        warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
+        value = getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(list(globals()) + __all__)

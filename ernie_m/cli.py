@@ -19,17 +19,7 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
-from .cpu import keep_freed_memory_on_cpu
-
-HEADS = {
-    "ErnieMModel": "ErnieMModel",
-    "ErnieMForSequenceClassification": "ErnieMForSequenceClassification",
-    "ErnieMForTokenClassification": "ErnieMForTokenClassification",
-    "ErnieMForQuestionAnswering": "ErnieMForQuestionAnswering",
-    "ErnieMForMultipleChoice": "ErnieMForMultipleChoice",
-    "UIEM": "UIEM",
-    "ErnieMForPretraining": "ErnieMForPretraining",
-}
+from .cpu import configure_process, keep_freed_memory_on_cpu
 
 
 class CommandError(Exception):
@@ -48,35 +38,35 @@ def _read_lines(path: str) -> List[str]:
 
 def _architecture(checkpoint: str) -> str:
     """The class a checkpoint directory was saved from (config.json `architectures`)."""
-    config_file = os.path.join(checkpoint, "config.json")
+    from .architectures import ARCHITECTURES, saved_architecture
+
     if not os.path.isdir(checkpoint):
         raise CommandError(f"checkpoint directory not found: {checkpoint}")
-    if not os.path.isfile(config_file):
-        raise CommandError(f"{checkpoint} has no config.json: not a from_pretrained checkpoint directory")
     try:
-        with open(config_file) as handle:
-            architectures = json.load(handle).get("architectures") or ["ErnieMModel"]
+        architecture = saved_architecture(checkpoint)
     except ValueError as error:
-        raise CommandError(f"{config_file}: not valid JSON ({error})") from None
-    if architectures[0] not in HEADS:
-        raise CommandError(f"{checkpoint} holds a {architectures[0]}, not an ERNIE-M model")
-    return architectures[0]
+        raise CommandError(str(error)) from None
+    if architecture is None:
+        raise CommandError(f"{checkpoint} has no config.json: not a from_pretrained checkpoint directory")
+    if architecture not in ARCHITECTURES:
+        raise CommandError(f"{checkpoint} holds a {architecture}, not an ERNIE-M model")
+    return architecture
 
 
 PREDICTABLE = ("ErnieMForSequenceClassification", "ErnieMForTokenClassification")
-RELEASED = ("ernie-m-base", "ernie-m-large", "uie-m-base", "uie-m-large")
 
 
 def _load(checkpoint: str, architecture: Optional[str] = None):
     import ernie_m
+    from ernie_m.architectures import ARCHITECTURES, RELEASED_MODELS
 
-    if not os.path.isdir(checkpoint) and checkpoint not in RELEASED:
+    if not os.path.isdir(checkpoint) and checkpoint not in RELEASED_MODELS:
         raise CommandError(f"{checkpoint} is neither a checkpoint directory nor a released model "
-                           f"({', '.join(RELEASED)})")
+                           f"({', '.join(RELEASED_MODELS)})")
     if architecture is None:
         architecture = _architecture(checkpoint) if os.path.isdir(checkpoint) else "ErnieMModel"
     try:
-        model = getattr(ernie_m, HEADS[architecture]).from_pretrained(checkpoint)
+        model = ARCHITECTURES[architecture].model_class.from_pretrained(checkpoint)
         tokenizer = ernie_m.ErnieMTokenizer.from_pretrained(checkpoint)
     except (OSError, ValueError, ernie_m.CheckpointFormatError, ernie_m.UnsafeCheckpointError) as error:
         raise CommandError(f"cannot load {checkpoint}: {str(error).splitlines()[0]}") from None
@@ -166,8 +156,8 @@ def export(args) -> None:
 
 
 def convert(args) -> None:
-    from ernie_m.conversion import ConversionError, from_hf, to_hf
-    from ernie_m.original_checkpoint import from_static
+    from ernie_m.convert.hf import ConversionError, from_hf, to_hf
+    from ernie_m.convert.original import from_static
 
     try:
         if args.direction == "from-static":
@@ -230,6 +220,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    configure_process()  # the command owns its process; before Paddle loads (ernie_m/cpu.py)
     args = parser().parse_args(argv)
     try:
         args.run(args)

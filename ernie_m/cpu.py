@@ -1,31 +1,25 @@
-"""CPU settings: the math library's kernels (made before Paddle is imported) and the allocator's reuse of memory.
+"""Process-wide settings for the programs that own their process (the pretraining and fine-tuning entries, the
+`ernie-m` command, the test suite): the math library's kernel choice, malloc's reuse of freed memory, other
+libraries' log noise. The library never makes them on import; `configure_process()` does, before Paddle loads.
 
-Paddle's CPU wheel links Intel's MKL-ML (2019), which on AMD processors dispatches to its generic kernels: measured
-on this project's AMD EPYC (Zen 5) machine, Paddle's float32 2048^2 matrix multiply ran at 96 GFLOP/s, against 220
-for PyTorch and 265 for NumPy's OpenBLAS on the same two cores. `MKL_DEBUG_CPU_TYPE` makes that MKL take the kernels
-of a given instruction set: 5 (AVX2) gave 230 GFLOP/s, 7 (AVX-512) 395, with results equal to a float64 reference
-within 1e-6 relative. MKL reads the variable once, when Paddle loads it, so `import ernie_m` sets it before
-importing Paddle, and only where it helps: an AMD processor (7 with AVX-512 F/BW/DQ/VL, else 5 with AVX2), the
-variable not already set (set it yourself, to any value, to keep MKL's own choice), Paddle not yet imported (then
-export it in the shell instead). On Intel processors nothing changes: MKL already picks its best kernels there.
+- MKL on AMD: Paddle's CPU wheel links MKL-ML (2019), which takes its generic kernels on AMD processors.
+  `MKL_DEBUG_CPU_TYPE` makes it take those of an instruction set (7 with AVX-512 F/BW/DQ/VL, else 5 with AVX2),
+  only on AMD, never over a value the user set, and only before Paddle is imported (MKL reads it once, at load).
+- `keep_freed_memory()`: glibc serves blocks over 32 MiB with mmap and unmaps them on free, so a training step's
+  large tensors (embedding gradients, vocabulary logits) arrive as fresh pages; the setting keeps freed memory for
+  reuse, as PyTorch's recommended jemalloc/tcmalloc set-ups do, at the price of resident memory staying at its peak.
+  ERNIE_M_KEEP_FREED_MEMORY=0 leaves malloc alone.
 
-`keep_freed_memory()` is for training on CPU. Paddle takes each tensor from malloc and gives it back when freed;
-glibc serves blocks over 32 MiB with mmap and returns them to the kernel on free, so every step's large tensors
-(the 250k-row embedding gradient and the tied head's, 768 MB each, the vocabulary logits) arrive as fresh pages, each
-one a page fault. Measured on the base shape with the 250k vocabulary (2 cores, a virtual machine where faults are
-dear): an encoder forward + backward took 2.3 s with 190-220 thousand faults a step, and 1.98 s with none; a whole
-CAMLM step 4.5-5.0 s with 730-870 thousand faults, and 2.80 s with none. The setting makes malloc keep freed memory
-for reuse (no mmap, no trimming), as PyTorch's recommended jemalloc/tcmalloc set-ups do; the price is that the
-process's resident memory stays at its peak. The training entry points and the `ernie-m` command call it when
-they run on CPU (the library does not: the setting is process-wide); set ERNIE_M_KEEP_FREED_MEMORY=0 to leave
-malloc as it is.
+The figures behind both are in docs/benchmarks.md ("What made it fast").
 """
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import platform
 import sys
+import warnings
 from typing import MutableMapping, Optional
 
 MKL_CPU_TYPE_AVX2 = "5"
@@ -84,6 +78,21 @@ def keep_freed_memory(environ: Optional[MutableMapping[str, str]] = None) -> boo
         return False
     # no block is served by mmap (those are unmapped on free); the heap is never trimmed (-1 reads as SIZE_MAX)
     return libc.mallopt(_M_MMAP_MAX, 0) == 1 and libc.mallopt(_M_TRIM_THRESHOLD, -1) == 1
+
+
+def quiet_other_libraries() -> None:
+    """PaddleNLP imports `datasets`, whose config logs "PyTorch version ... available." at INFO whenever torch is
+    installed; importing Paddle warns that ccache is missing (it matters only when compiling custom operators) and
+    that setuptools replaces distutils: noise on stderr for every program."""
+    logging.getLogger("datasets").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message="No ccache found")
+    warnings.filterwarnings("ignore", message="Setuptools is replacing distutils")
+
+
+def configure_process() -> None:
+    """The settings a program makes for its own process, before it imports Paddle."""
+    prefer_fast_mkl_kernels()
+    quiet_other_libraries()
 
 
 def keep_freed_memory_on_cpu() -> bool:

@@ -5,14 +5,13 @@ from PaddleNLP, on purpose:
 - the default attention mask hides padding (`pad_token_id`), not token id 0; `legacy_attention_mask` restores the
   old behaviour for UIE-M checkpoints;
 - attention accepts per-example 3-D/4-D masks (pretraining objectives need arbitrary patterns) and runs through
-  `scaled_dot_product_attention`, Paddle's fused kernel where the device has one;
+  `kernels.attention`: Paddle's fused kernel where the device has one, a faster explicit path on a CPU;
 - an optional language embedding (`num_languages`), initialised at zero;
 - `ErnieMForPretraining` with an LM head tied to the word embeddings, evaluated only at the positions it is given.
 """
 from __future__ import annotations
 
 import contextlib
-import math
 from typing import Optional
 
 import numpy as np
@@ -34,8 +33,9 @@ from paddlenlp.transformers.model_outputs import (
 )
 from paddlenlp.transformers.model_utils import PretrainedModel, register_base_model
 
-from .checkpoint import load_pdparams
+from . import kernels
 from .configuration import RELEASED_CONFIGS, ErnieMConfig
+from .weights import load_pdparams
 
 __all__ = [
     "ErnieMPretrainedModel",
@@ -77,8 +77,8 @@ def build_attention_bias(
             return None
         hidden_id = 0 if config.legacy_attention_mask else config.pad_token_id
         hidden = input_ids == hidden_id
-        if _on_cpu(input_ids) and not bool(hidden.any()):
-            return None  # nothing to hide: skip adding a zero bias to every score (a CPU-side check, no device sync)
+        if kernels.nothing_hidden(hidden):
+            return None
         hidden = hidden.astype(dtype)
         bias = hidden.unsqueeze([1, 2]) * (-1e4)
     elif attention_mask.ndim == 2:
@@ -98,51 +98,6 @@ def build_attention_bias(
     return bias
 
 
-def _on_cpu(x: Tensor) -> bool:
-    return paddle.in_dynamic_mode() and x.place.is_cpu_place()
-
-
-def _linear(layer: nn.Layer, x: Tensor) -> Tensor:
-    """`layer(x)`, with the bias added inside the matrix multiply (`addmm`) for a plain `nn.Linear` on a CPU.
-
-    Paddle's CPU Linear multiplies, then adds the bias in a separate broadcast pass that costs a third of the
-    multiply at these sizes (measured: 75 ms against 56 for [4096, 768] x [768, 3072]). Same values within float32
-    rounding. Subclasses and wrappers (LoRA and the like), static graphs (Paddle Inference fuses the bias itself)
-    and accelerators keep the layer's own forward.
-    """
-    if type(layer) is not nn.Linear or layer.bias is None or not _on_cpu(x):
-        return layer(x)
-    out = paddle.addmm(layer.bias.unsqueeze(0), x.reshape([-1, x.shape[-1]]), layer.weight)
-    return out.reshape(list(x.shape[:-1]) + [layer.weight.shape[1]])
-
-
-def _dropout(x: Tensor, p: float, training: bool) -> Tensor:
-    """`F.dropout(x, p, training)`, with the mask drawn by NumPy for float32 tensors on a CPU.
-
-    Paddle's CPU dropout draws one number at a time from its generator: 14.3 ms for the [96, 128, 128] attention
-    probabilities of a base batch, 6.0 ms for [1024, 768] hidden states, forward + backward 15.8 and 6.3 ms; NumPy
-    draws the same mask in 2.4 and 1.2 ms, and a multiply by it (autograd gives the backward) makes forward +
-    backward 9.0 and 1.6 ms (measured, 2 cores): about 0.2 s of a base training step. Each mask's seed is drawn
-    from Paddle's generator, so `paddle.seed` still fixes the masks and recompute replays them.
-    """
-    if not training or p == 0.0:
-        return x
-    if p >= 1.0 or x.dtype != paddle.float32 or x.ndim == 0 or not _on_cpu(x):
-        return F.dropout(x, p, training=training)
-    seed = int(paddle.randint(0, 2**31 - 1, [1]).item())
-    mask = np.random.default_rng(seed).random(x.shape, dtype=np.float32)
-    np.greater_equal(mask, np.float32(p), out=mask, casting="unsafe")  # 1.0 kept, 0.0 dropped, in place
-    mask *= np.float32(1.0 / (1.0 - p))  # kept values scaled up, as Paddle's "upscale_in_train"
-    return x * paddle.to_tensor(mask)
-
-
-class ErnieMDropout(nn.Dropout):
-    """`nn.Dropout` (element-wise, upscale in training) through `_dropout`."""
-
-    def forward(self, x):
-        return _dropout(x, self.p, self.training)
-
-
 class ErnieMEmbeddings(nn.Layer):
     """Word + position (+ optional language) embeddings, then LayerNorm and dropout."""
 
@@ -160,7 +115,7 @@ class ErnieMEmbeddings(nn.Layer):
             else None
         )
         self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
-        self.dropout = ErnieMDropout(config.hidden_dropout_prob)
+        self.dropout = kernels.Dropout(config.hidden_dropout_prob)
 
     def forward(self, input_ids=None, position_ids=None, language_ids=None, inputs_embeds=None):
         if inputs_embeds is None:
@@ -195,52 +150,16 @@ class ErnieMSelfAttention(nn.Layer):
         return x.reshape([batch, seq_len, self.num_heads, self.head_dim])
 
     def forward(self, hidden_states, attention_bias=None, output_attentions=False):
-        q = self._split_heads(_linear(self.q_proj, hidden_states))
-        k = self._split_heads(_linear(self.k_proj, hidden_states))
-        v = self._split_heads(_linear(self.v_proj, hidden_states))
+        q = self._split_heads(kernels.linear(self.q_proj, hidden_states))
+        k = self._split_heads(kernels.linear(self.k_proj, hidden_states))
+        v = self._split_heads(kernels.linear(self.v_proj, hidden_states))
         if attention_bias is not None:
             if q.dtype == paddle.float16:  # a float32 -1e9 would become -inf in half precision
                 attention_bias = attention_bias.clip(min=-6e4)
             attention_bias = attention_bias.astype(q.dtype)
-        if output_attentions or _on_cpu(q):
-            # Explicit products. On a CPU this is Paddle's fastest path: its scaled_dot_product_attention falls back
-            # to the same products with extra copies and a scaling pass over the scores (measured, tools/bench).
-            context, probs = self._explicit_attention(q, k, v, attention_bias)
-            probs = probs if output_attentions else None
-        else:
-            # [batch, seq, heads, head_dim] layout; the fused (flash) kernel where the device has one.
-            context = F.scaled_dot_product_attention(
-                q, k, v, attn_mask=attention_bias, dropout_p=self.dropout, training=self.training
-            )
-            probs = None
+        context, probs = kernels.attention(q, k, v, attention_bias, self.dropout, self.training, output_attentions)
         batch, seq_len = context.shape[0], context.shape[1]
-        return _linear(self.out_proj, context.reshape([batch, seq_len, -1])), probs
-
-    def _explicit_attention(self, q, k, v, attention_bias):
-        """Attention over [batch, seq, heads, head_dim] inputs; returns the context in that layout and the
-        probabilities as [batch, heads, seq, seq].
-
-        The products run head-major, [heads x batch, seq, head_dim], reached by a 3-D permute of
-        [batch x seq, heads, head_dim]: on a CPU, Paddle's 3-D permute is about 7x faster than the 4-D
-        [0, 2, 1, 3] one (3.8 against 26.5 ms for [32, 128, 12, 64], measured). The 1/sqrt(d) scale goes on q, not
-        on the larger scores.
-        """
-        batch, seq_len = q.shape[0], q.shape[1]
-        heads, head_dim = self.num_heads, self.head_dim
-
-        def heads_first(x):
-            x = x.reshape([batch * seq_len, heads, head_dim]).transpose([1, 0, 2])
-            return x.reshape([heads * batch, seq_len, head_dim])
-
-        q, k, v = heads_first(q * (1.0 / math.sqrt(head_dim))), heads_first(k), heads_first(v)
-        scores = paddle.matmul(q, k, transpose_y=True).reshape([heads, batch, seq_len, seq_len])
-        if attention_bias is not None:  # [batch, 1 or heads, 1 or seq, seq] -> [1 or heads, batch, ...]
-            scores = scores + attention_bias.transpose([1, 0, 2, 3])
-        probs = F.softmax(scores, axis=-1)
-        dropped = _dropout(probs, self.dropout, self.training)
-        context = paddle.matmul(dropped.reshape([heads * batch, seq_len, seq_len]), v)
-        context = context.reshape([heads, batch * seq_len, head_dim]).transpose([1, 0, 2])
-        return context.reshape([batch, seq_len, heads, head_dim]), probs.transpose([1, 0, 2, 3])
+        return kernels.linear(self.out_proj, context.reshape([batch, seq_len, -1])), probs
 
 
 class ErnieMEncoderLayer(nn.Layer):
@@ -254,14 +173,14 @@ class ErnieMEncoderLayer(nn.Layer):
         self.linear2 = nn.Linear(config.intermediate_size, hidden)
         self.norm1 = nn.LayerNorm(hidden, epsilon=config.layer_norm_eps)
         self.norm2 = nn.LayerNorm(hidden, epsilon=config.layer_norm_eps)
-        self.dropout1 = ErnieMDropout(config.hidden_dropout_prob)
-        self.dropout2 = ErnieMDropout(config.hidden_dropout_prob)
+        self.dropout1 = kernels.Dropout(config.hidden_dropout_prob)
+        self.dropout2 = kernels.Dropout(config.hidden_dropout_prob)
         self.activation = getattr(F, config.hidden_act)
 
     def forward(self, hidden_states, attention_bias=None, output_attentions=False):
         attended, probs = self.self_attn(hidden_states, attention_bias, output_attentions)
         hidden_states = self.norm1(hidden_states + self.dropout1(attended))
-        transformed = _linear(self.linear2, self.activation(_linear(self.linear1, hidden_states)))
+        transformed = kernels.linear(self.linear2, self.activation(kernels.linear(self.linear1, hidden_states)))
         hidden_states = self.norm2(hidden_states + self.dropout2(transformed))
         return hidden_states, probs
 
@@ -442,7 +361,7 @@ class ErnieMModel(ErnieMPretrainedModel):
 
 def _classifier_dropout(config: ErnieMConfig) -> nn.Dropout:
     rate = config.classifier_dropout if config.classifier_dropout is not None else config.hidden_dropout_prob
-    return ErnieMDropout(rate)
+    return kernels.Dropout(rate)
 
 
 def _encode(model: ErnieMPretrainedModel, input_ids, position_ids, attention_mask, language_ids, inputs_embeds,

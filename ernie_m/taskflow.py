@@ -37,7 +37,7 @@ from paddlenlp.taskflow.text_classification import TextClassificationTask
 
 from . import tagging
 from .configuration import ErnieMConfig
-from .conversion import ARCHITECTURES
+from .architectures import architecture_named
 from .modeling import UIEM, ErnieMForSequenceClassification, ErnieMForTokenClassification
 from .tokenizer import ErnieMTokenizer
 
@@ -57,7 +57,7 @@ def is_ernie_m_checkpoint(task_path: str) -> bool:
     """Does `task_path` hold an ERNIE-M checkpoint (ours or PaddleNLP's)?"""
     config = _raw_config(task_path)
     architectures = config.get("architectures") or []
-    return config.get("model_type") == "ernie_m" or any(name in ARCHITECTURES for name in architectures)
+    return config.get("model_type") == "ernie_m" or any(architecture_named(name) for name in architectures)
 
 
 def check_architecture(task_path: str, model_class) -> None:

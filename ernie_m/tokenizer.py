@@ -408,6 +408,12 @@ class ErnieMTokenizer(PretrainedTokenizer):
         return "".join(tokens).replace(SPIECE_UNDERLINE, " ").strip()
 
     # ---- language ids -----------------------------------------------------------------------------------------
+    def set_languages(self, languages: Sequence[str]) -> None:
+        """Use `languages` (codes in id order) for `language_ids`, and save them with the tokenizer: a model trained
+        with these ids is fine-tuned and served with the same ones."""
+        self.languages = list(languages)
+        self.init_kwargs["languages"] = list(languages)
+
     def language_id(self, language: str) -> int:
         if language not in self.languages:
             raise ValueError(

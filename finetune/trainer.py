@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
-import shutil
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Sequence
@@ -22,6 +20,8 @@ import paddle
 
 from ernie_m import parameter_digest
 from ernie_m.cpu import keep_freed_memory_on_cpu
+from ernie_m.training import RunLog, amp_dtype, apply_update, atomic_directory, autocast, grad_scaler
+from ernie_m.training import build_optimizer as build_shared_optimizer
 
 from .metrics import with_average
 
@@ -85,6 +85,7 @@ def task_main(build_parser, run, shown: Callable[[dict], dict], argv=None) -> No
     from .readers import BenchmarkDataError
 
     args = build_parser().parse_args(argv)
+    keep_freed_memory_on_cpu()  # the task's process is ours: large tensors reuse freed memory, not fresh pages
     try:
         summary = run(args)
     except BenchmarkDataError as error:
@@ -111,61 +112,18 @@ def pad_inputs(features: List[dict], pad_id: int) -> Dict[str, np.ndarray]:
     return batch
 
 
-_LAYER = re.compile(r"(?:^|\.)encoder\.layers\.(\d+)\.")
-
-
-def layer_scale(name: str, num_layers: int, decay: float) -> float:
-    """The learning-rate multiplier of a parameter under layer-wise decay (DESIGN §6)."""
-    match = _LAYER.search(name)
-    if match:
-        return decay ** (num_layers - (int(match.group(1)) + 1))
-    if ".embeddings." in f".{name}":
-        return decay ** (num_layers + 1)
-    return 1.0  # pooler and task heads
-
-
 def build_optimizer(model, args: TrainingArguments, total_steps: int):
-    """AdamW over parameter groups of equal learning-rate multiplier; no weight decay on biases and norms."""
-    from paddlenlp.transformers import LinearDecayWithWarmup
-
-    num_layers = model.config.num_hidden_layers
-    groups: Dict[float, List] = {}
-    for name, parameter in model.named_parameters():
-        if not parameter.stop_gradient:
-            groups.setdefault(layer_scale(name, num_layers, args.layer_decay), []).append(parameter)
-    schedule = LinearDecayWithWarmup(args.learning_rate, total_steps, args.warmup)
-    decay = {p.name for n, p in model.named_parameters() if not ("bias" in n or "norm" in n)}
-    optimizer = paddle.optimizer.AdamW(
-        learning_rate=schedule,
-        # Paddle multiplies the global learning rate by a group's "learning_rate" (CPU has no lr_ratio).
-        parameters=[{"params": params, "learning_rate": scale} for scale, params in sorted(groups.items())],
-        epsilon=args.adam_epsilon, weight_decay=args.weight_decay,
-        apply_decay_param_fun=lambda name: name in decay,
-        grad_clip=paddle.nn.ClipGradByGlobalNorm(args.max_grad_norm) if args.max_grad_norm else None,
-    )
-    return optimizer, schedule
-
-
-def _amp_dtype(requested: Optional[str]) -> Optional[str]:
-    if requested in (None, "", "none", "fp32"):
-        return None
-    if requested not in ("bf16", "fp16"):
-        raise ValueError(f"amp must be bf16, fp16 or none, got {requested!r}")
-    if not paddle.is_compiled_with_cuda() or paddle.device.get_device().startswith("cpu"):
-        return None  # mixed precision is a GPU path (CPU has no bf16 kernels)
-    return {"bf16": "bfloat16", "fp16": "float16"}[requested]
+    """AdamW with the task's layer-wise decay (DESIGN §6), warm-up and linear decay."""
+    return build_shared_optimizer(model, args.learning_rate, total_steps, args.warmup, args.weight_decay,
+                                  layer_decay=args.layer_decay, epsilon=args.adam_epsilon,
+                                  max_grad_norm=args.max_grad_norm)
 
 
 def save_model(model, tokenizer, directory: str) -> None:
-    """`save_pretrained` into a temporary sibling, then one rename: a crash never leaves half a checkpoint."""
-    temporary = directory.rstrip("/") + ".tmp"
-    if os.path.isdir(temporary):
-        shutil.rmtree(temporary)
-    model.save_pretrained(temporary)
-    tokenizer.save_pretrained(temporary)
-    if os.path.isdir(directory):
-        shutil.rmtree(directory)
-    os.replace(temporary, directory)
+    """`save_pretrained` of both, appearing under `directory` only once complete."""
+    with atomic_directory(directory) as temporary:
+        model.save_pretrained(temporary)
+        tokenizer.save_pretrained(temporary)
 
 
 def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callable[[List[dict]], Dict[str, np.ndarray]],
@@ -175,7 +133,6 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     Returns {"best": {language: score, "average": ...}, "best_step": n, "history": [...]}.
     """
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
-    keep_freed_memory_on_cpu()  # large tensors reuse freed memory instead of fresh pages
     os.makedirs(args.output_dir, exist_ok=True)
     paddle.seed(args.seed)
     sampler = paddle.io.DistributedBatchSampler(train_features, batch_size=args.batch_size, shuffle=True,
@@ -184,16 +141,12 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     steps_per_epoch = len(loader)
     total_steps = args.max_steps or math.ceil(args.epochs * steps_per_epoch)
     optimizer, schedule = build_optimizer(model, args, total_steps)
-    amp = _amp_dtype(args.amp)
-    scaler = paddle.amp.GradScaler(init_loss_scaling=2.0**15) if amp == "float16" else None
+    amp = amp_dtype(args.amp)
+    scaler = grad_scaler(amp)
     if world > 1:
         paddle.distributed.init_parallel_env()  # gloo on CPU ranks, NCCL on GPUs
     train_model = paddle.DataParallel(model) if world > 1 else model
-    writer = None
-    if rank == 0:
-        from visualdl import LogWriter
-
-        writer = LogWriter(logdir=os.path.join(args.output_dir, "visualdl"))
+    log = RunLog(args.output_dir, rank, total_steps, desc="fine-tune", progress=args.progress)
     eval_steps = args.eval_steps or steps_per_epoch
     best, best_step, history = None, 0, []
     step, epoch, started = 0, 0, time.perf_counter()
@@ -204,46 +157,32 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
         scores = with_average(evaluate(model))
         model.train()
         history.append({"step": step, **scores})
-        if writer is not None:
-            for language, score in scores.items():
-                writer.add_scalar(f"dev/{language}", score, step)
+        log.scalars(scores, step, prefix="dev/")
         if best is None or scores["average"] > best["average"]:
             best, best_step = scores, step
             if rank == 0:
                 save_model(model, tokenizer, os.path.join(args.output_dir, "best"))
-        if rank == 0 and args.progress:
-            bar.write(json.dumps({"step": step, "dev": {k: round(v, 4) for k, v in scores.items()}}))
+        log.message(json.dumps({"step": step, "dev": {k: round(v, 4) for k, v in scores.items()}}))
 
-    from tqdm import tqdm
-
-    bar = tqdm(total=total_steps, desc="fine-tune", disable=rank != 0 or not args.progress, dynamic_ncols=True)
     model.train()
     while step < total_steps:
         sampler.set_epoch(epoch)
         for batch in loader:
-            with paddle.amp.auto_cast(enable=amp is not None, dtype=amp or "float16", level="O1"):
+            with autocast(amp):
                 loss = train_model(**batch, return_dict=True).loss
             (scaler.scale(loss) if scaler else loss).backward()
-            if scaler:
-                scaler.step(optimizer)
-                scaler.update()
-            else:
-                optimizer.step()
-            optimizer.clear_grad()
+            apply_update(optimizer, scaler)
             schedule.step()
             step += 1
-            bar.update(1)
-            if writer is not None and step % args.logging_steps == 0:
-                writer.add_scalar("train/loss", float(loss), step)
-                writer.add_scalar("train/lr", schedule.get_lr(), step)
+            log.advance()
+            if step % args.logging_steps == 0:
+                log.scalars({"loss": float(loss), "lr": schedule.get_lr()}, step, prefix="train/")
             if step % eval_steps == 0 or step == total_steps:
                 run_evaluation()
             if step >= total_steps:
                 break
         epoch += 1
-    bar.close()
-    if writer is not None:
-        writer.close()
+    log.close()
     result = {"best": best, "best_step": best_step, "history": history, "steps": step,
               "seconds": time.perf_counter() - started, "arguments": asdict(args)}
     if rank == 0:

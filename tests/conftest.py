@@ -5,7 +5,10 @@ import sys
 os.environ.setdefault("OMP_NUM_THREADS", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import ernie_m  # noqa: E402,F401  (before Paddle: it picks MKL's kernels; see ernie_m/cpu.py)
+from ernie_m.cpu import configure_process  # noqa: E402
+
+configure_process()  # the suite's process is ours: settings made before Paddle loads
+
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 import pytest  # noqa: E402

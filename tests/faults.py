@@ -19,9 +19,12 @@ import sys
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import ernie_m  # noqa: E402,F401  (first, as the real entry does)
+from ernie_m.cpu import configure_process  # noqa: E402
+
+configure_process()  # first, as the real entry does
+
 from ernie_m.distributed import run_entry  # noqa: E402
-from ernie_m.pretraining import checkpointing  # noqa: E402
+from ernie_m.pretraining import checkpoints, trainer  # noqa: E402
 from pretrain import run_pretrain  # noqa: E402
 
 
@@ -45,8 +48,8 @@ def install(fault: str) -> None:
             if n == target:
                 os.kill(os.getpid(), signal.SIGKILL)
 
-        checkpointing.CheckpointManager._write_optimizer = staticmethod(
-            _counting(checkpointing.CheckpointManager._write_optimizer, on_write))
+        checkpoints.CheckpointManager._write_optimizer = staticmethod(
+            _counting(checkpoints.CheckpointManager._write_optimizer, on_write))
     elif kind == "enospc-at-save":
         target = int(rest)
 
@@ -55,8 +58,8 @@ def install(fault: str) -> None:
                 raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
             return original(*args, **kwargs)
 
-        checkpointing.CheckpointManager._write_optimizer = staticmethod(
-            _counting(checkpointing.CheckpointManager._write_optimizer, on_write))
+        checkpoints.CheckpointManager._write_optimizer = staticmethod(
+            _counting(checkpoints.CheckpointManager._write_optimizer, on_write))
     elif kind in ("nan-from-call", "nan-at-calls"):
         calls = {int(x) for x in rest.split(",")}
 
@@ -66,7 +69,7 @@ def install(fault: str) -> None:
                 return loss, metrics
             return loss * float("nan"), {k: float("nan") if k.endswith("_loss") else v for k, v in metrics.items()}
 
-        run_pretrain.masked_lm_loss = _counting(run_pretrain.masked_lm_loss, on_loss)
+        trainer.masked_lm_loss = _counting(trainer.masked_lm_loss, on_loss)
     elif kind == "exit-rank":
         rank, target = (int(x) for x in rest.split(":"))
 
@@ -77,7 +80,7 @@ def install(fault: str) -> None:
                 os._exit(17)
             return original(*args, **kwargs)
 
-        run_pretrain.masked_lm_loss = _counting(run_pretrain.masked_lm_loss, on_loss)
+        trainer.masked_lm_loss = _counting(trainer.masked_lm_loss, on_loss)
     else:
         raise SystemExit(f"faults.py: unknown fault {fault!r}")
 

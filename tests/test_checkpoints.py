@@ -9,7 +9,7 @@ import paddlenlp.transformers as paddlenlp_models
 import pytest
 
 import ernie_m
-from ernie_m.checkpoint import CheckpointFormatError, UnsafeCheckpointError, load_pdparams, save_state_dict
+from ernie_m.weights import CheckpointFormatError, UnsafeCheckpointError, load_pdparams, save_state_dict
 
 
 def tiny_config(**overrides):

@@ -11,7 +11,7 @@ transformers = pytest.importorskip("transformers")
 from ernie_m import (  # noqa: E402
     ErnieMConfig, ErnieMForQuestionAnswering, ErnieMForSequenceClassification, ErnieMModel, load_state_dict,
 )
-from ernie_m import conversion as convert_hf  # noqa: E402
+from ernie_m.convert import hf as convert_hf  # noqa: E402
 
 
 def _inputs():

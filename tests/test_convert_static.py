@@ -15,8 +15,8 @@ from paddle.base import core
 
 from ernie_m import (ErnieMConfig, ErnieMForQuestionAnswering, ErnieMForSequenceClassification,
                      ErnieMForTokenClassification, ErnieMModel)
-from ernie_m.conversion import ConversionError
-from ernie_m.original_checkpoint import from_static, read_tensor_file
+from ernie_m.convert.hf import ConversionError
+from ernie_m.convert.original import from_static, read_tensor_file
 
 LAYER_NAMES = {  # ours (under encoder.layers.{i}.) -> original (after encoder_layer_{i}_)
     "self_attn.q_proj.weight": "multi_head_att_query_fc.w_0", "self_attn.q_proj.bias": "multi_head_att_query_fc.b_0",

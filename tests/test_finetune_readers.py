@@ -2,21 +2,13 @@
 import pytest
 
 from finetune.readers import BenchmarkDataError, read_conll, read_multinli_train, read_pawsx, read_xnli
-
-XNLI_HEADER = ("language\tgold_label\tsentence1_binary_parse\tsentence2_binary_parse\tsentence1_parse\t"
-               "sentence2_parse\tsentence1\tsentence2\tpromptID\tpairID\tgenre\tlabel1\tlabel2\tlabel3\tlabel4\t"
-               "label5\tsentence1_tokenized\tsentence2_tokenized\tmatch")
-
-
-def _xnli_row(language, label, first, second):
-    return "\t".join([language, label, "", "", "", "", first, second, "1", "1", "fiction", label, label, label,
-                      label, label, first, second, "True"])
+from tests.helpers import XNLI_HEADER, xnli_row
 
 
 def test_xnli_by_language(tmp_path):
-    rows = [_xnli_row("en", "entailment", "A man eats.", "Someone eats."),
-            _xnli_row("de", "contradiction", "Ein Mann isst.", "Niemand isst."),
-            _xnli_row("de", "neutral", "Ein Mann isst.", "Ein Mann isst Brot.")]
+    rows = [xnli_row("en", "entailment", "A man eats.", "Someone eats."),
+            xnli_row("de", "contradiction", "Ein Mann isst.", "Niemand isst."),
+            xnli_row("de", "neutral", "Ein Mann isst.", "Ein Mann isst Brot.")]
     (tmp_path / "xnli.test.tsv").write_text(XNLI_HEADER + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
     data = read_xnli(str(tmp_path), "test")
     assert sorted(data) == ["de", "en"]
@@ -28,7 +20,7 @@ def test_xnli_by_language(tmp_path):
 def test_xnli_errors_name_file_line_and_layout(tmp_path):
     with pytest.raises(BenchmarkDataError, match=r"xnli.dev.tsv: file not found \(expected XNLI's"):
         read_xnli(str(tmp_path), "dev")
-    (tmp_path / "xnli.dev.tsv").write_text(XNLI_HEADER + "\n" + _xnli_row("fr", "maybe", "a", "b") + "\n")
+    (tmp_path / "xnli.dev.tsv").write_text(XNLI_HEADER + "\n" + xnli_row("fr", "maybe", "a", "b") + "\n")
     with pytest.raises(BenchmarkDataError, match=r"xnli.dev.tsv:2: label 'maybe' is not one of"):
         read_xnli(str(tmp_path), "dev")
     (tmp_path / "xnli.dev.tsv").write_text("language\tsentence1\nen\tx\n")

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from tests.test_finetune_classification import _write_xnli
+from tests.helpers import write_xnli
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPTS = os.path.join(ROOT, "finetune", "scripts")
@@ -49,7 +49,7 @@ def test_bad_arguments_are_refused():
 
 
 def test_xnli_script_runs(tiny_model_dir, tmp_path):
-    _write_xnli(tmp_path)
+    write_xnli(tmp_path)
     env = dict(os.environ, PYTHON=sys.executable, OMP_NUM_THREADS="2")
     result = subprocess.run(
         ["bash", os.path.join(SCRIPTS, "xnli.sh"), "transfer", tiny_model_dir, str(tmp_path),

@@ -9,26 +9,15 @@ import time
 import pytest
 
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCRIPT = os.path.join(ROOT, "pretrain", "run_pretrain.py")
-CONFIG = os.path.join(ROOT, "pretrain", "configs", "smoke.yaml")
+from tests.helpers import PRETRAIN_SCRIPT as SCRIPT
+from tests.helpers import ROOT, read_log
+from tests.helpers import SMOKE_CONFIG as CONFIG
 
 
 def command(corpus, tokenizer_dir, output_dir, *extra):
     return [sys.executable, SCRIPT, "--config", CONFIG, "--output_dir", str(output_dir),
             f"tokenizer={tokenizer_dir}", f"data.parallel_dir={corpus / 'parallel'}",
             f"data.monolingual_dir={corpus / 'mono'}", *extra]
-
-
-def read_log(output_dir, rank=0):
-    """step -> record, the last record of each step (a resumed run rewrites the steps after its checkpoint);
-    "final" -> the closing record with the parameter digest."""
-    records = {}
-    with open(os.path.join(output_dir, f"log_rank{rank}.jsonl")) as handle:
-        for line in handle:
-            record = json.loads(line)
-            records[record.get("step", "final")] = record
-    return records
 
 
 def run(cmd, timeout=300):
@@ -221,14 +210,3 @@ def test_bad_btmlm_settings_are_refused_in_one_line(corpus, tokenizer_dir, tmp_p
     result = run(command(corpus, tokenizer_dir, tmp_path / "out", "stages.0.steps=1", "stages.1.steps=8",
                          *overrides))
     assert result.returncode != 0 and message in result.stderr.strip().splitlines()[-1], result.stderr[-2000:]
-
-
-def test_btmlm_translates_by_default_into_the_languages_of_the_parallel_data(tmp_path):
-    from pretrain.run_pretrain import btmlm_target_languages
-
-    (tmp_path / "en-de.tsv").write_text("a\tb\n")
-    config = {"data": {"parallel_dir": str(tmp_path)}, "btmlm": {}}
-    assert btmlm_target_languages(config, {"en": 0, "de": 1, "it": 2}) == [0, 1]  # never Italian: no pairs
-    assert btmlm_target_languages({"data": {}, "btmlm": {}}, {"en": 0, "de": 1, "it": 2}) == [0, 1, 2]
-    config["btmlm"]["target_languages"] = ["it", "en"]
-    assert btmlm_target_languages(config, {"en": 0, "de": 1, "it": 2}) == [0, 2]

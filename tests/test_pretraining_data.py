@@ -106,20 +106,6 @@ def test_schedule_is_deterministic_and_follows_stage_weights():
         Stage("bad", 0, {"mmlm": 1.0})
 
 
-def test_config_overrides():
-    from pretrain.run_pretrain import apply_override
-
-    config = {"train": {"seed": 1}, "stages": [{"steps": 5}]}
-    apply_override(config, "train.seed=7")
-    apply_override(config, "stages.0.steps=20")
-    apply_override(config, "optimizer.lr=2e-4")
-    assert config == {"train": {"seed": 7}, "stages": [{"steps": 20}], "optimizer": {"lr": 2e-4}}
-    with pytest.raises(SystemExit, match="not of the form"):
-        apply_override(config, "train.seed")
-    with pytest.raises(SystemExit, match="no such field"):
-        apply_override(config, "stages.3.steps=1")
-
-
 def test_token_budget_batches_and_bucketing(tmp_path, tokenizer_dir):
     tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
     lines = [" ".join(["word"] * n) for n in (1, 2, 3, 5, 8, 13, 21, 34)]

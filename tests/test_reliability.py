@@ -12,7 +12,9 @@ import time
 
 import numpy as np
 
-from tests.test_pretrain_run import CONFIG, ROOT, SCRIPT, read_log
+from tests.helpers import PRETRAIN_SCRIPT as SCRIPT
+from tests.helpers import ROOT, read_log
+from tests.helpers import SMOKE_CONFIG as CONFIG
 
 FAULTS = os.path.join(ROOT, "tests", "faults.py")
 

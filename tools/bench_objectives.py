@@ -18,7 +18,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import ernie_m  # noqa: E402  (first: it picks MKL's kernels before Paddle loads; see ernie_m/cpu.py)
+from ernie_m.cpu import configure_process  # noqa: E402
+
+configure_process()  # before Paddle loads (ernie_m/cpu.py)
+
+import ernie_m  # noqa: E402
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
 from ernie_m.objectives import BTMLM, CAMLM, Monolingual, Parallel, SpecialIds, masked_lm_loss  # noqa: E402

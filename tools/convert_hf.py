@@ -3,7 +3,7 @@
     python tools/convert_hf.py to-hf   OUR_DIR HF_DIR
     python tools/convert_hf.py from-hf HF_DIR  OUR_DIR
 
-The same as `ernie-m convert`; what the layouts differ in is explained in ernie_m/conversion.py.
+The same as `ernie-m convert`; what the layouts differ in is explained in ernie_m/convert/hf.py.
 """
 import os
 import sys

@@ -3,7 +3,7 @@
     python tools/convert_static.py PARAMS_DIR OUT_DIR --config ernie_m_config.json [--tokenizer DIR]
 
 The same as `ernie-m convert from-static`; the name mapping and the position-id offset are explained in
-ernie_m/original_checkpoint.py.
+ernie_m/convert/original.py.
 """
 import os
 import sys

@@ -20,6 +20,7 @@ class Objective:
     """
 
     name = "objective"
+    data_kind = "monolingual"  # what its examples are: "monolingual" sentences or "parallel" pairs
     # Tokens of the rows built from an example, per token of its template (`[CLS] x [SEP]` or the pair's): what a
     # token budget must multiply by so that every objective's batch holds as many tokens.
     length_factor = 1.0

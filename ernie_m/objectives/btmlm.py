@@ -32,6 +32,7 @@ class BTMLM(Objective):
     """
 
     name = "btmlm"
+    data_kind = "monolingual"
 
     def __init__(self, *args, target_languages: Sequence[int], placeholders: float = 1.0, sample: bool = False,
                  temperature: float = 1.0, **kwargs):

@@ -54,6 +54,7 @@ class CAMLM(Objective):
     """
 
     name = "camlm"
+    data_kind = "parallel"
 
     def __init__(self, *args, context_masking: Optional[MaskingConfig] = MaskingConfig(),
                  both_directions: bool = False, **kwargs):

@@ -14,6 +14,7 @@ __all__ = ["MMLM"]
 
 class MMLM(Objective):
     name = "mmlm"
+    data_kind = "monolingual"
 
     def rows(self, example: Monolingual, rng: np.random.Generator, stats: Counter):
         tokens = np.asarray(example.tokens, dtype=np.int64)[: self.max_length - 2]

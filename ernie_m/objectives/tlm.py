@@ -14,6 +14,7 @@ __all__ = ["TLM"]
 
 class TLM(Objective):
     name = "tlm"
+    data_kind = "parallel"
 
     def rows(self, example: Parallel, rng: np.random.Generator, stats: Counter):
         source, target = truncate_pair(example.source, example.target, self.max_length)

@@ -6,9 +6,11 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..objectives import REGISTRY
+
 __all__ = ["Stage", "stage_at", "objective_at", "OBJECTIVES"]
 
-OBJECTIVES = ("mmlm", "tlm", "camlm", "btmlm")
+OBJECTIVES = tuple(REGISTRY)
 
 
 @dataclass

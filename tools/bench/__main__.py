@@ -44,6 +44,9 @@ def parse_args(argv=None):
 def main(argv=None) -> None:
     args = parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
+    from ernie_m.cpu import configure_process
+
+    configure_process()  # before Paddle loads in this process (ernie_m/cpu.py)
     import ernie_m
 
     from . import common

@@ -157,13 +157,12 @@ def untrained_model(tokenizer_dir: str, preset: str, seed: int, destination: str
     """The model every arm of seed `seed` starts from: built by the pretraining entry's own `build_model` from the
     demo config, after the same `paddle.seed`, and saved with the tokenizer."""
     import paddle
-    import yaml
 
     from ernie_m import ErnieMTokenizer
-    from pretrain.run_pretrain import build_model
+    from ernie_m.pretraining.config import load_config
+    from ernie_m.pretraining.trainer import build_model
 
-    with open(CONFIG) as handle:
-        model_config = dict(yaml.safe_load(handle)["model"], preset=preset)
+    model_config = load_config(CONFIG, [f"tokenizer={tokenizer_dir}", f"model.preset={preset}"]).model
     tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
     paddle.seed(seed)
     model = build_model(model_config, len(tokenizer), len(tokenizer.languages))

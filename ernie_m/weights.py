@@ -13,6 +13,8 @@ from typing import Dict, Mapping
 
 import numpy as np
 
+from .training.atomic import atomic_file
+
 __all__ = ["UnsafeCheckpointError", "CheckpointFormatError", "load_pdparams", "load_state_dict", "save_state_dict",
            "parameter_digest"]
 
@@ -116,19 +118,14 @@ def save_state_dict(state_dict: Mapping, path: str) -> None:
     The file appears under its name only once complete: a crash mid-write leaves any previous file intact.
     """
     arrays = collections.OrderedDict((key, np.ascontiguousarray(_to_numpy(v))) for key, v in state_dict.items())
-    tmp_path = f"{path}.tmp-{os.getpid()}"
-    try:
+    with atomic_file(path) as temporary:
         if path.endswith(".safetensors"):
             from safetensors.numpy import save_file
 
-            save_file(arrays, tmp_path, metadata={"format": "np"})
+            save_file(arrays, temporary, metadata={"format": "np"})
         else:
-            with open(tmp_path, "wb") as handle:
+            with open(temporary, "wb") as handle:
                 pickle.dump(arrays, handle, protocol=4)
-        os.replace(tmp_path, path)
-    finally:
-        if os.path.exists(tmp_path):
-            os.remove(tmp_path)
 
 
 def parameter_digest(model) -> str:

@@ -28,7 +28,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
-from .conversion import TOKENIZER_FILES, ConversionError
+from .hf import TOKENIZER_FILES, ConversionError
 
 # fluid VarType codes -> numpy (framework.proto)
 _DTYPES = {0: np.bool_, 1: np.int16, 2: np.int32, 3: np.int64, 4: np.float16, 5: np.float32, 6: np.float64,
@@ -136,7 +136,7 @@ def read_tensor_file(path: str) -> np.ndarray:
 def read_static_parameters(source: str) -> Dict[str, np.ndarray]:
     """name -> array from a directory of variable files or a `paddle.static.save` `.pdparams` file."""
     if os.path.isfile(source):
-        from .checkpoint import load_state_dict
+        from ..weights import load_state_dict
 
         return {name: np.asarray(value) for name, value in load_state_dict(source).items()}
     if not os.path.isdir(source):
@@ -192,7 +192,7 @@ def _our_name(name: str):
 
 
 def _config(config_file: str, architecture: str, state: Dict[str, np.ndarray]):
-    from .configuration import ErnieMConfig
+    from ..configuration import ErnieMConfig
 
     if not os.path.isfile(config_file):
         raise ConversionError(f"{config_file}: config file not found (the release's ernie_m_config.json)")
@@ -216,9 +216,9 @@ def _config(config_file: str, architecture: str, state: Dict[str, np.ndarray]):
 
 def from_static(source: str, destination: str, config_file: str, tokenizer_dir: str = None) -> Tuple[str, List[str]]:
     """Write a `from_pretrained` directory from an original checkpoint; returns (architecture, names left out)."""
-    from . import modeling
-    from .checkpoint import save_state_dict
-    from .conversion import NO_POOLER_IN_HF
+    from .. import modeling
+    from ..weights import save_state_dict
+    from .hf import NO_POOLER_IN_HF
 
     state, architecture, skipped = static_to_ours_state(read_static_parameters(source))
     config = _config(config_file, architecture, state)

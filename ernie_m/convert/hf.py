@@ -21,16 +21,11 @@ from typing import Dict
 
 import numpy as np
 
-# Our class -> HF class (same names in transformers, but the QA head and the UIE-M model).
-ARCHITECTURES = {
-    "ErnieMModel": "ErnieMModel",
-    "ErnieMForSequenceClassification": "ErnieMForSequenceClassification",
-    "ErnieMForTokenClassification": "ErnieMForTokenClassification",
-    "ErnieMForQuestionAnswering": "ErnieMForQuestionAnswering",
-    "ErnieMForMultipleChoice": "ErnieMForMultipleChoice",
-    "UIEM": "ErnieMForInformationExtraction",
-}
-NO_POOLER_IN_HF = {"ErnieMForTokenClassification", "ErnieMForQuestionAnswering"}
+from ..architectures import ARCHITECTURES
+
+# Our class -> HF class, for the architectures HF transformers has.
+HF_CLASSES = {a.name: a.hf_name for a in ARCHITECTURES.values() if a.hf_name}
+NO_POOLER_IN_HF = {a.name for a in ARCHITECTURES.values() if a.hf_name and not a.hf_has_pooler}
 CONFIG_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                  "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
                  "initializer_range", "pad_token_id", "layer_norm_eps", "num_labels", "id2label", "label2id")
@@ -52,7 +47,7 @@ def _architecture(directory: str) -> str:
     with open(path) as handle:
         config = json.load(handle)
     architecture = (config.get("architectures") or ["ErnieMModel"])[0]
-    if architecture not in ARCHITECTURES and architecture not in ARCHITECTURES.values():
+    if architecture not in HF_CLASSES and architecture not in HF_CLASSES.values():
         raise ConversionError(f"{path}: architecture {architecture!r} is not an ERNIE-M model")
     return architecture
 
@@ -95,7 +90,7 @@ def _copy_tokenizer(source: str, destination: str) -> None:
 def to_hf(source: str, destination: str) -> str:
     from safetensors.numpy import save_file
 
-    from .checkpoint import load_state_dict
+    from ..weights import load_state_dict
 
     architecture = _architecture(source)
     weights = os.path.join(source, "model_state.pdparams")
@@ -107,7 +102,7 @@ def to_hf(source: str, destination: str) -> str:
     os.makedirs(destination, exist_ok=True)
     save_file(state, os.path.join(destination, "model.safetensors"), metadata={"format": "pt"})
     hf_config = {key: config[key] for key in CONFIG_FIELDS if key in config}
-    hf_config.update(model_type="ernie_m", architectures=[ARCHITECTURES[architecture]])
+    hf_config.update(model_type="ernie_m", architectures=[HF_CLASSES[architecture]])
     with open(os.path.join(destination, "config.json"), "w") as handle:
         json.dump(hf_config, handle, indent=2)
     _copy_tokenizer(source, destination)
@@ -117,10 +112,10 @@ def to_hf(source: str, destination: str) -> str:
 def from_hf(source: str, destination: str) -> str:
     from safetensors.numpy import load_file
 
-    from .checkpoint import save_state_dict
-    from .configuration import ErnieMConfig
+    from ..weights import save_state_dict
+    from ..configuration import ErnieMConfig
 
-    architecture = {hf: ours for ours, hf in ARCHITECTURES.items()}.get(_architecture(source))
+    architecture = {hf: ours for ours, hf in HF_CLASSES.items()}.get(_architecture(source))
     if architecture is None:
         raise ConversionError(f"{source}/config.json: not an HF ErnieM architecture")
     weights = os.path.join(source, "model.safetensors")

@@ -5,7 +5,8 @@ A checkpoint directory `checkpoint-<step>` holds:
   `from_pretrained` here and in PaddleNLP;
 - `optimizer.safetensors` (the optimizer's tensors) + `optimizer.json` (its other entries, e.g. the scheduler), or
   one such pair per rank (`optimizer.rank<r>.*`) when the optimizer state is sharded;
-- `trainer_state.json`: step, data positions, and whatever else the loop needs.
+- `trainer_state.json`: step, data positions, and whatever else the loop needs;
+- `pretraining_config.json`: the run's configuration (`config.PretrainingConfig`), which a resume checks against.
 
 It is written under a temporary name and renamed into place only when complete, so a crash mid-write leaves the
 previous checkpoint as the latest. No file here is a pickle, so resuming never unpickles anything.
@@ -21,12 +22,31 @@ from typing import Optional
 import numpy as np
 import paddle
 
-from ..checkpoint import load_state_dict, save_state_dict
+from ..training.atomic import replace_directory
+from ..weights import load_state_dict, save_state_dict
 
 __all__ = ["CheckpointManager"]
 
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 _STATE_FILE = "trainer_state.json"
+_KEYS_FIELD = "parameter_keys"
+
+
+def _key_renamer(model, to_structured: bool):
+    """Optimizer state is keyed by Paddle's parameter names (`linear_3.w_0_moment1_0`), which depend on how many
+    layers the process created before: saved under the model's structured names instead, so that a checkpoint
+    resumes in any process."""
+    pairs = [(parameter.name, name) for name, parameter in model.named_parameters()]
+    mapping = dict(pairs) if to_structured else {structured: name for name, structured in pairs}
+    prefixes = sorted(mapping, key=len, reverse=True)
+
+    def rename(key: str) -> str:
+        for prefix in prefixes:
+            if key == prefix or key.startswith(prefix + "_"):
+                return mapping[prefix] + key[len(prefix):]
+        return key
+
+    return rename
 
 
 def _split_optimizer_state(state: dict):
@@ -64,7 +84,7 @@ class CheckpointManager:
         return found[-1][1] if found else None
 
     def save(self, step: int, model, optimizer, tokenizer, trainer_state: dict, rank: int = 0,
-             world_size: int = 1, sharded_optimizer: bool = False, barrier=None) -> Optional[str]:
+             world_size: int = 1, sharded_optimizer: bool = False, barrier=None, run_config=None) -> Optional[str]:
         """Write `checkpoint-<step>`; every rank calls it.
 
         With `sharded_optimizer`, each rank holds part of the optimizer state and writes
@@ -80,23 +100,23 @@ class CheckpointManager:
         barrier()
         try:
             if sharded_optimizer:
-                self._write_optimizer(tmp, optimizer, f"optimizer.rank{rank}")
+                self._write_optimizer(tmp, optimizer, f"optimizer.rank{rank}", model)
             elif rank == 0:
-                self._write_optimizer(tmp, optimizer, "optimizer")
+                self._write_optimizer(tmp, optimizer, "optimizer", model)
             barrier()
             if rank != 0:
                 return None
             model.save_pretrained(tmp)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
+            if run_config is not None:
+                run_config.save(tmp)
             state = dict(trainer_state, step=step, world_size=world_size, sharded_optimizer=sharded_optimizer)
             with open(os.path.join(tmp, _STATE_FILE), "w") as handle:
                 json.dump(state, handle)
                 handle.flush()
                 os.fsync(handle.fileno())
-            if os.path.exists(final):  # a rerun over the same step: replace it
-                shutil.rmtree(final)
-            os.replace(tmp, final)
+            replace_directory(tmp, final)  # a rerun over the same step replaces it
         finally:
             if rank == 0:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -106,8 +126,14 @@ class CheckpointManager:
         return final
 
     @staticmethod
-    def _write_optimizer(directory: str, optimizer, stem: str) -> None:
+    def _write_optimizer(directory: str, optimizer, stem: str, model=None) -> None:
         tensors, other = _split_optimizer_state(optimizer.state_dict())
+        if model is not None:
+            rename = _key_renamer(model, to_structured=True)
+            tensors = {rename(key): value for key, value in tensors.items()}
+            other = {key: ({rename(k): v for k, v in value.items()} if isinstance(value, dict) else value)
+                     for key, value in other.items()}
+            other[_KEYS_FIELD] = "structured"
         save_state_dict(tensors, os.path.join(directory, f"{stem}.safetensors"))
         with open(os.path.join(directory, f"{stem}.json"), "w") as handle:
             json.dump(other, handle)
@@ -122,8 +148,9 @@ class CheckpointManager:
             raise ValueError(f"{state_file}: not a readable trainer state ({error})") from error
 
     @classmethod
-    def load_optimizer(cls, path: str, optimizer, rank: int = 0, world_size: int = 1) -> None:
-        """Restore the optimizer state (this rank's shard when the checkpoint's optimizer was sharded)."""
+    def load_optimizer(cls, path: str, optimizer, rank: int = 0, world_size: int = 1, model=None) -> None:
+        """Restore the optimizer state (this rank's shard when the checkpoint's optimizer was sharded); `model` maps
+        structured names back to this process's parameter names."""
         state = cls.load_trainer_state(path)
         stem = "optimizer"
         if state.get("sharded_optimizer"):
@@ -136,9 +163,14 @@ class CheckpointManager:
         tensors = load_state_dict(os.path.join(path, f"{stem}.safetensors"))
         with open(os.path.join(path, f"{stem}.json")) as handle:
             other = json.load(handle)
-        state = {key: paddle.to_tensor(value) for key, value in tensors.items()}
+        rename = (lambda key: key)
+        if other.pop(_KEYS_FIELD, None) == "structured":
+            if model is None:
+                raise ValueError(f"{path}: optimizer state under structured names needs the model to load")
+            rename = _key_renamer(model, to_structured=False)
+        state = {rename(key): paddle.to_tensor(value) for key, value in tensors.items()}
         for key, value in other.items():
             if isinstance(value, dict):
-                value = {k: (np.asarray(v) if isinstance(v, list) else v) for k, v in value.items()}
+                value = {rename(k): (np.asarray(v) if isinstance(v, list) else v) for k, v in value.items()}
             state[key] = value
         optimizer.set_state_dict(state)

@@ -1,0 +1,89 @@
+"""The operations the model's forward is written in, each dispatched to a CPU fast path or to Paddle's own op.
+
+The CPU paths (`kernels/cpu.py`) compute the same values within float32 rounding; they exist because several of
+Paddle's CPU kernels are slow at the model's shapes (figures in docs/benchmarks.md). One switch turns them all off:
+`ERNIE_M_CPU_FAST_PATHS=0` in the environment, or `set_cpu_fast_paths(False)`. Static graphs (export) and
+accelerators always take Paddle's own ops.
+"""
+from __future__ import annotations
+
+import math
+import os
+from typing import Optional, Tuple
+
+import paddle
+import paddle.nn as nn
+import paddle.nn.functional as F
+from paddle import Tensor
+
+from . import cpu
+
+__all__ = ["linear", "dropout", "Dropout", "attention", "nothing_hidden", "set_cpu_fast_paths", "cpu_fast_paths"]
+
+_enabled = os.environ.get("ERNIE_M_CPU_FAST_PATHS", "1") != "0"
+
+
+def set_cpu_fast_paths(enabled: bool) -> None:
+    global _enabled
+    _enabled = bool(enabled)
+
+
+def cpu_fast_paths() -> bool:
+    return _enabled
+
+
+def _fast(x: Tensor) -> bool:
+    return _enabled and paddle.in_dynamic_mode() and x.place.is_cpu_place()
+
+
+def linear(layer: nn.Layer, x: Tensor) -> Tensor:
+    """`layer(x)`."""
+    if _fast(x) and type(layer) is nn.Linear and layer.bias is not None:  # not subclasses or wrappers (LoRA)
+        return cpu.linear(x, layer.weight, layer.bias)
+    return layer(x)
+
+
+def dropout(x: Tensor, p: float, training: bool) -> Tensor:
+    """`F.dropout(x, p, training)` (element-wise, upscale in training)."""
+    if not training or p == 0.0:
+        return x
+    if _fast(x) and p < 1.0 and x.dtype == paddle.float32 and x.ndim > 0:
+        return cpu.dropout(x, p)
+    return F.dropout(x, p, training=training)
+
+
+class Dropout(nn.Dropout):
+    """`nn.Dropout` through `dropout`."""
+
+    def forward(self, x):
+        return dropout(x, self.p, self.training)
+
+
+def nothing_hidden(hidden: Tensor) -> bool:
+    """True when a padding mask hides nothing, so that no bias need be added; answered only where it costs no
+    device synchronisation (the CPU), else False."""
+    return _fast(hidden) and not bool(hidden.any())
+
+
+def attention(q: Tensor, k: Tensor, v: Tensor, bias: Optional[Tensor], dropout_p: float, training: bool,
+              need_probs: bool = False) -> Tuple[Tensor, Optional[Tensor]]:
+    """Scaled dot-product attention over [batch, seq, heads, head_dim] inputs; returns the context in that layout
+    and, when `need_probs`, the probabilities as [batch, heads, query, key]."""
+    if _fast(q):
+        context, probs = cpu.attention(q, k, v, bias, lambda p: dropout(p, dropout_p, training))
+        return context, probs if need_probs else None
+    if need_probs:
+        return reference_attention(q, k, v, bias, dropout_p, training)
+    # The fused (flash) kernel where the device has one.
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=bias, dropout_p=dropout_p, training=training), None
+
+
+def reference_attention(q, k, v, bias, dropout_p: float, training: bool):
+    """softmax(q k^T / sqrt(d) + bias) v, written out (for the probabilities, and as the reference)."""
+    q, k, v = (x.transpose([0, 2, 1, 3]) for x in (q, k, v))
+    scores = paddle.matmul(q, k, transpose_y=True) / math.sqrt(q.shape[-1])
+    if bias is not None:
+        scores = scores + bias
+    probs = F.softmax(scores, axis=-1)
+    context = paddle.matmul(F.dropout(probs, dropout_p, training=training), v)
+    return context.transpose([0, 2, 1, 3]), probs

@@ -1,0 +1,319 @@
+"""The pretraining configuration, typed: every field, its default and its valid range live here and nowhere else.
+
+A run's configuration comes from a YAML (or JSON) file plus dotted overrides (`optimizer.lr=2e-4`,
+`stages.0.steps=20`). Unknown keys are refused with the closest valid name, values are converted and range-checked
+once, and the result is saved with every checkpoint (`pretraining_config.json`). On resume the saved
+configuration decides what must not change mid-run (see `FROZEN_ON_RESUME`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import os
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Union
+
+import yaml
+
+from .schedule import Stage
+
+__all__ = ["ConfigError", "ModelSection", "DataSection", "OptimizerSection", "TrainSection", "CAMLMSection",
+           "BTMLMSection", "PretrainingConfig", "load_config", "parse_value", "CONFIG_FILE"]
+
+CONFIG_FILE = "pretraining_config.json"
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the field."""
+
+
+def _check(condition: bool, path: str, message: str) -> None:
+    if not condition:
+        raise ConfigError(f"{path}: {message}")
+
+
+@dataclass
+class ModelSection:
+    preset: str = "ernie-m-base"
+    init_from: Optional[str] = None  # a from_pretrained directory or released name; wins over preset
+    overrides: Dict[str, Any] = field(default_factory=dict)  # ErnieMConfig fields
+
+
+@dataclass
+class DataSection:
+    parallel_dir: Optional[str] = None  # <src>-<tgt>.tsv files (CAMLM, TLM)
+    monolingual_dir: Optional[str] = None  # <lang>.txt files (MMLM, BTMLM)
+    eval_parallel_dir: Optional[str] = None  # held-out pairs: evaluation and the BTMLM gate
+    eval_max_pairs: int = 200
+    alpha: float = 0.3  # language sampling exponent
+    bucket_batches: int = 8  # a pool of this many of the largest batches is bucketed together
+    pool_size: Optional[int] = None  # or the pool's size in examples
+    num_workers: int = 0  # reader processes (0: in the training process)
+
+    def validate(self, path: str) -> None:
+        _check(0 < self.alpha <= 1, f"{path}.alpha", f"must be in (0, 1], got {self.alpha}")
+        _check(self.eval_max_pairs > 0, f"{path}.eval_max_pairs", f"must be positive, got {self.eval_max_pairs}")
+        _check(self.bucket_batches > 0, f"{path}.bucket_batches", f"must be positive, got {self.bucket_batches}")
+        _check(self.pool_size is None or self.pool_size > 0, f"{path}.pool_size", "must be positive")
+        _check(self.num_workers >= 0, f"{path}.num_workers", f"must be >= 0, got {self.num_workers}")
+
+
+@dataclass
+class OptimizerSection:
+    lr: float = 1e-4
+    warmup_steps: float = 0.1  # a fraction of the schedule when below 1, else a step count
+    weight_decay: float = 0.01
+    beta1: float = 0.9
+    beta2: float = 0.98
+    epsilon: float = 1e-6
+    max_grad_norm: float = 1.0
+
+    def validate(self, path: str) -> None:
+        _check(self.lr > 0, f"{path}.lr", f"must be positive, got {self.lr}")
+        _check(self.warmup_steps >= 0, f"{path}.warmup_steps", f"must be >= 0, got {self.warmup_steps}")
+        _check(self.weight_decay >= 0, f"{path}.weight_decay", f"must be >= 0, got {self.weight_decay}")
+        for name in ("beta1", "beta2"):
+            _check(0 <= getattr(self, name) < 1, f"{path}.{name}", f"must be in [0, 1), got {getattr(self, name)}")
+        _check(self.epsilon > 0, f"{path}.epsilon", f"must be positive, got {self.epsilon}")
+        _check(self.max_grad_norm > 0, f"{path}.max_grad_norm", f"must be positive, got {self.max_grad_norm}")
+
+
+@dataclass
+class TrainSection:
+    seed: int = 42
+    accumulate_steps: int = 1
+    save_steps: int = 1000
+    keep_checkpoints: int = 3
+    amp: Optional[str] = None  # bf16 / fp16 on GPU; ignored on CPU
+    recompute: bool = False  # recompute layer activations in backward: less memory
+    sharding: bool = False  # shard the optimizer state over the ranks (ZeRO stage 1)
+    eval_steps: int = 0  # held-out evaluation every N steps (0: never)
+    max_nonfinite_steps: int = 20  # non-finite losses in a row (each skips its update) that stop the run
+
+    def validate(self, path: str) -> None:
+        for name in ("accumulate_steps", "save_steps", "keep_checkpoints", "max_nonfinite_steps"):
+            _check(getattr(self, name) > 0, f"{path}.{name}", f"must be positive, got {getattr(self, name)}")
+        _check(self.eval_steps >= 0, f"{path}.eval_steps", f"must be >= 0, got {self.eval_steps}")
+        _check(self.amp in (None, False, "none", "fp32", "bf16", "bfloat16", "fp16", "float16"), f"{path}.amp",
+               f"must be bf16, fp16 or null, got {self.amp!r}")
+
+
+@dataclass
+class CAMLMSection:
+    mask_prob: float = 0.15  # of the predicted side
+
+    def validate(self, path: str) -> None:
+        _check(0 < self.mask_prob <= 1, f"{path}.mask_prob", f"must be in (0, 1], got {self.mask_prob}")
+
+
+@dataclass
+class BTMLMSection:
+    sample: bool = False  # sample pseudo-tokens (else greedy)
+    temperature: float = 1.0
+    target_languages: Optional[List[str]] = None  # default: the languages of the parallel data
+    min_camlm_gain: float = 0.0  # the gate: held-out CAMLM accuracy over its unigram baseline (may be < 0)
+    min_distinct_share: float = 0.0  # the gate: share of distinct tokens in pseudo-translations
+
+    def validate(self, path: str) -> None:
+        _check(self.temperature > 0, f"{path}.temperature", f"must be positive, got {self.temperature}")
+        _check(0 <= self.min_distinct_share <= 1, f"{path}.min_distinct_share", "must be in [0, 1]")
+
+
+@dataclass
+class PretrainingConfig:
+    tokenizer: str  # directory with sentencepiece.bpe.model + vocab.txt
+    stages: List[Stage]
+    languages: Optional[List[str]] = None  # in language-id order; default: the tokenizer's
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optimizer: OptimizerSection = field(default_factory=OptimizerSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    camlm: CAMLMSection = field(default_factory=CAMLMSection)
+    btmlm: BTMLMSection = field(default_factory=BTMLMSection)
+
+    @property
+    def schedule_steps(self) -> int:
+        """The learning-rate schedule's length: every stage's steps."""
+        return sum(stage.steps for stage in self.stages)
+
+    def uses(self, objective: str) -> bool:
+        return any(stage.objectives.get(objective, 0) > 0 for stage in self.stages)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def save(self, directory: str) -> None:
+        with open(os.path.join(directory, CONFIG_FILE), "w") as handle:
+            json.dump(self.to_dict(), handle, indent=1)
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "config") -> "PretrainingConfig":
+        config = _build(cls, data, "")
+        if len(config.languages or ()) == 1:
+            raise ConfigError("languages: configure at least two languages")
+        return config
+
+    @classmethod
+    def from_saved(cls, directory: str) -> Optional["PretrainingConfig"]:
+        """The configuration a checkpoint was written with (None for checkpoints older than this file)."""
+        path = os.path.join(directory, CONFIG_FILE)
+        if not os.path.isfile(path):
+            return None
+        with open(path) as handle:
+            return cls.from_dict(json.load(handle), path)
+
+
+# What a resumed run must share with the run that wrote the checkpoint: the schedule's length (the learning rate
+# would jump), the language ids (embedding rows would change meaning) and the model's shape.
+FROZEN_ON_RESUME = {
+    "schedule length (the sum of stages.*.steps)": lambda c: c.schedule_steps,
+    "languages": lambda c: c.languages,
+    "model": lambda c: dataclasses.asdict(c.model),
+}
+
+
+def resume_conflict(saved: "PretrainingConfig", current: "PretrainingConfig") -> Optional[str]:
+    """A one-line description of the first frozen value that differs, or None."""
+    for name, value_of in FROZEN_ON_RESUME.items():
+        if value_of(saved) != value_of(current):
+            return f"{name} was {value_of(saved)!r} in the saved run and is {value_of(current)!r} now"
+    return None
+
+
+# ---- building dataclasses from plain data -----------------------------------------------------------------------
+
+def _build(cls, data: Any, path: str):
+    where = path or "config"
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            hint = f"; did you mean {close[0]}?" if close else f"; valid: {', '.join(fields)}"
+            raise ConfigError(f"{_join(path, key)}: unknown field{hint}")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, spec in fields.items():
+        if name in data:
+            values[name] = _convert(data[name], hints[name], _join(path, name))
+        elif spec.default is dataclasses.MISSING and spec.default_factory is dataclasses.MISSING:
+            raise ConfigError(f"{_join(path, name)}: required")
+    try:
+        built = cls(**values)
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as error:  # a Stage refusing its values names the stage itself
+        raise ConfigError(f"{where}: {error}") from None
+    if hasattr(built, "validate"):
+        built.validate(where)
+    return built
+
+
+def _join(path: str, key) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
+def _convert(value: Any, kind, path: str):
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if origin is Union:  # Optional[X]
+        if value is None:
+            return None
+        return _convert(value, next(a for a in args if a is not type(None)), path)
+    if dataclasses.is_dataclass(kind):
+        return _build(kind, value, path)
+    if origin in (list, List):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{path}: expected a list, got {value!r}")
+        return [_convert(item, args[0], f"{path}.{index}") for index, item in enumerate(value)]
+    if origin in (dict, Dict):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{path}: expected a mapping, got {value!r}")
+        return {str(k): _convert(v, args[1], f"{path}.{k}") for k, v in value.items()}
+    if kind is Any:
+        return value
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{path}: expected true or false, got {value!r}")
+        return value
+    if kind is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
+            raise ConfigError(f"{path}: expected an integer, got {value!r}")
+        return int(value)
+    if kind is float:
+        if isinstance(value, str):  # YAML 1.1 reads "2e-4" as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{path}: expected a number, got {value!r}")
+        return float(value)
+    if kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{path}: expected a string, got {value!r}")
+        return value
+    raise TypeError(f"{path}: no conversion for {kind}")
+
+
+# ---- files and overrides ----------------------------------------------------------------------------------------
+
+def parse_value(raw: str):
+    """YAML, but "2e-4" is a number (YAML 1.1 reads exponents without a dot as strings)."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """`a.b.c=value` on plain data (a number indexes a list: `stages.0.steps=20`), the value read as YAML."""
+    if "=" not in assignment:
+        raise ConfigError(f"override {assignment!r} is not of the form key.path=value")
+    path, raw = assignment.split("=", 1)
+    node = data
+    keys = [int(key) if key.isdigit() else key for key in path.split(".")]
+    for depth, key in enumerate(keys):
+        last = depth == len(keys) - 1
+        if isinstance(node, list) and isinstance(key, int) and key < len(node):
+            if last:
+                node[key] = parse_value(raw)
+            else:
+                node = node[key]
+        elif isinstance(node, dict) and not isinstance(key, int):
+            if last:
+                node[key] = parse_value(raw)
+            else:
+                if node.get(key) is None:  # absent, or `section: null` in the file
+                    node[key] = {}
+                node = node[key]
+        else:
+            raise ConfigError(f"override {assignment!r}: no such field {key!r} here")
+
+
+def load_config(path: str, overrides: List[str] = ()) -> PretrainingConfig:
+    """Read a YAML/JSON file, apply dotted overrides, build and validate the configuration."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"config file not found: {path}")
+    with open(path) as handle:
+        try:
+            data = yaml.safe_load(handle) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    for assignment in overrides:
+        apply_override(data, assignment)
+    if not data.get("stages"):
+        raise ConfigError(f"{path} defines no stages")
+    if not data.get("tokenizer"):
+        raise ConfigError(f"{path} names no tokenizer directory")
+    # `section: null` in a file means the defaults.
+    data = {key: ({} if value is None and key in _SECTIONS else value) for key, value in data.items()}
+    return PretrainingConfig.from_dict(data, path)
+
+
+_SECTIONS = {"model", "data", "optimizer", "train", "camlm", "btmlm"}

@@ -1,0 +1,360 @@
+"""The pretraining run: setup, resume, one step, evaluation, save. `pretrain/run_pretrain.py` is its command line.
+
+Every step runs one objective for the whole global batch, chosen from the step number (`schedule.objective_at`), so
+all ranks agree without communicating. Randomness is derived from (seed, step, rank): masking, BTMLM sampling and
+dropout come out the same after a resume, so only the step, the optimizer and the data positions are saved.
+
+    run = Pretraining(load_config("pretrain/configs/smoke.yaml", ["tokenizer=..."]), "out")
+    run.train()
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from typing import Dict, Optional
+
+import numpy as np
+import paddle
+
+from ..configuration import ErnieMConfig
+from ..modeling import ErnieMForPretraining
+from ..objectives import REGISTRY, MaskingConfig, SpecialIds, masked_lm_loss
+from ..tokenizer import ErnieMTokenizer
+from ..training import RunLog, all_ranks_finite, amp_dtype, apply_update, autocast, build_optimizer, grad_scaler
+from ..weights import UnsafeCheckpointError, load_state_dict, parameter_digest
+from .checkpoints import CheckpointManager
+from .config import ModelSection, PretrainingConfig, resume_conflict
+from .corpus import CorpusError, find_monolingual_files, find_parallel_files
+from .data import ExampleStream
+from .evaluation import BTMLMGate, HeldOutSet, evaluate_held_out
+from .schedule import objective_at, stage_at
+
+__all__ = ["RunError", "Pretraining", "build_model", "btmlm_target_languages"]
+
+MAX_DRAWS = 100
+_FINDERS = {"parallel": ("parallel_dir", find_parallel_files), "monolingual": ("monolingual_dir", find_monolingual_files)}
+
+
+class RunError(Exception):
+    """A run that cannot go on, in one line that says what to do; the last good checkpoint is left intact."""
+
+
+# ---- the pieces a run is built from ------------------------------------------------------------------------------
+
+def build_model(model: ModelSection, vocab_size: int, num_languages: int) -> ErnieMForPretraining:
+    """From `init_from` (a directory or a released name) or a preset; language embedding sized to the languages."""
+    overrides = dict(model.overrides, num_languages=num_languages)
+    if model.init_from:
+        return ErnieMForPretraining.from_pretrained(model.init_from, **overrides)
+    return ErnieMForPretraining(ErnieMConfig.from_preset(model.preset, vocab_size=vocab_size, **overrides))
+
+
+def parallel_languages(directory: Optional[str]) -> set:
+    """The languages of a directory of `<src>-<tgt>.tsv` files."""
+    if not directory:
+        return set()
+    return {lang for f in find_parallel_files(directory) for lang in (f.source_language, f.target_language)}
+
+
+def btmlm_target_languages(config: PretrainingConfig, language_ids: Dict[str, int]) -> list:
+    """`btmlm.target_languages`, or by default the languages the model learns to produce from parallel data (the
+    languages of data.parallel_dir's files); every language when there is no parallel data."""
+    codes = config.btmlm.target_languages
+    if codes is None:
+        codes = sorted(parallel_languages(config.data.parallel_dir) or language_ids)
+    unknown = [code for code in codes if code not in language_ids]
+    if unknown or not codes:
+        raise RunError(f"btmlm.target_languages: {unknown or 'empty'} not among the configured languages "
+                       f"{sorted(language_ids)}")
+    return sorted(language_ids[code] for code in codes)
+
+
+def build_objective(name: str, max_length: int, tokenizer, language_ids, config: PretrainingConfig):
+    options = {}
+    if name == "camlm":
+        options = dict(masking=MaskingConfig(mask_prob=config.camlm.mask_prob))
+    elif name == "btmlm":
+        options = dict(target_languages=btmlm_target_languages(config, language_ids), sample=config.btmlm.sample,
+                       temperature=config.btmlm.temperature)
+    return REGISTRY[name](special=SpecialIds.from_tokenizer(tokenizer), vocab_size=len(tokenizer),
+                          max_length=max_length, **options)
+
+
+def build_streams(config: PretrainingConfig, tokenizer, language_ids, rank: int, world: int):
+    """One stream per data kind the stages' objectives need; missing data is an error before training starts."""
+    needed = {name for stage in config.stages for name, weight in stage.objectives.items() if weight > 0}
+    data = config.data
+    # A pool is tokenized and bucketed together: a few of the largest batches' worth.
+    pool_size = data.pool_size or data.bucket_batches * max(stage.batch_size for stage in config.stages)
+    streams = {}
+    for kind, (directory_key, finder) in _FINDERS.items():
+        objectives = sorted(name for name in needed if REGISTRY[name].data_kind == kind)
+        if not objectives:
+            continue
+        directory = getattr(data, directory_key)
+        if not directory:
+            raise CorpusError(f"objectives {objectives} need data.{directory_key}")
+        streams[kind] = ExampleStream(
+            finder(directory), tokenizer, language_ids, alpha=data.alpha, seed=config.train.seed * 1000 + rank,
+            shard=rank, num_shards=world, pool_size=pool_size, num_workers=data.num_workers,
+        )
+    return streams
+
+
+def build_held_out(config: PretrainingConfig, tokenizer, language_ids) -> Optional[HeldOutSet]:
+    """The held-out pairs of data.eval_parallel_dir (None without one); CAMLM is scored on the pairs whose
+    languages both have parallel training data."""
+    if not config.data.eval_parallel_dir:
+        return None
+    return HeldOutSet.from_files(find_parallel_files(config.data.eval_parallel_dir), tokenizer, language_ids,
+                                 parallel_languages(config.data.parallel_dir), max_pairs=config.data.eval_max_pairs)
+
+
+# ---- the run -----------------------------------------------------------------------------------------------------
+
+class Pretraining:
+    """One pretraining run into `output_dir`: built (and resumed) on construction, then `train()`.
+
+    `stop_at` ends the run early without changing the learning-rate schedule, whose length is the stages' steps:
+    a later resume continues the same schedule.
+    """
+
+    def __init__(self, config: PretrainingConfig, output_dir: str, resume: bool = False,
+                 stop_at: Optional[int] = None):
+        self.config, self.output_dir = config, output_dir
+        train = config.train
+        self.seed = train.seed
+        self.total_steps = config.schedule_steps
+        self.stop_at = stop_at or self.total_steps
+        if not 0 < self.stop_at <= self.total_steps:
+            raise RunError(f"--max_steps {stop_at} is outside the schedule (1-{self.total_steps} steps, the sum of "
+                           f"stages.*.steps); change the stages' steps to train longer")
+        self._init_distributed()
+        self.tokenizer = ErnieMTokenizer.from_pretrained(config.tokenizer)
+        languages = config.languages or self.tokenizer.languages
+        if len(languages) < 2:
+            raise RunError("configure at least two languages (config 'languages' or the tokenizer's)")
+        config.languages = list(languages)  # saved with every checkpoint, as the tokenizer's language map
+        self.tokenizer.set_languages(languages)
+        self.language_ids = {code: index for index, code in enumerate(languages)}
+        try:
+            self.streams = build_streams(config, self.tokenizer, self.language_ids, self.rank, self.world)
+        except CorpusError as error:
+            raise RunError(str(error))
+        self._init_evaluation()
+
+        paddle.seed(self.seed)  # identical initial weights on every rank
+        self.model = build_model(config.model, len(self.tokenizer), len(languages))
+        self.model.config.recompute = train.recompute
+        self.amp = amp_dtype(train.amp)
+        if train.amp not in (None, False, "none", "fp32") and self.amp is None and self.rank == 0:
+            print(f"train.amp={train.amp} ignored: mixed precision needs a GPU; training in float32")
+        self.scaler = grad_scaler(self.amp)
+        opt = config.optimizer
+        self.optimizer, self.schedule = build_optimizer(
+            self.model, opt.lr, self.total_steps, opt.warmup_steps, opt.weight_decay, beta1=opt.beta1,
+            beta2=opt.beta2, epsilon=opt.epsilon, max_grad_norm=opt.max_grad_norm)
+        self.checkpoints = CheckpointManager(output_dir, keep=train.keep_checkpoints)
+        self.start_step = self._resume() if resume and self.checkpoints.latest() else 0
+        self._wrap_distributed()
+        self.objectives: dict = {}
+        self.nonfinite_total, self.nonfinite_run = 0, 0  # this process's count: a resumed run starts again from 0
+        self.log = RunLog(output_dir, self.rank, self.stop_at, self.start_step, desc="pretrain",
+                          jsonl=f"log_rank{self.rank}.jsonl")
+
+    # ---- setup ----
+    def _init_distributed(self) -> None:
+        self.world = paddle.distributed.get_world_size()
+        self.sharding = self.config.train.sharding and self.world > 1
+        if self.world > 1:
+            from paddle.distributed import fleet
+
+            # Data parallel over all ranks, or (train.sharding) optimizer state sharded over them (ZeRO stage 1).
+            strategy = fleet.DistributedStrategy()
+            strategy.hybrid_configs = {"dp_degree": 1 if self.sharding else self.world, "mp_degree": 1,
+                                       "pp_degree": 1, "sharding_degree": self.world if self.sharding else 1}
+            fleet.init(is_collective=True, strategy=strategy)
+        self.rank = paddle.distributed.get_rank()
+        self.barrier = paddle.distributed.barrier if self.world > 1 else None
+
+    def _init_evaluation(self) -> None:
+        config = self.config
+        try:
+            self.held_out = build_held_out(config, self.tokenizer, self.language_ids)
+        except CorpusError as error:
+            raise RunError(f"data.eval_parallel_dir: {error}")
+        self.gate = BTMLMGate(config.btmlm.min_camlm_gain, config.btmlm.min_distinct_share)
+        if self.gate.enabled and (self.held_out is None or not self.held_out.parallel or config.train.eval_steps <= 0):
+            raise RunError("btmlm.min_camlm_gain / btmlm.min_distinct_share gate BTMLM on held-out pairs: set "
+                           "data.eval_parallel_dir (pairs in languages with parallel data) and train.eval_steps > 0")
+        self.uses_btmlm = config.uses("btmlm")
+        if self.uses_btmlm:
+            btmlm_target_languages(config, self.language_ids)  # a bad list is refused now, not at the first BTMLM step
+        if self.gate.enabled and any(set(s.objectives) == {"btmlm"} for s in config.stages):
+            raise RunError("a stage with BTMLM alone cannot wait for the BTMLM gate; give it another objective or "
+                           "set btmlm.min_camlm_gain and btmlm.min_distinct_share to 0")
+        # The step from which BTMLM runs; until then its draws go to the stage's other objectives.
+        self.btmlm_ready_at = None if self.gate.enabled else 0
+
+    def _resume(self) -> int:
+        path = self.checkpoints.latest()
+        try:
+            state = self.checkpoints.load_trainer_state(path)
+            saved = PretrainingConfig.from_saved(path)
+            conflict = saved and resume_conflict(saved, self.config)
+            if conflict:
+                raise RunError(f"cannot resume from {path}: {conflict}. Resume with the saved configuration "
+                               f"({path}/pretraining_config.json) or start a new --output_dir")
+            if len(state["data"]) != self.world:
+                raise RunError(f"{path} was written by {len(state['data'])} rank(s); this run has {self.world}. "
+                               f"Resume with the same number of ranks (the data position is per rank)")
+            self.model.set_state_dict(load_state_dict(os.path.join(path, "model_state.pdparams")))
+            if not self.sharding:
+                self.checkpoints.load_optimizer(path, self.optimizer, model=self.model)
+        except (OSError, ValueError, KeyError, UnsafeCheckpointError) as error:  # truncated, corrupted, crafted
+            raise RunError(f"cannot resume from {path}: {str(error).splitlines()[0]}. Remove that directory to "
+                           f"resume from the checkpoint before it.") from None
+        try:
+            for kind, stream in self.streams.items():
+                stream.load_state(state["data"][self.rank][kind])
+        except CorpusError as error:
+            raise RunError(f"cannot resume from {path}: {error}")
+        self.btmlm_ready_at = state.get("btmlm_ready_at", self.btmlm_ready_at)
+        if self.rank == 0:
+            print(f"resumed from {path} at step {int(state['step'])}")
+        return int(state["step"])
+
+    def _wrap_distributed(self) -> None:
+        self.train_model = self.model
+        if self.world > 1:
+            from paddle.distributed import fleet
+
+            self.train_model = fleet.distributed_model(self.model)
+            self.optimizer = fleet.distributed_optimizer(self.optimizer)
+            if self.sharding and self.start_step:  # each rank owns its shard of the optimizer state
+                self.checkpoints.load_optimizer(self.checkpoints.latest(), self.optimizer, self.rank, self.world,
+                                                model=self.model)
+
+    # ---- training ----
+    def train(self) -> None:
+        try:
+            self.model.train()
+            for step in range(self.start_step, self.stop_at):
+                name, metrics = self.train_step(step)
+                self._log_step(step, name, metrics)
+                if self.config.train.eval_steps > 0 and self.held_out is not None and (
+                        (step + 1) % self.config.train.eval_steps == 0 or step + 1 == self.stop_at):
+                    self.evaluate(step)
+                if (step + 1) % self.config.train.save_steps == 0 or step + 1 == self.stop_at:
+                    self.save(step + 1)
+        finally:
+            self.close()
+        # Replicas must hold identical weights; the digest lets a user (and the tests) check it across ranks.
+        self.log.record({"final_parameter_sha256": parameter_digest(self.model)})
+        if self.rank == 0:
+            for kind, stream in self.streams.items():
+                if stream.bad_lines():
+                    print(f"skipped bad {kind} lines on rank 0: {dict(stream.bad_lines())}")
+
+    def objective(self, name: str, max_length: int):
+        key = (name, max_length)
+        if key not in self.objectives:
+            self.objectives[key] = build_objective(name, max_length, self.tokenizer, self.language_ids, self.config)
+        return self.objectives[key]
+
+    def train_step(self, step: int):
+        """One optimizer step (accumulated micro-batches): (objective name, averaged metrics)."""
+        _, stage = stage_at(self.config.stages, step)
+        name = objective_at(stage, step, self.seed)
+        if name == "btmlm" and self.btmlm_ready_at is None:
+            name = objective_at(stage, step, self.seed, exclude=("btmlm",))
+        objective = self.objective(name, stage.max_length)
+        stream = self.streams[objective.data_kind]
+        accumulate = self.config.train.accumulate_steps
+        started = time.perf_counter()
+        metrics, tokens = {}, 0
+        for micro in range(accumulate):
+            rng = np.random.default_rng([self.seed, step, self.rank, micro])
+            paddle.seed(self.seed * 1_000_003 + step * 1009 + self.rank * 17 + micro)  # dropout, same on resume
+            for _ in range(MAX_DRAWS):  # every example dropped: draw again (every rank must run a backward)
+                examples = stream.next_batch(stage.batch_size, stage.batch_tokens, objective.length_factor,
+                                             stage.budget == "real", stage.max_length)
+                batch = objective(examples, rng, model=self.model)
+                if batch is not None:
+                    break
+            else:
+                raise RunError(f"{MAX_DRAWS} {name} batches in a row had no usable example")
+            # Gradients are reduced across ranks once per step, at the last micro-step.
+            last = micro == accumulate - 1
+            no_sync = not last and hasattr(self.train_model, "no_sync")
+            with self.train_model.no_sync() if no_sync else contextlib.nullcontext():
+                with autocast(self.amp):
+                    loss, micro_metrics = masked_lm_loss(self.train_model, batch)
+                scaled = loss / accumulate
+                (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+            tokens += batch.real_tokens
+            for metric, value in micro_metrics.items():
+                metrics[metric] = metrics.get(metric, 0.0) + value / accumulate
+        finite = all_ranks_finite(metrics.get(f"{name}_loss", 0.0), self.world)
+        self.nonfinite_run = 0 if finite else self.nonfinite_run + 1
+        self.nonfinite_total += 0 if finite else 1
+        apply_update(self.optimizer, self.scaler, finite)  # a non-finite loss on any rank: every rank skips it
+        self.schedule.step()
+        elapsed = time.perf_counter() - started
+        metrics.update(lr=self.schedule.get_lr(), tokens=tokens * self.world,
+                       tokens_per_second=tokens * self.world / elapsed, skipped_nonfinite=self.nonfinite_total)
+        return name, metrics
+
+    def _log_step(self, step: int, name: str, metrics: dict) -> None:
+        self.log.record({"step": step + 1, "objective": name, **metrics})
+        for metric, value in metrics.items():
+            self.log.scalars({f"{name}/{metric}" if metric.startswith(name) else metric: value}, step + 1)
+        self.log.advance(objective=name, loss=f"{metrics.get(f'{name}_loss', float('nan')):.3f}",
+                         lr=f"{self.schedule.get_lr():.2e}")
+        limit = self.config.train.max_nonfinite_steps
+        if self.nonfinite_run >= limit:
+            raise RunError(
+                f"{self.nonfinite_run} non-finite losses in a row (steps {step + 2 - self.nonfinite_run}-{step + 1}; "
+                f"train.max_nonfinite_steps={limit}): stopped without saving. The last good checkpoint is "
+                f"{self.checkpoints.latest() or 'none (none was written yet)'}; lower optimizer.lr or check the data "
+                f"before resuming from it.")
+
+    def evaluate(self, step: int) -> dict:
+        """Held-out MLM / CAMLM accuracy and pseudo-translation diversity; opens the BTMLM gate when it passes."""
+        stages = self.config.stages
+        _, stage = stage_at(stages, step)
+        btmlm = self.objective("btmlm", stages[-1].max_length) if self.uses_btmlm else None
+        scores = evaluate_held_out(self.model, self.held_out, SpecialIds.from_tokenizer(self.tokenizer),
+                                   len(self.tokenizer), stage.max_length, self.config.camlm.mask_prob, btmlm=btmlm,
+                                   seed=self.seed)
+        if self.btmlm_ready_at is None and self.gate.ready(scores):
+            self.btmlm_ready_at = step + 1
+        self.log.record({"eval_step": step + 1, **scores, "btmlm_ready": self.btmlm_ready_at is not None})
+        self.log.scalars(scores, step + 1, prefix="eval/")
+        return scores
+
+    def save(self, step: int) -> None:
+        """`checkpoint-<step>`: every rank's data position, the model, optimizer, tokenizer and configuration."""
+        data_state = {kind: stream.state() for kind, stream in self.streams.items()}
+        if self.world > 1:
+            gathered = []
+            paddle.distributed.all_gather_object(gathered, data_state)
+        else:
+            gathered = [data_state]
+        bad = {kind: dict(stream.bad_lines()) for kind, stream in self.streams.items()}
+        try:
+            self.checkpoints.save(step, self.model, self.optimizer, self.tokenizer,
+                                  {"data": gathered, "bad_lines": bad, "btmlm_ready_at": self.btmlm_ready_at},
+                                  rank=self.rank, world_size=self.world, sharded_optimizer=self.sharding,
+                                  barrier=self.barrier, run_config=self.config)
+        except OSError as error:  # a full disk, a lost mount: the unfinished directory is already removed
+            raise RunError(f"could not write checkpoint-{step} in {self.output_dir} ({error}); training stopped. The "
+                           f"last complete checkpoint is {self.checkpoints.latest() or 'none'}; free space, then "
+                           f"--resume.")
+
+    def close(self) -> None:
+        """The progress bar closed first, so that a failure's one line is the last one shown; readers stopped."""
+        self.log.close()
+        for stream in self.streams.values():
+            stream.close()

@@ -1,0 +1,53 @@
+"""Mixed precision (a GPU path) and the optimizer step that skips non-finite updates on every rank together."""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import paddle
+
+_DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16"}
+
+
+def amp_dtype(requested) -> Optional[str]:
+    """The autocast dtype for a requested bf16 / fp16, or None: off when not asked for, and on a CPU (which has no
+    half-precision kernels worth using)."""
+    if requested in (None, False, "", "none", "fp32"):
+        return None
+    if requested not in _DTYPES:
+        raise ValueError(f"amp must be bf16, fp16 or none, got {requested!r}")
+    if not paddle.is_compiled_with_cuda() or paddle.device.get_device().startswith("cpu"):
+        return None
+    return _DTYPES[requested]
+
+
+def autocast(dtype: Optional[str]):
+    return paddle.amp.auto_cast(enable=dtype is not None, dtype=dtype or "float16", level="O1")
+
+
+def grad_scaler(dtype: Optional[str]):
+    """A loss scaler for float16 (bfloat16 has float32's range and needs none)."""
+    return paddle.amp.GradScaler(init_loss_scaling=2.0**15) if dtype == "float16" else None
+
+
+def all_ranks_finite(value: float, world: int) -> bool:
+    """Is `value` (the step's loss) finite on every rank? One rank's NaN reaches all of them through the gradient
+    all-reduce, so all must skip the update together."""
+    finite = math.isfinite(value)
+    if world == 1:
+        return finite
+    flag = paddle.to_tensor([0 if finite else 1], dtype="int32")
+    paddle.distributed.all_reduce(flag, op=paddle.distributed.ReduceOp.MAX)
+    return int(flag.item()) == 0
+
+
+def apply_update(optimizer, scaler=None, finite: bool = True) -> None:
+    """The optimizer step (through the scaler, which itself skips fp16 overflows), or none when the loss was not
+    finite; the gradients are cleared either way."""
+    if finite:
+        if scaler is not None:
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
+    optimizer.clear_grad()

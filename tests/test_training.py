@@ -1,0 +1,102 @@
+"""ernie_m.training: layer-wise learning-rate decay, the optimizer groups Paddle really applies, mixed-precision
+settings on a CPU, the guarded update, atomic writes and the run log."""
+import json
+import os
+
+import numpy as np
+import paddle
+import pytest
+
+from ernie_m.training import (
+    RunLog, all_ranks_finite, amp_dtype, apply_update, atomic_directory, atomic_file, build_optimizer, layer_scale,
+)
+
+
+def test_layer_scales_follow_the_released_recipe():
+    # L = 2, d = 0.8: top layer 1, layer below 0.8, embeddings 0.8^3, heads and pooler 1.
+    assert layer_scale("ernie_m.encoder.layers.1.linear1.weight", 2, 0.8) == 1.0
+    assert layer_scale("ernie_m.encoder.layers.0.self_attn.q_proj.weight", 2, 0.8) == pytest.approx(0.8)
+    assert layer_scale("ernie_m.embeddings.word_embeddings.weight", 2, 0.8) == pytest.approx(0.512)
+    assert layer_scale("ernie_m.pooler.dense.weight", 2, 0.8) == 1.0
+    assert layer_scale("classifier.weight", 2, 0.8) == 1.0
+
+
+def test_optimizer_applies_the_layer_scales(tiny_model_dir):
+    """Adam's first step moves a weight by about lr x its multiplier: Paddle really scales each group."""
+    from ernie_m import ErnieMForSequenceClassification
+
+    model = ErnieMForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=3)
+    optimizer, _ = build_optimizer(model, 1e-3, total_steps=10, warmup=0.0, weight_decay=0.0, layer_decay=0.5)
+    names = {"top": "ernie_m.encoder.layers.1.linear1.weight", "lower": "ernie_m.encoder.layers.0.linear1.weight",
+             "embeddings": "ernie_m.embeddings.position_embeddings.weight", "head": "classifier.weight"}
+    parameters = dict(model.named_parameters())
+    before = {key: parameters[name].numpy().copy() for key, name in names.items()}
+    ids = paddle.to_tensor(np.arange(3, 19, dtype=np.int64).reshape([2, 8]))
+    model(ids, labels=paddle.to_tensor([0, 2]), return_dict=True).loss.backward()
+    optimizer.step()
+    moved = {key: np.abs(parameters[names[key]].numpy() - before[key]).max() for key in names}
+    # Without warm-up the schedule starts at the full rate.
+    assert moved["top"] == pytest.approx(1e-3, rel=0.05) and moved["head"] == pytest.approx(1e-3, rel=0.05)
+    assert moved["lower"] == pytest.approx(5e-4, rel=0.05)
+    assert moved["embeddings"] == pytest.approx(1e-3 * 0.5 ** 3, rel=0.05)
+
+
+def test_no_weight_decay_on_biases_and_norms(tiny_model_dir):
+    from ernie_m import ErnieMModel
+
+    model = ErnieMModel.from_pretrained(tiny_model_dir)
+    optimizer, _ = build_optimizer(model, 1e-3, 10, 0.0, weight_decay=0.5)
+    decays = {name: optimizer._apply_decay_param_fun(p.name) for name, p in model.named_parameters()}
+    assert not decays["encoder.layers.0.linear1.bias"] and not decays["encoder.layers.0.norm1.weight"]
+    assert decays["encoder.layers.0.linear1.weight"] and decays["embeddings.word_embeddings.weight"]
+
+
+def test_mixed_precision_is_a_gpu_path():
+    assert amp_dtype(None) is None and amp_dtype("fp32") is None
+    expected = "bfloat16" if paddle.is_compiled_with_cuda() and not paddle.device.get_device().startswith("cpu") \
+        else None
+    assert amp_dtype("bf16") == expected
+    with pytest.raises(ValueError, match="amp must be bf16, fp16 or none, got 'fp8'"):
+        amp_dtype("fp8")
+
+
+def test_a_non_finite_step_changes_nothing_and_clears_the_gradients():
+    layer = paddle.nn.Linear(3, 2)
+    optimizer = paddle.optimizer.SGD(learning_rate=0.1, parameters=layer.parameters())
+    before = layer.weight.numpy().copy()
+    layer(paddle.ones([1, 3])).sum().backward()
+    assert not all_ranks_finite(float("nan"), world=1) and all_ranks_finite(1.0, world=1)
+    apply_update(optimizer, finite=False)
+    assert np.array_equal(layer.weight.numpy(), before) and not layer.weight.grad.numpy().any()
+    layer(paddle.ones([1, 3])).sum().backward()
+    apply_update(optimizer, finite=True)
+    assert not np.array_equal(layer.weight.numpy(), before)
+
+
+def test_atomic_writes_leave_the_old_version_when_interrupted(tmp_path):
+    target = tmp_path / "model"
+    with atomic_directory(str(target)) as temporary:
+        (tmp_path / "model.tmp" / "a").write_text("first")
+        assert temporary == str(tmp_path / "model.tmp") and not target.exists()
+    with pytest.raises(RuntimeError):
+        with atomic_directory(str(target)) as temporary:
+            open(os.path.join(temporary, "a"), "w").write("half")
+            raise RuntimeError("killed")
+    assert (target / "a").read_text() == "first" and sorted(os.listdir(tmp_path)) == ["model"]
+    path = tmp_path / "weights.bin"
+    with pytest.raises(OSError):
+        with atomic_file(str(path)) as temporary:
+            open(temporary, "w").write("half")
+            raise OSError("disk full")
+    assert sorted(os.listdir(tmp_path)) == ["model"]
+
+
+def test_the_run_log_writes_json_lines_on_every_rank_and_visualdl_on_rank_zero(tmp_path):
+    for rank in (0, 1):
+        log = RunLog(str(tmp_path), rank, total=2, jsonl=f"log_rank{rank}.jsonl", progress=False)
+        log.record({"step": 1, "loss": 2.5})
+        log.scalars({"loss": 2.5}, 1, prefix="train/")
+        log.advance()
+        log.close()
+    assert [json.loads(line) for line in open(tmp_path / "log_rank1.jsonl")] == [{"step": 1, "loss": 2.5}]
+    assert os.path.isdir(tmp_path / "visualdl") and os.listdir(tmp_path / "visualdl")
