@@ -13,7 +13,7 @@ from typing import Dict, Mapping
 
 import numpy as np
 
-from .training.atomic import atomic_file
+from .atomic import atomic_file
 
 __all__ = ["UnsafeCheckpointError", "CheckpointFormatError", "load_pdparams", "load_state_dict", "save_state_dict",
            "parameter_digest"]

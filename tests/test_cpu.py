@@ -37,10 +37,13 @@ def test_an_unreadable_cpuinfo_changes_nothing(tmp_path):
 
 @pytest.mark.skipif(_cpu_facts("/proc/cpuinfo")[0] != "AuthenticAMD", reason="an AMD processor is needed")
 def test_on_this_amd_machine_the_setting_reaches_paddle_and_results_stay_exact():
-    """In a fresh process, `import ernie_m` before Paddle leaves the variable set for Paddle's load, and Paddle's
-    matrix products (odd and model shapes) equal a float64 reference within 1e-5 relative."""
+    """In a fresh process, `configure_process()` before Paddle leaves the variable set for Paddle's load, and
+    Paddle's matrix products (odd and model shapes) equal a float64 reference within 1e-5 relative."""
     code = """
-import os, ernie_m, paddle, numpy as np
+import os
+from ernie_m.cpu import configure_process
+configure_process()
+import paddle, numpy as np
 print(os.environ.get("MKL_DEBUG_CPU_TYPE"))
 rng, worst = np.random.default_rng(0), 0.0
 for m, k, n in [(1, 768, 768), (7, 13, 5), (333, 1000, 77), (512, 768, 3072)]:
@@ -58,7 +61,7 @@ print(worst < 1e-5)
 
 FAULTS_OF_A_REALLOCATION = """
 import resource, sys
-import ernie_m, paddle
+import paddle
 from ernie_m.cpu import keep_freed_memory
 
 kept = keep_freed_memory() if sys.argv[1] == "keep" else False

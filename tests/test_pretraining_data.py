@@ -1,69 +1,11 @@
-"""Corpus readers, language sampling, the objective schedule and config overrides."""
+"""ernie_m.pretraining.data: language sampling, example streams, token budgets and bucketing, reader workers."""
 import json
 
 import numpy as np
 import pytest
 
 from ernie_m import ErnieMTokenizer
-from ernie_m.pretraining import (
-    CorpusError, ExampleStream, LineReader, Stage, find_monolingual_files, find_parallel_files, objective_at,
-    sampling_probabilities, stage_at,
-)
-
-
-def take(iterator, n):
-    return [next(iterator) for _ in range(n)]
-
-
-def test_reader_skips_and_counts_bad_lines_and_handles_bom_and_crlf(tmp_path):
-    path = tmp_path / "en-de.tsv"
-    path.write_bytes(b"\xef\xbb\xbfhello\tHallo\r\nno tab here\n\tempty\nbad \xff\tx\na\tb\tc\nworld\tWelt\n")
-    reader = LineReader(str(path), columns=2)
-    lines = take(iter(reader), 4)
-    assert [fields for _, fields in lines] == [("hello", "Hallo"), ("world", "Welt")] * 2
-    assert [number for number, _ in lines[:2]] == [0, 5]
-    assert reader.epoch == 1
-    assert reader.bad_lines == {"wrong_columns": 4, "empty_side": 2, "invalid_utf8": 2}
-
-
-def test_reader_shards_and_resumes_exactly(tmp_path):
-    path = tmp_path / "en.txt"
-    path.write_text("".join(f"line {i}\n" for i in range(10)))
-    shards = [[fields[0] for _, fields in take(iter(LineReader(str(path), 1, shard, 3)), 4)] for shard in range(3)]
-    assert shards[0] == ["line 0", "line 3", "line 6", "line 9"]
-    assert shards[1] == ["line 1", "line 4", "line 7", "line 1"]  # wraps into the next epoch
-    reader = LineReader(str(path), 1)
-    iterator = iter(reader)
-    take(iterator, 13)
-    state = reader.state()
-    rest = take(iterator, 5)
-    again = LineReader(str(path), 1)
-    again.load_state(state)
-    assert take(iter(again), 5) == rest
-
-
-def test_reader_with_no_usable_line_is_a_clear_error(tmp_path):
-    path = tmp_path / "en.txt"
-    path.write_text("\n\n   \n")
-    with pytest.raises(CorpusError, match="en.txt: no usable line"):
-        take(iter(LineReader(str(path), 1)), 1)
-    with pytest.raises(CorpusError, match="corpus file not found"):
-        LineReader(str(tmp_path / "missing.txt"), 1)
-
-
-def test_finding_files_and_missing_directories(tmp_path):
-    (tmp_path / "en-de.tsv").write_text("a\tb\n")
-    (tmp_path / "README").write_text("not data")
-    (tmp_path / "de.txt").write_text("x\n")
-    assert [(f.source_language, f.target_language) for f in find_parallel_files(str(tmp_path))] == [("en", "de")]
-    assert [f.language for f in find_monolingual_files(str(tmp_path))] == ["de"]
-    with pytest.raises(CorpusError, match=r"corpus directory not found: .*nowhere \(expected files named"):
-        find_parallel_files(str(tmp_path / "nowhere"))
-    (tmp_path / "empty").mkdir()
-    with pytest.raises(CorpusError, match="no parallel files in"):
-        find_parallel_files(str(tmp_path / "empty"))
-    with pytest.raises(CorpusError, match="no monolingual files in"):
-        find_monolingual_files(str(tmp_path / "empty"))
+from ernie_m.pretraining import CorpusError, ExampleStream, find_parallel_files, sampling_probabilities
 
 
 def test_language_sampling_exponent():
@@ -92,18 +34,6 @@ def test_example_stream_rejects_unknown_languages_and_resumes(tmp_path, tokenize
     for want, got in zip(expected, [restored.next_batch(4) for _ in range(5)]):
         assert [list(e.source) for e in want] == [list(e.source) for e in got]
         assert all(e.source_language == 0 and e.target_language == 1 for e in got)
-
-
-def test_schedule_is_deterministic_and_follows_stage_weights():
-    stages = [Stage("one", 10, {"camlm": 1.0, "mmlm": 1.0}), Stage("two", 10, {"btmlm": 3.0, "camlm": 1.0})]
-    assert stage_at(stages, 9)[0] == 0 and stage_at(stages, 10)[0] == 1 and stage_at(stages, 99)[0] == 1
-    drawn = [objective_at(stages[1], step, seed=5) for step in range(4000)]
-    assert drawn == [objective_at(stages[1], step, seed=5) for step in range(4000)]  # same on every rank
-    assert abs(drawn.count("btmlm") / 4000 - 0.75) < 0.03
-    with pytest.raises(ValueError, match="unknown objectives"):
-        Stage("bad", 5, {"xlm": 1.0})
-    with pytest.raises(ValueError, match="steps must be positive"):
-        Stage("bad", 0, {"mmlm": 1.0})
 
 
 def test_token_budget_batches_and_bucketing(tmp_path, tokenizer_dir):

@@ -1,5 +1,5 @@
 """ernie_m.training: layer-wise learning-rate decay, the optimizer groups Paddle really applies, mixed-precision
-settings on a CPU, the guarded update, atomic writes and the run log."""
+settings on a CPU, the guarded update and the run log."""
 import json
 import os
 
@@ -8,7 +8,7 @@ import paddle
 import pytest
 
 from ernie_m.training import (
-    RunLog, all_ranks_finite, amp_dtype, apply_update, atomic_directory, atomic_file, build_optimizer, layer_scale,
+    RunLog, all_ranks_finite, amp_dtype, apply_update, build_optimizer, layer_scale,
 )
 
 
@@ -71,24 +71,6 @@ def test_a_non_finite_step_changes_nothing_and_clears_the_gradients():
     layer(paddle.ones([1, 3])).sum().backward()
     apply_update(optimizer, finite=True)
     assert not np.array_equal(layer.weight.numpy(), before)
-
-
-def test_atomic_writes_leave_the_old_version_when_interrupted(tmp_path):
-    target = tmp_path / "model"
-    with atomic_directory(str(target)) as temporary:
-        (tmp_path / "model.tmp" / "a").write_text("first")
-        assert temporary == str(tmp_path / "model.tmp") and not target.exists()
-    with pytest.raises(RuntimeError):
-        with atomic_directory(str(target)) as temporary:
-            open(os.path.join(temporary, "a"), "w").write("half")
-            raise RuntimeError("killed")
-    assert (target / "a").read_text() == "first" and sorted(os.listdir(tmp_path)) == ["model"]
-    path = tmp_path / "weights.bin"
-    with pytest.raises(OSError):
-        with atomic_file(str(path)) as temporary:
-            open(temporary, "w").write("half")
-            raise OSError("disk full")
-    assert sorted(os.listdir(tmp_path)) == ["model"]
 
 
 def test_the_run_log_writes_json_lines_on_every_rank_and_visualdl_on_rank_zero(tmp_path):

@@ -22,7 +22,7 @@ from typing import Optional
 import numpy as np
 import paddle
 
-from ..training.atomic import replace_directory
+from ..atomic import replace_directory
 from ..weights import load_state_dict, save_state_dict
 
 __all__ = ["CheckpointManager"]

@@ -1,6 +1,6 @@
 """What pretraining and fine-tuning share: the optimizer and its schedule, mixed precision and the guarded optimizer
 step, atomic writes, and the run log. Each loop keeps only what is its own (data, objectives, evaluation)."""
-from .atomic import atomic_directory, atomic_file
+from ..atomic import atomic_directory, atomic_file
 from .log import RunLog
 from .optim import build_optimizer, layer_scale
 from .precision import all_ranks_finite, amp_dtype, apply_update, autocast, grad_scaler

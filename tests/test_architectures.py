@@ -1,0 +1,30 @@
+"""ernie_m.architectures: one table that the command line, the HF converter and Taskflow all read."""
+import json
+
+import pytest
+
+import ernie_m
+from ernie_m.architectures import ARCHITECTURES, RELEASED_MODELS, architecture_named, saved_architecture
+from ernie_m.convert import hf
+
+
+def test_every_architecture_is_a_class_we_export_with_its_hf_counterpart():
+    for name, architecture in ARCHITECTURES.items():
+        assert architecture.model_class is getattr(ernie_m, name)
+    assert architecture_named("ErnieMForInformationExtraction") is ARCHITECTURES["UIEM"]  # HF's name for UIE-M
+    assert architecture_named("BertModel") is None
+    # The converter's tables come from the registry, not a list of its own.
+    assert hf.HF_CLASSES == {n: a.hf_name for n, a in ARCHITECTURES.items() if a.hf_name}
+    assert hf.NO_POOLER_IN_HF == {"ErnieMForTokenClassification", "ErnieMForQuestionAnswering"}
+    assert RELEASED_MODELS == ("ernie-m-base", "ernie-m-large", "uie-m-base", "uie-m-large")
+
+
+def test_saved_architecture_reads_config_json(tmp_path):
+    assert saved_architecture(str(tmp_path)) is None
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "ernie_m"}))
+    assert saved_architecture(str(tmp_path)) == "ErnieMModel"
+    (tmp_path / "config.json").write_text(json.dumps({"architectures": ["UIEM"]}))
+    assert saved_architecture(str(tmp_path)) == "UIEM"
+    (tmp_path / "config.json").write_text("{oops")
+    with pytest.raises(ValueError, match="config.json: not valid JSON"):
+        saved_architecture(str(tmp_path))

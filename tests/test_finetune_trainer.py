@@ -1,0 +1,37 @@
+"""finetune/trainer.py: batches padded with their language, the task's optimizer, the best checkpoint saved whole."""
+import os
+
+import numpy as np
+
+from finetune.trainer import TrainingArguments, build_optimizer, pad_inputs, save_model
+
+
+def test_padding_takes_the_rows_language_and_masks_only_real_tokens():
+    batch = pad_inputs([{"input_ids": [0, 5, 2], "language_ids": [3, 3, 3]},
+                        {"input_ids": [0, 2], "language_ids": [1, 1]}], pad_id=1)
+    assert batch["input_ids"].tolist() == [[0, 5, 2], [0, 2, 1]]
+    assert batch["attention_mask"].tolist() == [[1, 1, 1], [1, 1, 0]]
+    assert batch["language_ids"].tolist() == [[3, 3, 3], [1, 1, 1]]
+    assert "language_ids" not in pad_inputs([{"input_ids": [0, 2]}], pad_id=1)
+
+
+def test_the_task_optimizer_uses_its_layer_decay_and_epsilon(tiny_model_dir, tmp_path):
+    from ernie_m import ErnieMForSequenceClassification
+
+    model = ErnieMForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=3)
+    args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, layer_decay=0.5, adam_epsilon=1e-7)
+    optimizer, schedule = build_optimizer(model, args, total_steps=10)
+    scales = sorted({group["learning_rate"] for group in optimizer._param_groups})
+    assert np.allclose(scales, [0.5 ** 3, 0.5, 1.0]) and optimizer._epsilon == 1e-7
+
+
+def test_save_model_replaces_the_directory_whole(tiny_model_dir, tmp_path):
+    from ernie_m import ErnieMModel, ErnieMTokenizer
+
+    model, tokenizer = ErnieMModel.from_pretrained(tiny_model_dir), ErnieMTokenizer.from_pretrained(tiny_model_dir)
+    best = tmp_path / "best"
+    best.mkdir()
+    (best / "stale.txt").write_text("from an older run")
+    save_model(model, tokenizer, str(best))
+    assert "config.json" in os.listdir(best) and "stale.txt" not in os.listdir(best)
+    assert sorted(os.listdir(tmp_path)) == ["best"]

@@ -1,0 +1,51 @@
+"""`import ernie_m`: no process-wide side effects, Paddle loaded only when a name is used, and the order of imports
+does not matter."""
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+PROBE = """
+import logging, os, sys
+{before}
+environment = dict(os.environ)
+datasets_level = logging.getLogger("datasets").level
+import ernie_m
+assert dict(os.environ) == environment, set(os.environ.items()) ^ set(environment.items())
+assert logging.getLogger("datasets").level == datasets_level
+print("paddle loaded:", "paddle" in sys.modules)
+import numpy as np, paddle
+paddle.seed(0)
+model = ernie_m.ErnieMModel(ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=50))
+model.eval()
+print(float(model(paddle.to_tensor(np.arange(2, 12).reshape([1, 10])))[0].sum()))
+"""
+
+
+def _probe(before: str = ""):
+    env = {k: v for k, v in os.environ.items() if k != "MKL_DEBUG_CPU_TYPE"}
+    env["OMP_NUM_THREADS"] = "1"
+    result = subprocess.run([sys.executable, "-c", PROBE.format(before=before)], capture_output=True, text=True,
+                            env=env, cwd=ROOT, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    return result.stdout.split("\n")
+
+
+def test_import_changes_nothing_in_the_process_and_loads_paddle_only_when_used():
+    assert _probe()[0] == "paddle loaded: False"
+
+
+def test_import_order_does_not_matter():
+    first = _probe()
+    after = _probe("import paddle")
+    assert after[0] == "paddle loaded: True"
+    assert first[1] == after[1]  # the same model output either way
+
+
+def test_every_public_name_resolves():
+    import ernie_m
+
+    for name in ernie_m.__all__:
+        assert getattr(ernie_m, name) is not None
+    assert "ErnieMModel" in dir(ernie_m)

@@ -1,0 +1,16 @@
+"""ernie_m.pretraining.schedule: the stage and objective of a step, the same on every rank."""
+import pytest
+
+from ernie_m.pretraining import Stage, objective_at, stage_at
+
+
+def test_schedule_is_deterministic_and_follows_stage_weights():
+    stages = [Stage("one", 10, {"camlm": 1.0, "mmlm": 1.0}), Stage("two", 10, {"btmlm": 3.0, "camlm": 1.0})]
+    assert stage_at(stages, 9)[0] == 0 and stage_at(stages, 10)[0] == 1 and stage_at(stages, 99)[0] == 1
+    drawn = [objective_at(stages[1], step, seed=5) for step in range(4000)]
+    assert drawn == [objective_at(stages[1], step, seed=5) for step in range(4000)]  # same on every rank
+    assert abs(drawn.count("btmlm") / 4000 - 0.75) < 0.03
+    with pytest.raises(ValueError, match="unknown objectives"):
+        Stage("bad", 5, {"xlm": 1.0})
+    with pytest.raises(ValueError, match="steps must be positive"):
+        Stage("bad", 0, {"mmlm": 1.0})
