@@ -42,8 +42,8 @@ _ANY, _UNKNOWN = object(), object()  # markers for ErnieMTokenizer._DIRECT_OPTIO
 @contextlib.contextmanager
 def _collection_paused():
     """Python's cyclic garbage collector off for one batch call. A batch allocates tens of thousands of small,
-    acyclic lists, which set off collections that walk every object of the process (Paddle's included): measured,
-    a third of the call's time. Nothing here forms a cycle, and the previous state comes back afterwards."""
+    acyclic lists, which set off collections that walk every object of the process (Paddle's included), a large
+    share of the call's time (docs/benchmarks.md). Nothing here forms a cycle, and the previous state comes back afterwards."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -146,7 +146,8 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     if world > 1:
         paddle.distributed.init_parallel_env()  # gloo on CPU ranks, NCCL on GPUs
     train_model = paddle.DataParallel(model) if world > 1 else model
-    log = RunLog(args.output_dir, rank, total_steps, desc="fine-tune", progress=args.progress)
+    log = RunLog(args.output_dir, rank, total_steps, desc="fine-tune", jsonl=f"log_rank{rank}.jsonl",
+                 progress=args.progress)
     eval_steps = args.eval_steps or steps_per_epoch
     best, best_step, history = None, 0, []
     step, epoch, started = 0, 0, time.perf_counter()
@@ -158,6 +159,7 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
         model.train()
         history.append({"step": step, **scores})
         log.scalars(scores, step, prefix="dev/")
+        log.record({"step": step, "dev": scores})
         if best is None or scores["average"] > best["average"]:
             best, best_step = scores, step
             if rank == 0:
@@ -176,7 +178,9 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
             step += 1
             log.advance()
             if step % args.logging_steps == 0:
-                log.scalars({"loss": float(loss), "lr": schedule.get_lr()}, step, prefix="train/")
+                record = {"loss": float(loss), "lr": schedule.get_lr()}
+                log.scalars(record, step, prefix="train/")
+                log.record({"step": step, **record})
             if step % eval_steps == 0 or step == total_steps:
                 run_evaluation()
             if step >= total_steps:

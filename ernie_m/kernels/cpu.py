@@ -1,5 +1,5 @@
 """CPU implementations behind `ernie_m.kernels`: same values as Paddle's ops within float32 rounding, faster on a
-CPU at the model's shapes. Why each one is faster, with figures: docs/benchmarks.md, "CPU fast paths"."""
+CPU at the model's shapes. Why each one is faster, with figures: docs/benchmarks.md, "What made it fast"."""
 from __future__ import annotations
 
 import math

@@ -1,5 +1,6 @@
-"""Pieces of the pretraining loop (`pretrain/run_pretrain.py`): corpus readers, example streams, the objective
-schedule and checkpoints."""
+"""Pretraining: the typed configuration (`config`), the run (`trainer.Pretraining`, behind `pretrain/run_pretrain.py`),
+and what it is built from: corpus readers, example streams, the objective schedule, held-out evaluation and
+training checkpoints."""
 from .corpus import CorpusError, LineReader, find_monolingual_files, find_parallel_files
 from .data import ExampleStream, sampling_probabilities
 from .schedule import OBJECTIVES, Stage, objective_at, stage_at

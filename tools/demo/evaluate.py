@@ -187,9 +187,10 @@ def main(argv=None) -> None:
     logger.set_level("ERROR")  # PaddleNLP's notes about unused LM-head weights are expected here
     result = evaluate_model(args.model_dir, args.corpus_dir, args.languages, args.parallel_languages, args.seed,
                             args.camlm_mask_prob, args.transfer_dir, args.transfer_epochs)
-    with open(args.output + ".tmp", "w") as handle:
+    from ernie_m.atomic import atomic_file
+
+    with atomic_file(args.output) as temporary, open(temporary, "w") as handle:
         json.dump(result, handle)
-    os.replace(args.output + ".tmp", args.output)
 
 
 if __name__ == "__main__":
