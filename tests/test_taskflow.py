@@ -255,14 +255,3 @@ def test_without_the_layer_taskflow_fails_on_paddle_3(tmp_path, tokenizer):
         layer.enable()
     assert layer.is_enabled()
     assert Taskflow("text_classification", task_path=directory)(TEXTS[0])[0]["predictions"]
-
-
-@pytest.mark.parametrize("labels, spans", [
-    (["B-PER", "I-PER", "O", "B-LOC"], [(0, 2, "PER"), (3, 4, "LOC")]),
-    (["I-PER", "I-LOC", "B-LOC", "I-LOC"], [(0, 1, "PER"), (1, 2, "LOC"), (2, 4, "LOC")]),  # conlleval reading
-    (["B-ORG", "E-ORG", "S-PER", "O"], [(0, 2, "ORG"), (2, 3, "PER")]),  # IOBES
-    (["PER", "PER", "O", "LOC"], [(0, 2, "PER"), (3, 4, "LOC")]),  # bare types (IO)
-    (["O", "O"], []),
-])
-def test_entity_spans(labels, spans):
-    assert entity_spans(labels) == spans
