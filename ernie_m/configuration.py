@@ -5,6 +5,7 @@ fields (`num_languages`, `legacy_attention_mask`, `layer_norm_eps`) are plain at
 """
 from __future__ import annotations
 
+import math
 from typing import Dict
 
 from paddlenlp.transformers.configuration_utils import PretrainedConfig
@@ -48,6 +49,7 @@ _MAX_VOCAB = 10_000_000
 _MAX_HIDDEN = 65_536
 _MAX_LAYERS = 1_024
 _MAX_POSITIONS = 1_048_576
+_MAX_LANGUAGES = 10_000  # language codes, not tokens
 _MAX_PARAMETERS = 200_000_000_000
 
 
@@ -143,14 +145,16 @@ class ErnieMConfig(PretrainedConfig):
             raise ValueError(f"ErnieMConfig.hidden_act {self.hidden_act!r} is not one of {', '.join(ACTIVATIONS)}")
         for field in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
             value = getattr(self, field)
-            if not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
                 raise ValueError(f"ErnieMConfig.{field} must be a number in [0, 1), got {value!r}")
-        if not isinstance(self.initializer_range, (int, float)) or self.initializer_range <= 0:
-            raise ValueError(f"ErnieMConfig.initializer_range must be positive, got {self.initializer_range!r}")
-        if not isinstance(self.layer_norm_eps, (int, float)) or self.layer_norm_eps <= 0:
-            raise ValueError(f"ErnieMConfig.layer_norm_eps must be positive, got {self.layer_norm_eps!r}")
-        if isinstance(self.num_languages, bool) or not isinstance(self.num_languages, int) or self.num_languages < 0:
-            raise ValueError(f"ErnieMConfig.num_languages must be an integer >= 0, got {self.num_languages!r}")
+        for field in ("initializer_range", "layer_norm_eps"):
+            value = getattr(self, field)
+            if not isinstance(value, (int, float)) or not 0 < value < math.inf:
+                raise ValueError(f"ErnieMConfig.{field} must be positive and finite, got {value!r}")
+        if isinstance(self.num_languages, bool) or not isinstance(self.num_languages, int) or \
+                not 0 <= self.num_languages <= _MAX_LANGUAGES:
+            raise ValueError(f"ErnieMConfig.num_languages must be an integer >= 0 and at most {_MAX_LANGUAGES}, got "
+                             f"{self.num_languages!r}")
         if self.pad_token_id is not None and not 0 <= self.pad_token_id < self.vocab_size:
             raise ValueError(
                 f"ErnieMConfig.pad_token_id ({self.pad_token_id}) must be a token id below vocab_size "

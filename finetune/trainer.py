@@ -20,7 +20,7 @@ import paddle
 
 from ernie_m import parameter_digest
 from ernie_m.cpu import keep_freed_memory_on_cpu
-from ernie_m.training import RunLog, amp_dtype, apply_update, atomic_directory, autocast, grad_scaler
+from ernie_m.training import RunLog, amp_dtype, apply_update, atomic_directory, autocast, grad_scaler, step_finite
 from ernie_m.training import build_optimizer as build_shared_optimizer
 
 from .metrics import with_average
@@ -44,6 +44,11 @@ class TrainingArguments:
     adam_epsilon: float = 1e-6
     max_grad_norm: Optional[float] = None
     progress: bool = True  # a progress bar on rank 0
+    max_nonfinite_steps: int = 20  # skipped (non-finite) updates in a row that stop the run
+
+
+class TrainingError(RuntimeError):
+    """Fine-tuning cannot go on (one line; the best checkpoint so far is left intact)."""
 
 
 def add_training_arguments(parser, learning_rate: float, weight_decay: float, epochs: float, batch_size: int,
@@ -88,7 +93,7 @@ def task_main(build_parser, run, shown: Callable[[dict], dict], argv=None) -> No
     keep_freed_memory_on_cpu()  # the task's process is ours: large tensors reuse freed memory, not fresh pages
     try:
         summary = run(args)
-    except BenchmarkDataError as error:
+    except (BenchmarkDataError, TrainingError) as error:
         raise SystemExit(f"finetune: {error}")
     if paddle.distributed.get_rank() == 0:
         print(json.dumps(shown(summary), indent=1))
@@ -151,6 +156,7 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     eval_steps = args.eval_steps or steps_per_epoch
     best, best_step, history = None, 0, []
     step, epoch, started = 0, 0, time.perf_counter()
+    nonfinite_run = 0
 
     def run_evaluation():
         nonlocal best, best_step
@@ -173,7 +179,17 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
             with autocast(amp):
                 loss = train_model(**batch, return_dict=True).loss
             (scaler.scale(loss) if scaler else loss).backward()
-            apply_update(optimizer, scaler)
+            # A non-finite loss or gradient on any rank: every rank skips the update (the fp16 scaler checks its own).
+            finite = step_finite(float(loss), model.parameters(), world, check_gradients=scaler is None)
+            apply_update(optimizer, scaler, finite)
+            nonfinite_run = 0 if finite else nonfinite_run + 1
+            if nonfinite_run >= args.max_nonfinite_steps:
+                log.close()
+                best_dir = os.path.join(args.output_dir, "best")
+                raise TrainingError(f"{nonfinite_run} non-finite steps in a row (loss or gradients; steps "
+                                    f"{step + 2 - nonfinite_run}-{step + 1}); stopped. The best checkpoint so far is "
+                                    f"{best_dir if best is not None else 'none'}; lower --learning_rate or check "
+                                    f"the data.")
             schedule.step()
             step += 1
             log.advance()

@@ -70,6 +70,18 @@ def install(fault: str) -> None:
             return loss * float("nan"), {k: float("nan") if k.endswith("_loss") else v for k, v in metrics.items()}
 
         trainer.masked_lm_loss = _counting(trainer.masked_lm_loss, on_loss)
+    elif kind == "nan-grad-from-call":
+        first = int(rest)
+
+        def on_loss(n, original, *args, **kwargs):
+            loss, metrics = original(*args, **kwargs)
+            if n < first:
+                return loss, metrics
+            # sqrt at 0: the value adds 0 (the loss stays finite), the gradient is 0 * inf = NaN
+            parameter = args[0].parameters()[0]
+            return loss + (parameter * 0.0).sqrt().sum(), metrics
+
+        trainer.masked_lm_loss = _counting(trainer.masked_lm_loss, on_loss)
     elif kind == "exit-rank":
         rank, target = (int(x) for x in rest.split(":"))
 

@@ -2,6 +2,7 @@
 import os
 
 import numpy as np
+import pytest
 
 from finetune.trainer import TrainingArguments, build_optimizer, pad_inputs, save_model
 
@@ -35,3 +36,29 @@ def test_save_model_replaces_the_directory_whole(tiny_model_dir, tmp_path):
     save_model(model, tokenizer, str(best))
     assert "config.json" in os.listdir(best) and "stale.txt" not in os.listdir(best)
     assert sorted(os.listdir(tmp_path)) == ["best"]
+
+
+def test_non_finite_gradients_are_never_applied_and_a_streak_stops_the_run(tiny_model_dir, tmp_path):
+    from ernie_m import ErnieMForSequenceClassification, ErnieMTokenizer
+    from finetune.trainer import TrainingError, fine_tune
+
+    class Poisoned(ErnieMForSequenceClassification):
+        def forward(self, **inputs):  # a finite loss whose gradient is NaN (sqrt at 0)
+            output = super().forward(**inputs)
+            output.loss = output.loss + (self.classifier.weight * 0.0).sqrt().sum()
+            return output
+
+    model = Poisoned.from_pretrained(tiny_model_dir, num_labels=2)
+    tokenizer = ErnieMTokenizer.from_pretrained(tiny_model_dir)
+    before = {name: p.numpy().copy() for name, p in model.named_parameters()}
+    features = [{"input_ids": [0, 5 + i, 2], "labels": i % 2} for i in range(8)]
+
+    def collate(batch):
+        out = pad_inputs(batch, tokenizer.pad_token_id)
+        out["labels"] = np.array([f["labels"] for f in batch], dtype=np.int64)
+        return out
+
+    args = TrainingArguments(output_dir=str(tmp_path), batch_size=2, epochs=3, max_nonfinite_steps=3, progress=False)
+    with pytest.raises(TrainingError, match=r"3 non-finite steps in a row \(loss or gradients; steps 1-3\)"):
+        fine_tune(model, tokenizer, features, collate, lambda m: {"en": 0.0}, args)
+    assert all(np.array_equal(before[name], p.numpy()) for name, p in model.named_parameters())

@@ -4,6 +4,7 @@ Each runs pretrain/run_pretrain.py on the smoke config (12 steps, checkpoints at
 one fault injected by tests/faults.py. docs/reliability.md lists every case and its outcome.
 """
 import json
+import math
 import os
 import signal
 import subprocess
@@ -91,11 +92,29 @@ def test_non_finite_losses_are_skipped_counted_and_stop_the_run_when_they_persis
     result = _with_fault("nan-from-call:6", corpus, tokenizer_dir, out, "train.max_nonfinite_steps=3")
     assert result.returncode == 1
     message = result.stderr.strip().splitlines()[-1]
-    assert message.startswith("run_pretrain: 3 non-finite losses in a row (steps 6-8; train.max_nonfinite_steps=3)")
+    assert message.startswith("run_pretrain: 3 non-finite steps in a row (loss or gradients; steps 6-8; "
+                              "train.max_nonfinite_steps=3)")
     assert f"The last good checkpoint is {out / 'checkpoint-4'}" in message
     log = read_log(out)
     assert [log[step]["skipped_nonfinite"] for step in range(1, 9)] == [0, 0, 0, 0, 0, 1, 2, 3]
     assert _checkpoints(out) == ["checkpoint-4"]  # step 8's checkpoint was not written from a stalled run
+    assert _loads(out / "checkpoint-4")
+
+
+def test_a_finite_loss_with_nan_gradients_is_skipped_and_no_checkpoint_is_written_from_it(
+        corpus, tokenizer_dir, tmp_path):
+    """Before, only the loss was checked: NaN gradients were applied, the run saved NaN weights and rotated the good
+    checkpoints away, then named a NaN checkpoint as the last good one."""
+    out = tmp_path / "out"
+    result = _with_fault("nan-grad-from-call:5", corpus, tokenizer_dir, out, "train.max_nonfinite_steps=3",
+                         "train.save_steps=2", "train.keep_checkpoints=2")
+    assert result.returncode == 1
+    message = result.stderr.strip().splitlines()[-1]
+    assert message.startswith("run_pretrain: 3 non-finite steps in a row (loss or gradients; steps 5-7; ")
+    assert f"The last good checkpoint is {out / 'checkpoint-4'}" in message
+    log = read_log(out)
+    assert all(math.isfinite(log[step][f"{log[step]['objective']}_loss"]) for step in range(5, 8))  # finite losses
+    assert _checkpoints(out) == ["checkpoint-2", "checkpoint-4"]  # none written during the streak (step 6)
     assert _loads(out / "checkpoint-4")
 
 

@@ -8,7 +8,7 @@ import paddle
 import pytest
 
 from ernie_m.training import (
-    RunLog, all_ranks_finite, amp_dtype, apply_update, build_optimizer, layer_scale,
+    RunLog, amp_dtype, apply_update, build_optimizer, layer_scale, step_finite, weights_finite,
 )
 
 
@@ -65,7 +65,7 @@ def test_a_non_finite_step_changes_nothing_and_clears_the_gradients():
     optimizer = paddle.optimizer.SGD(learning_rate=0.1, parameters=layer.parameters())
     before = layer.weight.numpy().copy()
     layer(paddle.ones([1, 3])).sum().backward()
-    assert not all_ranks_finite(float("nan"), world=1) and all_ranks_finite(1.0, world=1)
+    assert not step_finite(float("nan"), layer.parameters(), world=1) and step_finite(1.0, layer.parameters(), 1)
     apply_update(optimizer, finite=False)
     assert np.array_equal(layer.weight.numpy(), before) and not layer.weight.grad.numpy().any()
     layer(paddle.ones([1, 3])).sum().backward()
@@ -82,3 +82,15 @@ def test_the_run_log_writes_json_lines_on_every_rank_and_visualdl_on_rank_zero(t
         log.close()
     assert [json.loads(line) for line in open(tmp_path / "log_rank1.jsonl")] == [{"step": 1, "loss": 2.5}]
     assert os.path.isdir(tmp_path / "visualdl") and os.listdir(tmp_path / "visualdl")
+
+
+def test_a_finite_loss_with_nan_gradients_is_not_a_finite_step():
+    layer = paddle.nn.Linear(3, 2)
+    loss = layer(paddle.ones([1, 3])).sum() + (layer.weight * 0.0).sqrt().sum()  # value + 0, gradient NaN
+    loss.backward()
+    assert np.isfinite(float(loss))
+    assert not step_finite(float(loss), layer.parameters(), world=1)
+    assert step_finite(float(loss), layer.parameters(), world=1, check_gradients=False)  # fp16: the scaler checks
+    assert weights_finite(layer)
+    layer.weight.set_value(paddle.full([3, 2], float("nan")))
+    assert not weights_finite(layer)

@@ -21,7 +21,9 @@ from ..configuration import ErnieMConfig
 from ..modeling import ErnieMForPretraining
 from ..objectives import REGISTRY, MaskingConfig, SpecialIds, masked_lm_loss
 from ..tokenizer import ErnieMTokenizer
-from ..training import RunLog, all_ranks_finite, amp_dtype, apply_update, autocast, build_optimizer, grad_scaler
+from ..training import (
+    RunLog, amp_dtype, apply_update, autocast, build_optimizer, grad_scaler, step_finite, weights_finite,
+)
 from ..weights import UnsafeCheckpointError, load_state_dict, parameter_digest
 from .checkpoints import CheckpointManager
 from .config import ModelSection, PretrainingConfig, resume_conflict
@@ -247,7 +249,7 @@ class Pretraining:
                         (step + 1) % self.config.train.eval_steps == 0 or step + 1 == self.stop_at):
                     self.evaluate(step)
                 if (step + 1) % self.config.train.save_steps == 0 or step + 1 == self.stop_at:
-                    self.save(step + 1)
+                    self.save_if_finite(step + 1)
         finally:
             self.close()
         # Replicas must hold identical weights; the digest lets a user (and the tests) check it across ranks.
@@ -296,10 +298,12 @@ class Pretraining:
             tokens += batch.real_tokens
             for metric, value in micro_metrics.items():
                 metrics[metric] = metrics.get(metric, 0.0) + value / accumulate
-        finite = all_ranks_finite(metrics.get(f"{name}_loss", 0.0), self.world)
+        # Under fp16 the scaler checks the (scaled) gradients itself and skips overflowing steps.
+        finite = step_finite(metrics.get(f"{name}_loss", 0.0), self.model.parameters(), self.world,
+                             check_gradients=self.scaler is None)
         self.nonfinite_run = 0 if finite else self.nonfinite_run + 1
         self.nonfinite_total += 0 if finite else 1
-        apply_update(self.optimizer, self.scaler, finite)  # a non-finite loss on any rank: every rank skips it
+        apply_update(self.optimizer, self.scaler, finite)  # non-finite on any rank: every rank skips the update
         self.schedule.step()
         elapsed = time.perf_counter() - started
         metrics.update(lr=self.schedule.get_lr(), tokens=tokens * self.world,
@@ -315,7 +319,8 @@ class Pretraining:
         limit = self.config.train.max_nonfinite_steps
         if self.nonfinite_run >= limit:
             raise RunError(
-                f"{self.nonfinite_run} non-finite losses in a row (steps {step + 2 - self.nonfinite_run}-{step + 1}; "
+                f"{self.nonfinite_run} non-finite steps in a row (loss or gradients; steps "
+                f"{step + 2 - self.nonfinite_run}-{step + 1}; "
                 f"train.max_nonfinite_steps={limit}): stopped without saving. The last good checkpoint is "
                 f"{self.checkpoints.latest() or 'none (none was written yet)'}; lower optimizer.lr or check the data "
                 f"before resuming from it.")
@@ -334,6 +339,18 @@ class Pretraining:
         self.log.scalars(scores, step + 1, prefix="eval/")
         return scores
 
+    def save_if_finite(self, step: int) -> None:
+        """Save, except during a streak of skipped (non-finite) steps: the last checkpoint stays the last good one."""
+        if self.nonfinite_run == 0:
+            self.save(step)
+        elif step == self.stop_at:
+            raise RunError(f"the run ended during {self.nonfinite_run} non-finite step(s) in a row, so no checkpoint "
+                           f"was written for step {step}. The last good checkpoint is "
+                           f"{self.checkpoints.latest() or 'none'}; lower optimizer.lr or check the data before "
+                           f"resuming from it.")
+        elif self.rank == 0:
+            self.log.message(f"checkpoint-{step} not written: its step's update was skipped (non-finite)")
+
     def save(self, step: int) -> None:
         """`checkpoint-<step>`: every rank's data position, the model, optimizer, tokenizer and configuration."""
         data_state = {kind: stream.state() for kind, stream in self.streams.items()}
@@ -343,6 +360,9 @@ class Pretraining:
         else:
             gathered = [data_state]
         bad = {kind: dict(stream.bad_lines()) for kind, stream in self.streams.items()}
+        if not weights_finite(self.model):  # the guarded update should make this impossible; a checkpoint must be good
+            raise RunError(f"the weights at step {step} are not finite; checkpoint-{step} was not written. The last "
+                           f"good checkpoint is {self.checkpoints.latest() or 'none'}.")
         try:
             self.checkpoints.save(step, self.model, self.optimizer, self.tokenizer,
                                   {"data": gathered, "bad_lines": bad, "btmlm_ready_at": self.btmlm_ready_at},

@@ -30,10 +30,27 @@ def grad_scaler(dtype: Optional[str]):
     return paddle.amp.GradScaler(init_loss_scaling=2.0**15) if dtype == "float16" else None
 
 
-def all_ranks_finite(value: float, world: int) -> bool:
-    """Is `value` (the step's loss) finite on every rank? One rank's NaN reaches all of them through the gradient
-    all-reduce, so all must skip the update together."""
-    finite = math.isfinite(value)
+def gradients_finite(parameters) -> bool:
+    """Are all gradients finite? A finite loss can still have NaN gradients (a square root at 0, an overflow in
+    backward), and one such update ruins every weight. One device synchronisation for all parameters."""
+    checks = [paddle.isfinite(p.grad).all() for p in parameters if p.grad is not None]
+    return not checks or bool(paddle.stack(checks).all())
+
+
+def step_finite(loss: float, parameters, world: int, check_gradients: bool = True) -> bool:
+    """Is the step's loss, and (with `check_gradients`) every gradient, finite on every rank? One rank's NaN reaches
+    all of them through the gradient all-reduce, so all must skip the update together: one all-reduced flag."""
+    finite = math.isfinite(loss) and (not check_gradients or gradients_finite(parameters))
+    return all_ranks_agree(finite, world)
+
+
+def weights_finite(model) -> bool:
+    """Are all of the model's parameters finite (what a checkpoint may be written from)?"""
+    return bool(paddle.stack([paddle.isfinite(p).all() for p in model.parameters()]).all())
+
+
+def all_ranks_agree(finite: bool, world: int) -> bool:
+    """True only when `finite` is true on every rank."""
     if world == 1:
         return finite
     flag = paddle.to_tensor([0 if finite else 1], dtype="int32")
