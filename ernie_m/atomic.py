@@ -7,6 +7,12 @@ import os
 import shutil
 from typing import Iterator
 
+from safetensors import SafetensorError
+
+# What a failed write raises: OSError from Python and Paddle's file IO, SafetensorError from safetensors (a full
+# disk there is "os error 28", not an OSError), RuntimeError from Paddle's C++ serialisation.
+WRITE_ERRORS = (OSError, SafetensorError, RuntimeError)
+
 
 @contextlib.contextmanager
 def atomic_file(path: str) -> Iterator[str]:

@@ -14,15 +14,27 @@ So a rank runs its main, then does what a normal exit does that matters to us (w
 output and error, and ends with `os._exit`, skipping the interpreter's teardown and the C++ static destructors, so
 there is no exit-time window in which a peer's disconnect can reach half-destroyed statics. A single process (no
 launcher, or one rank) exits the usual way.
+
+A rank also ends when its launcher dies. The launcher starts the ranks outside its process group, so a SIGKILL of the
+launcher (an OOM kill, a scheduler's preemption) used to leave them training on, unsupervised, and a restarted job
+then wrote into the same directory. Each rank asks the kernel for SIGTERM at its parent's death
+(`PR_SET_PDEATHSIG`) and, where that is not available, a watchdog thread notices the parent change within a second.
 """
 from __future__ import annotations
 
 import atexit
+import ctypes
 import os
+import signal
 import sys
 import threading
+import time
 import traceback
 from typing import Callable, NoReturn
+
+_PR_SET_PDEATHSIG = 1  # prctl(2)
+_WATCHDOG_PERIOD_S = 1.0
+_LAUNCHER_GONE = 143  # the status of death by SIGTERM
 
 # Python's own status for a KeyboardInterrupt that nothing caught is death by SIGINT, which shells show as 130.
 _INTERRUPTED = 130
@@ -58,6 +70,30 @@ def end_rank(status: int) -> NoReturn:
     os._exit(status)
 
 
+def end_with_launcher() -> None:
+    """Make this process end when its parent (the launcher) dies: the kernel's parent-death signal where Linux
+    offers it, and a watchdog thread in any case (the parent may already be gone, or the call may be refused)."""
+    parent = os.getppid()
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+    def watch() -> None:
+        while True:
+            time.sleep(_WATCHDOG_PERIOD_S)
+            if os.getppid() != parent:
+                sys.stderr.write(f"rank {os.environ.get('PADDLE_TRAINER_ID', '?')}: the launcher (pid {parent}) is "
+                                 f"gone; ending this rank\n")
+                sys.stderr.flush()
+                os._exit(_LAUNCHER_GONE)
+
+    threading.Thread(target=watch, name="launcher-watchdog", daemon=True).start()
+    if os.getppid() != parent:  # died between the two reads
+        os._exit(_LAUNCHER_GONE)
+
+
 def run_entry(main: Callable[..., object], *args) -> NoReturn:
     """Run an entry point's `main(*args)` and end the process: the usual way alone, by `end_rank` as a rank of a job.
 
@@ -67,6 +103,7 @@ def run_entry(main: Callable[..., object], *args) -> NoReturn:
     if _world_size_from_launcher() <= 1:
         main(*args)
         sys.exit(0)
+    end_with_launcher()
     try:
         main(*args)
         status = 0

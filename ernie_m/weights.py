@@ -9,14 +9,14 @@ from __future__ import annotations
 import collections
 import os
 import pickle
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
 
 from .atomic import atomic_file
 
 __all__ = ["UnsafeCheckpointError", "CheckpointFormatError", "load_pdparams", "load_state_dict", "save_state_dict",
-           "parameter_digest"]
+           "parameter_digest", "state_dict_mismatch"]
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -126,6 +126,23 @@ def save_state_dict(state_dict: Mapping, path: str) -> None:
         else:
             with open(temporary, "wb") as handle:
                 pickle.dump(arrays, handle, protocol=4)
+
+
+def state_dict_mismatch(expected: Mapping[str, Sequence[int]], loaded: Mapping[str, np.ndarray]) -> Optional[str]:
+    """The first difference between a model's keys and shapes (`expected`) and a loaded state dict, in words; None
+    when they match exactly. Training resumes only from an exact match: Paddle merely warns otherwise and the
+    unmatched weights would restart from random."""
+    missing = [key for key in expected if key not in loaded]
+    if missing:
+        return f"missing key {missing[0]!r}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+    unexpected = [key for key in loaded if key not in expected]
+    if unexpected:
+        return f"unexpected key {unexpected[0]!r}" + (f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1
+                                                       else "")
+    for key, shape in expected.items():
+        if list(loaded[key].shape) != list(shape):
+            return f"{key!r} has shape {list(loaded[key].shape)}, the model {list(shape)}"
+    return None
 
 
 def parameter_digest(model) -> str:

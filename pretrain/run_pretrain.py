@@ -24,27 +24,44 @@ from ernie_m.pretraining.config import ConfigError, load_config  # noqa: E402
 from ernie_m.pretraining.trainer import Pretraining, RunError  # noqa: E402
 
 
+def positive_int(text: str) -> int:
+    if not text.lstrip("-").isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a step count of at least 1, got {text!r}")
+    return int(text)
+
+
 def parse_arguments(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML file (see pretrain/configs/)")
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--max_steps", type=int,
+    parser.add_argument("--max_steps", type=positive_int,
                         help="stop after this many steps; the schedule keeps the stages' length, so --resume "
                              "continues it (default: all stages)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="delete an earlier run's checkpoints in --output_dir and start over")
     parser.add_argument("overrides", nargs="*", help="key.path=value")
     return parser.parse_args(argv)
 
 
+def usage_error(message: str) -> None:
+    """A mistake in the command or the configuration: one line, exit status 2 (as argparse does)."""
+    print(f"run_pretrain: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main(argv=None) -> None:
     args = parse_arguments(argv)
+    if args.resume and args.overwrite:
+        usage_error("--resume and --overwrite exclude each other")
     try:
         config = load_config(args.config, args.overrides)
     except ConfigError as error:
-        raise SystemExit(f"run_pretrain: {error}")
+        usage_error(str(error))
     keep_freed_memory_on_cpu()  # each step's large gradients reuse memory, not fresh pages (ernie_m/cpu.py)
     try:
-        Pretraining(config, args.output_dir, resume=args.resume, stop_at=args.max_steps).train()
+        Pretraining(config, args.output_dir, resume=args.resume, stop_at=args.max_steps,
+                    overwrite=args.overwrite).train()
     except RunError as error:
         raise SystemExit(f"run_pretrain: {error}")
 

@@ -68,7 +68,8 @@ def test_a_typo_stops_the_entry_before_training(tmp_path, capsys):
 
     with pytest.raises(SystemExit) as caught:
         run_pretrain.main(["--config", SMOKE, "--output_dir", str(tmp_path / "out"), "tokenizer=t", "optimizer.lrr=1"])
-    assert str(caught.value) == "run_pretrain: optimizer.lrr: unknown field; did you mean lr?"
+    assert caught.value.code == 2
+    assert capsys.readouterr().err == "run_pretrain: optimizer.lrr: unknown field; did you mean lr?\n"
     assert not (tmp_path / "out").exists()
 
 

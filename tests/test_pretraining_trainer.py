@@ -89,3 +89,133 @@ def test_the_checkpoint_tokenizer_carries_the_training_language_ids_into_fine_tu
     examples = [PairExample("Мы изучаем модели.", None, "0", "ru"), PairExample("A fox.", None, "0", "en")]
     russian, english = encode(tokenizer, examples, 32, with_language_ids=True)
     assert set(russian["language_ids"]) == {0} and set(english["language_ids"]) == {2}
+
+
+def test_a_run_owns_its_output_directory(corpus, tokenizer_dir, tmp_path):
+    """Before: a fresh run over an earlier run's checkpoints exited 0 while rotating away each checkpoint it wrote
+    (the old run's higher steps were kept), and two runs could write into one directory at once."""
+    out = tmp_path / "out"
+    Pretraining(smoke_config(corpus, tokenizer_dir, "train.save_steps=2", "train.keep_checkpoints=3"), str(out),
+                stop_at=12).train()
+    with pytest.raises(RunError, match=r"holds an earlier run's checkpoints \(checkpoint-8, checkpoint-10, "
+                                       r"checkpoint-12\): --resume to continue it, --overwrite"):
+        Pretraining(smoke_config(corpus, tokenizer_dir), str(out))
+    holder = Pretraining(smoke_config(corpus, tokenizer_dir), str(out), resume=True)
+    try:
+        with pytest.raises(RunError, match=rf"{out} is in use by another run \(pid {os.getpid()}\)"):
+            Pretraining(smoke_config(corpus, tokenizer_dir), str(out), resume=True)
+    finally:
+        holder.close()
+    # --overwrite starts over: the new run's checkpoints are the only ones, its log starts at step 1.
+    Pretraining(smoke_config(corpus, tokenizer_dir, "train.save_steps=2"), str(out), stop_at=4, overwrite=True).train()
+    assert sorted(name for name in os.listdir(out) if name.startswith("checkpoint-")) == ["checkpoint-2",
+                                                                                         "checkpoint-4"]
+    assert sorted(learning_rates(out)) == [1, 2, 3, 4]
+
+
+def test_resume_logs_each_step_once_and_cleans_what_a_kill_left(corpus, tokenizer_dir, tmp_path):
+    out = tmp_path / "out"
+    Pretraining(smoke_config(corpus, tokenizer_dir), str(out), stop_at=6).train()  # checkpoints at 4 and 6
+    # A kill after step 6's checkpoint and a few more logged steps, in the middle of deleting a rotated checkpoint
+    # and of writing the next one:
+    with open(out / "log_rank0.jsonl", "a") as handle:
+        handle.write('{"step": 7, "lr": 1.0}\n{"step": 8, "lr": 1.0}\n{"step": 9, "l')
+    (out / ".deleting-checkpoint-2").mkdir()
+    (out / ".tmp-checkpoint-8").mkdir()
+    Pretraining(smoke_config(corpus, tokenizer_dir), str(out), resume=True).train()
+    with open(out / "log_rank0.jsonl") as handle:
+        steps = [json.loads(line).get("step") for line in handle]
+    assert [s for s in steps if s is not None] == list(range(1, 13))  # every step once, in order
+    assert not any(name.startswith(".") and name != ".run.lock" for name in os.listdir(out))
+
+
+def _corrupt(checkpoint, kind):
+    from ernie_m.weights import load_state_dict, save_state_dict
+
+    if kind in ("empty weights", "missing layer", "wrong shape"):
+        path = checkpoint / "model_state.pdparams"
+        state = load_state_dict(str(path))
+        if kind == "empty weights":
+            state = {}
+        elif kind == "missing layer":
+            state = {k: v for k, v in state.items() if ".layers.1." not in k}
+        else:
+            key = next(k for k in state if k.endswith("linear1.weight"))
+            state[key] = state[key][:, :-1]
+        save_state_dict(state, str(path))
+    elif kind == "state is a list":
+        (checkpoint / "trainer_state.json").write_text("[1, 2]")
+    elif kind == "data of the wrong kind":
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        state["data"] = [{"elsewhere": {}}]
+        (checkpoint / "trainer_state.json").write_text(json.dumps(state))
+    elif kind == "moments missing":
+        from ernie_m.weights import load_state_dict, save_state_dict
+
+        path = checkpoint / "optimizer.safetensors"
+        state = load_state_dict(str(path))
+        save_state_dict({k: v for k, v in state.items() if not k.endswith("linear2.weight_moment2_0")}, str(path))
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("empty weights", "model_state.pdparams: missing key "),
+    ("missing layer", "model_state.pdparams: missing key 'ernie_m.encoder.layers.1."),
+    ("wrong shape", "linear1.weight' has shape "),
+    ("state is a list", "trainer_state.json: expected a JSON object, found list"),
+    ("data of the wrong kind", "trainer_state.json has no entry 'parallel' for this run's data"),
+    ("moments missing", "optimizer.safetensors: optimizer state lacks ernie_m.encoder.layers.0.linear2.weight_moment2_0"),
+])
+def test_resume_is_strict_about_what_it_loads(corpus, tokenizer_dir, tmp_path, kind, message):
+    """Before: an incomplete weight file resumed with exit 0 (Paddle only warned; the weights restarted from random)
+    and wrong-structure JSON or missing moments ended in AttributeError / KeyError / AssertionError."""
+    out = tmp_path / "out"
+    Pretraining(smoke_config(corpus, tokenizer_dir), str(out), stop_at=4).train()
+    _corrupt(out / "checkpoint-4", kind)
+    with pytest.raises(RunError) as caught:
+        Pretraining(smoke_config(corpus, tokenizer_dir), str(out), resume=True)
+    text = str(caught.value)
+    assert text.startswith(f"cannot resume from {out}/checkpoint-4: ") and message in text and "\n" not in text
+
+
+def test_resume_refuses_another_tokenizer(corpus, tokenizer_dir, tmp_path):
+    import shutil
+
+    out = tmp_path / "out"
+    Pretraining(smoke_config(corpus, tokenizer_dir), str(out), stop_at=4).train()
+    other = tmp_path / "other_tokenizer"
+    shutil.copytree(tokenizer_dir, other)
+    with open(other / "vocab.txt", "a") as handle:
+        handle.write("extra_token\n")
+    with pytest.raises(RunError, match="the tokenizer's files .* differ from the ones the run was trained with"):
+        Pretraining(smoke_config(corpus, other), str(out), resume=True)
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 3.5 MB tmpfs: room for one smoke checkpoint (about 2.2 MB) and its logs, not two."""
+    import subprocess
+
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3500k", "tmpfs", str(mount_point)],
+                             capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip() or 'not permitted'})")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], capture_output=True)
+
+
+def test_a_really_full_disk_stops_with_one_line_and_the_last_checkpoint_intact(corpus, tokenizer_dir, small_disk):
+    """Before: safetensors reports a full disk as `SafetensorError ... os error 28`, not an OSError: a traceback."""
+    from ernie_m import ErnieMModel
+
+    out = small_disk / "out"
+    with pytest.raises(RunError) as caught:
+        Pretraining(smoke_config(corpus, tokenizer_dir, "train.save_steps=4"), str(out)).train()
+    text = str(caught.value)
+    assert text.startswith(f"could not write checkpoint-8 in {out} (") and "\n" not in text
+    assert ("os error 28" in text or "No space left" in text) and f"is {out}/checkpoint-4; free space" in text
+    assert sorted(name for name in os.listdir(out) if "checkpoint" in name) == ["checkpoint-4"]
+    assert ErnieMModel.from_pretrained(str(out / "checkpoint-4")) is not None

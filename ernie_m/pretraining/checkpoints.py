@@ -30,6 +30,7 @@ __all__ = ["CheckpointManager"]
 _NAME = re.compile(r"^checkpoint-(\d+)$")
 _STATE_FILE = "trainer_state.json"
 _KEYS_FIELD = "parameter_keys"
+_WITH_STATE_FIELD = "parameters_with_state"
 
 
 def _key_renamer(model, to_structured: bool):
@@ -59,6 +60,31 @@ def _split_optimizer_state(state: dict):
         else:
             other[key] = value
     return tensors, other
+
+
+def _trainer_state_problem(state) -> Optional[str]:
+    """What is wrong with a trainer state's structure, or None."""
+    if not isinstance(state, dict):
+        return f"expected a JSON object, found {type(state).__name__}"
+    if isinstance(state.get("step"), bool) or not isinstance(state.get("step"), int) or state["step"] < 0:
+        return f"'step' must be a step count, found {state.get('step')!r}"
+    data = state.get("data")
+    if not isinstance(data, list) or not data or not all(isinstance(rank, dict) for rank in data):
+        return "'data' must be a list with one object per rank (the data positions)"
+    return None
+
+
+def _check_complete(tensors: dict, with_state, path: str) -> None:
+    """Every parameter that had optimizer state has all of it (the same accumulators as the others): Paddle would
+    otherwise fail at the first step with an assertion, or restart some moments from zero."""
+    if not with_state:
+        return
+    suffixes = {key[len(with_state[0]) + 1:] for key in tensors if key.startswith(with_state[0] + "_")}
+    for name in with_state:
+        missing = [f"{name}_{suffix}" for suffix in sorted(suffixes) if f"{name}_{suffix}" not in tensors]
+        if missing or not suffixes:
+            raise ValueError(f"{path}: optimizer state lacks {missing[0] if missing else name} (the file is "
+                             f"incomplete)")
 
 
 class CheckpointManager:
@@ -122,7 +148,12 @@ class CheckpointManager:
                 shutil.rmtree(tmp, ignore_errors=True)
             barrier()
         for _, path in self.checkpoints()[: -self.keep]:
-            shutil.rmtree(path, ignore_errors=True)
+            if path == final:
+                continue  # never the one just written, whatever older steps a directory holds
+            # Renamed first: a kill mid-deletion leaves a name that is no checkpoint and is cleaned at the next start.
+            doomed = os.path.join(self.output_dir, ".deleting-" + os.path.basename(path))
+            os.replace(path, doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
         return final
 
     @staticmethod
@@ -134,6 +165,9 @@ class CheckpointManager:
             other = {key: ({rename(k): v for k, v in value.items()} if isinstance(value, dict) else value)
                      for key, value in other.items()}
             other[_KEYS_FIELD] = "structured"
+            # Which parameters have state (those that had gradients): a resume checks each still has all of it.
+            other[_WITH_STATE_FIELD] = [name for name, _ in model.named_parameters()
+                                        if any(key.startswith(name + "_") for key in tensors)]
         save_state_dict(tensors, os.path.join(directory, f"{stem}.safetensors"))
         with open(os.path.join(directory, f"{stem}.json"), "w") as handle:
             json.dump(other, handle)
@@ -143,9 +177,13 @@ class CheckpointManager:
         state_file = os.path.join(path, _STATE_FILE)
         try:
             with open(state_file) as handle:
-                return json.load(handle)
+                state = json.load(handle)
         except (OSError, ValueError) as error:
             raise ValueError(f"{state_file}: not a readable trainer state ({error})") from error
+        problem = _trainer_state_problem(state)
+        if problem:
+            raise ValueError(f"{state_file}: {problem}")
+        return state
 
     @classmethod
     def load_optimizer(cls, path: str, optimizer, rank: int = 0, world_size: int = 1, model=None) -> None:
@@ -163,6 +201,9 @@ class CheckpointManager:
         tensors = load_state_dict(os.path.join(path, f"{stem}.safetensors"))
         with open(os.path.join(path, f"{stem}.json")) as handle:
             other = json.load(handle)
+        if not isinstance(other, dict):
+            raise ValueError(f"{path}/{stem}.json: expected a JSON object, found {type(other).__name__}")
+        _check_complete(tensors, other.pop(_WITH_STATE_FIELD, None), f"{path}/{stem}.safetensors")
         rename = (lambda key: key)
         if other.pop(_KEYS_FIELD, None) == "structured":
             if model is None:

@@ -10,6 +10,7 @@ dropout come out the same after a resume, so only the step, the optimizer and th
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import time
 from typing import Dict, Optional
@@ -17,6 +18,7 @@ from typing import Dict, Optional
 import numpy as np
 import paddle
 
+from ..atomic import WRITE_ERRORS
 from ..configuration import ErnieMConfig
 from ..modeling import ErnieMForPretraining
 from ..objectives import REGISTRY, MaskingConfig, SpecialIds, masked_lm_loss
@@ -24,7 +26,8 @@ from ..tokenizer import ErnieMTokenizer
 from ..training import (
     RunLog, amp_dtype, apply_update, autocast, build_optimizer, grad_scaler, step_finite, weights_finite,
 )
-from ..weights import UnsafeCheckpointError, load_state_dict, parameter_digest
+from ..training.run_directory import RunDirectory, RunDirectoryError, truncate_log
+from ..weights import UnsafeCheckpointError, load_state_dict, parameter_digest, state_dict_mismatch
 from .checkpoints import CheckpointManager
 from .config import ModelSection, PretrainingConfig, resume_conflict
 from .corpus import CorpusError, find_monolingual_files, find_parallel_files
@@ -42,7 +45,20 @@ class RunError(Exception):
     """A run that cannot go on, in one line that says what to do; the last good checkpoint is left intact."""
 
 
+def _one_line(error: BaseException) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
 # ---- the pieces a run is built from ------------------------------------------------------------------------------
+
+def tokenizer_digest(tokenizer) -> str:
+    """SHA-256 over the tokenizer's vocabulary and sentencepiece model: the ids a checkpoint was trained with."""
+    digest = hashlib.sha256()
+    for path in (tokenizer.vocab_file, tokenizer.sentencepiece_model_file):
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
+    return digest.hexdigest()
+
 
 def build_model(model: ModelSection, vocab_size: int, num_languages: int) -> ErnieMForPretraining:
     """From `init_from` (a directory or a released name) or a preset; language embedding sized to the languages."""
@@ -123,22 +139,40 @@ class Pretraining:
     """
 
     def __init__(self, config: PretrainingConfig, output_dir: str, resume: bool = False,
-                 stop_at: Optional[int] = None):
+                 stop_at: Optional[int] = None, overwrite: bool = False):
         self.config, self.output_dir = config, output_dir
+        self.directory, self.streams, self.log = RunDirectory(output_dir), {}, None
+        try:
+            self._setup(resume, stop_at, overwrite)
+        except BaseException:
+            self.close()
+            raise
+
+    def _setup(self, resume: bool, stop_at: Optional[int], overwrite: bool) -> None:
+        config, output_dir = self.config, self.output_dir
         train = config.train
         self.seed = train.seed
         self.total_steps = config.schedule_steps
-        self.stop_at = stop_at or self.total_steps
+        self.stop_at = self.total_steps if stop_at is None else stop_at
         if not 0 < self.stop_at <= self.total_steps:
             raise RunError(f"--max_steps {stop_at} is outside the schedule (1-{self.total_steps} steps, the sum of "
                            f"stages.*.steps); change the stages' steps to train longer")
         self._init_distributed()
+        self.checkpoints = CheckpointManager(output_dir, keep=train.keep_checkpoints)
+        if self.rank == 0:
+            try:
+                self.directory.claim(resume, overwrite, self.checkpoints.checkpoints)
+            except RunDirectoryError as error:
+                raise RunError(str(error)) from None
+        if self.barrier:
+            self.barrier()  # the other ranks use the directory once rank 0 owns it
         self.tokenizer = ErnieMTokenizer.from_pretrained(config.tokenizer)
         languages = config.languages or self.tokenizer.languages
         if len(languages) < 2:
             raise RunError("configure at least two languages (config 'languages' or the tokenizer's)")
         config.languages = list(languages)  # saved with every checkpoint, as the tokenizer's language map
         self.tokenizer.set_languages(languages)
+        self.tokenizer_digest = tokenizer_digest(self.tokenizer)
         self.language_ids = {code: index for index, code in enumerate(languages)}
         try:
             self.streams = build_streams(config, self.tokenizer, self.language_ids, self.rank, self.world)
@@ -147,7 +181,10 @@ class Pretraining:
         self._init_evaluation()
 
         paddle.seed(self.seed)  # identical initial weights on every rank
-        self.model = build_model(config.model, len(self.tokenizer), len(languages))
+        try:
+            self.model = build_model(config.model, len(self.tokenizer), len(languages))
+        except (OSError, ValueError, TypeError) as error:  # a bad preset, override or init_from directory
+            raise RunError(f"model: {str(error).splitlines()[0]}") from None
         self.model.config.recompute = train.recompute
         self.amp = amp_dtype(train.amp)
         if train.amp not in (None, False, "none", "fp32") and self.amp is None and self.rank == 0:
@@ -157,8 +194,8 @@ class Pretraining:
         self.optimizer, self.schedule = build_optimizer(
             self.model, opt.lr, self.total_steps, opt.warmup_steps, opt.weight_decay, beta1=opt.beta1,
             beta2=opt.beta2, epsilon=opt.epsilon, max_grad_norm=opt.max_grad_norm)
-        self.checkpoints = CheckpointManager(output_dir, keep=train.keep_checkpoints)
         self.start_step = self._resume() if resume and self.checkpoints.latest() else 0
+        truncate_log(os.path.join(output_dir, f"log_rank{self.rank}.jsonl"), self.start_step)
         self._wrap_distributed()
         self.objectives: dict = {}
         self.nonfinite_total, self.nonfinite_run = 0, 0  # this process's count: a resumed run starts again from 0
@@ -208,20 +245,31 @@ class Pretraining:
             if conflict:
                 raise RunError(f"cannot resume from {path}: {conflict}. Resume with the saved configuration "
                                f"({path}/pretraining_config.json) or start a new --output_dir")
+            if state.get("tokenizer_sha256", self.tokenizer_digest) != self.tokenizer_digest:
+                raise RunError(f"cannot resume from {path}: the tokenizer's files ({self.config.tokenizer}) differ "
+                               f"from the ones the run was trained with (the checkpoint holds those); resume with "
+                               f"tokenizer={path} or start a new --output_dir")
             if len(state["data"]) != self.world:
                 raise RunError(f"{path} was written by {len(state['data'])} rank(s); this run has {self.world}. "
                                f"Resume with the same number of ranks (the data position is per rank)")
-            self.model.set_state_dict(load_state_dict(os.path.join(path, "model_state.pdparams")))
+            weights_file = os.path.join(path, "model_state.pdparams")
+            weights = load_state_dict(weights_file)
+            expected = {key: value.shape for key, value in self.model.state_dict().items()}
+            mismatch = state_dict_mismatch(expected, weights)
+            if mismatch:
+                raise ValueError(f"{weights_file}: {mismatch}")
+            self.model.set_state_dict(weights)
             if not self.sharding:
                 self.checkpoints.load_optimizer(path, self.optimizer, model=self.model)
-        except (OSError, ValueError, KeyError, UnsafeCheckpointError) as error:  # truncated, corrupted, crafted
-            raise RunError(f"cannot resume from {path}: {str(error).splitlines()[0]}. Remove that directory to "
-                           f"resume from the checkpoint before it.") from None
-        try:
             for kind, stream in self.streams.items():
                 stream.load_state(state["data"][self.rank][kind])
-        except CorpusError as error:
-            raise RunError(f"cannot resume from {path}: {error}")
+        except (OSError, ValueError, KeyError, TypeError, CorpusError, UnsafeCheckpointError) as error:
+            # truncated, corrupted, incomplete or crafted files
+            detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+            if isinstance(error, KeyError):
+                detail = f"{path}/trainer_state.json has no entry {error} for this run's data"
+            raise RunError(f"cannot resume from {path}: {detail}. Remove that directory to resume from the "
+                           f"checkpoint before it.") from None
         self.btmlm_ready_at = state.get("btmlm_ready_at", self.btmlm_ready_at)
         if self.rank == 0:
             print(f"resumed from {path} at step {int(state['step'])}")
@@ -244,7 +292,12 @@ class Pretraining:
             self.model.train()
             for step in range(self.start_step, self.stop_at):
                 name, metrics = self.train_step(step)
-                self._log_step(step, name, metrics)
+                try:
+                    self._log_step(step, name, metrics)
+                except WRITE_ERRORS as error:
+                    raise RunError(f"could not write the log in {self.output_dir} ({_one_line(error)}); training "
+                                   f"stopped. The last complete checkpoint is {self.checkpoints.latest() or 'none'}; "
+                                   f"free space, then --resume.") from None
                 if self.config.train.eval_steps > 0 and self.held_out is not None and (
                         (step + 1) % self.config.train.eval_steps == 0 or step + 1 == self.stop_at):
                     self.evaluate(step)
@@ -365,16 +418,20 @@ class Pretraining:
                            f"good checkpoint is {self.checkpoints.latest() or 'none'}.")
         try:
             self.checkpoints.save(step, self.model, self.optimizer, self.tokenizer,
-                                  {"data": gathered, "bad_lines": bad, "btmlm_ready_at": self.btmlm_ready_at},
+                                  {"data": gathered, "bad_lines": bad, "btmlm_ready_at": self.btmlm_ready_at,
+                                   "tokenizer_sha256": self.tokenizer_digest},
                                   rank=self.rank, world_size=self.world, sharded_optimizer=self.sharding,
                                   barrier=self.barrier, run_config=self.config)
-        except OSError as error:  # a full disk, a lost mount: the unfinished directory is already removed
-            raise RunError(f"could not write checkpoint-{step} in {self.output_dir} ({error}); training stopped. The "
-                           f"last complete checkpoint is {self.checkpoints.latest() or 'none'}; free space, then "
-                           f"--resume.")
+        except WRITE_ERRORS as error:  # a full disk, a lost mount: the unfinished directory is already removed
+            raise RunError(f"could not write checkpoint-{step} in {self.output_dir} ({_one_line(error)}); training "
+                           f"stopped. The last complete checkpoint is {self.checkpoints.latest() or 'none'}; free "
+                           f"space, then --resume.") from None
 
     def close(self) -> None:
-        """The progress bar closed first, so that a failure's one line is the last one shown; readers stopped."""
-        self.log.close()
+        """The progress bar closed first, so that a failure's one line is the last one shown; readers stopped; the
+        output directory released."""
+        if self.log is not None:
+            self.log.close()
         for stream in self.streams.values():
             stream.close()
+        self.directory.release()

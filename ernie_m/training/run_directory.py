@@ -1,0 +1,90 @@
+"""A run owns its output directory: one run at a time (a lock), no fresh run over an earlier run's checkpoints
+unless asked, leftovers of an interrupted write or deletion cleaned, and logs that restart where the run resumes."""
+from __future__ import annotations
+
+import fcntl
+import glob
+import json
+import os
+import shutil
+from typing import Optional
+
+from ..atomic import atomic_file
+
+LOCK_FILE = ".run.lock"
+# What an interrupted run can leave: a checkpoint being written, a checkpoint being deleted.
+LEFTOVERS = (".tmp-checkpoint-*", ".deleting-checkpoint-*")
+
+
+class RunDirectoryError(Exception):
+    """The directory cannot be used as asked (one line that says what to do)."""
+
+
+class RunDirectory:
+    """`claim()` locks `path` for this process (rank 0 of a job), checks what is in it against `resume` /
+    `overwrite`, and cleans up; `release()` unlocks. Other ranks only use the directory."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self._handle = None
+
+    def claim(self, resume: bool, overwrite: bool, checkpoints) -> None:
+        os.makedirs(self.path, exist_ok=True)
+        self._lock()
+        try:
+            for pattern in LEFTOVERS:
+                for leftover in glob.glob(os.path.join(self.path, pattern)):
+                    shutil.rmtree(leftover, ignore_errors=True)
+            existing = [os.path.basename(path) for _, path in checkpoints()]
+            if existing and not resume:
+                if not overwrite:
+                    raise RunDirectoryError(
+                        f"{self.path} holds an earlier run's checkpoints ({', '.join(existing[-3:])}): --resume to "
+                        f"continue it, --overwrite to delete them and start over, or choose another --output_dir")
+                for name in existing:
+                    shutil.rmtree(os.path.join(self.path, name))
+                shutil.rmtree(os.path.join(self.path, "visualdl"), ignore_errors=True)
+        except BaseException:
+            self.release()
+            raise
+
+    def _lock(self) -> None:
+        handle = open(os.path.join(self.path, LOCK_FILE), "a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise RunDirectoryError(f"{self.path} is in use by another run (pid {holder}); wait for it to end or "
+                                    f"choose another --output_dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        self._handle = handle
+
+    def release(self) -> None:
+        if self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+            self._handle.close()
+            self._handle = None
+
+
+def truncate_log(path: str, step: int) -> None:
+    """Keep the records of steps up to `step` (a resumed run logs the steps after its checkpoint again; 0 for a
+    fresh run); records without a step, such as a finished run's closing digest, go too."""
+    if not os.path.exists(path):
+        return
+    kept = []
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for line in handle:
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue  # a line cut by a kill
+            at: Optional[int] = record.get("step", record.get("eval_step")) if isinstance(record, dict) else None
+            if isinstance(at, int) and at <= step:
+                kept.append(line if line.endswith("\n") else line + "\n")
+    with atomic_file(path) as temporary, open(temporary, "w", encoding="utf-8") as handle:
+        handle.writelines(kept)
