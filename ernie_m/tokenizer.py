@@ -18,6 +18,7 @@ import contextlib
 import gc
 import io
 import os
+import re
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -30,6 +31,7 @@ from paddlenlp.transformers.tokenizer_utils_base import BatchEncoding
 __all__ = ["ErnieMTokenizer", "split_piece", "SPIECE_UNDERLINE"]
 
 SPIECE_UNDERLINE = "\u2581"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _PUNCTUATION = frozenset(",;:.?!~，；：。？！《》【】")
 
 # Released names resolve to PaddleNLP's download locations (used only when the user asks for them).
@@ -135,6 +137,7 @@ class ErnieMTokenizer(PretrainedTokenizer):
         self.sentencepiece_model_file = sentencepiece_model_file
         self.num_threads = num_threads
         self.languages = list(languages) if languages else []
+        self.replaced_surrogates = 0  # lone surrogates met in input text, each encoded as U+FFFD
 
         self.sp_model = spm.SentencePieceProcessor()
         try:
@@ -197,14 +200,24 @@ class ErnieMTokenizer(PretrainedTokenizer):
             self._vocab_ids_of_sp_id[sp_id] = cached
         return cached
 
+    def _valid_text(self, text: str) -> str:
+        """`text` with lone surrogates (which no UTF-8 text can hold, so sentencepiece cannot take them) replaced by
+        U+FFFD, one character for one so that offsets stay aligned; counted in `replaced_surrogates`."""
+        if text.isascii():
+            return text
+        cleaned, count = _SURROGATE.subn("\ufffd", text)
+        self.replaced_surrogates += count
+        return cleaned
+
     def _tokenize(self, text: str, **kwargs) -> List[str]:
         tokens: List[str] = []
-        for piece in self.sp_model.EncodeAsPieces(text):
+        for piece in self.sp_model.EncodeAsPieces(self._valid_text(text)):
             tokens.extend(self._tokens_of_piece(piece))
         return tokens
 
     def _plain_text_to_ids(self, texts: List[str]) -> List[List[int]]:
         """Ids of texts holding no special-token strings: sentencepiece's threaded encoder + the per-id cache."""
+        texts = [self._valid_text(text) for text in texts]
         if self.do_lower_case:
             texts = [text.lower() for text in texts]
         unk = self.sp_model.unk_id()
@@ -350,6 +363,7 @@ class ErnieMTokenizer(PretrainedTokenizer):
     def _chunk_offsets(self, chunk: str, base: int) -> List[Tuple[int, int]]:
         if not chunk.strip():
             return []
+        chunk = self._valid_text(chunk)
         lowered = chunk.lower() if self.do_lower_case else chunk
         same_length = len(lowered) == len(chunk)
         mapping = self.sp_model.encode_as_offset_mapping(lowered)
@@ -426,7 +440,9 @@ class ErnieMTokenizer(PretrainedTokenizer):
         """PaddleNLP's `__call__`; with `language` ("en" or ("en", "de") for pairs), also `language_ids`.
 
         In a pair, `[CLS] A [SEP]` takes the first language and `[SEP] B [SEP]` the second; padding takes the first.
+        A `max_length` that truncation would have to cut into the special tokens is refused.
         """
+        self._check_max_length(text_pair is not None, kwargs.get("max_length"), kwargs.get("truncation"))
         if language is None:
             return super().__call__(text, text_pair, *args, **kwargs)
         return_tensors = kwargs.pop("return_tensors", None)
@@ -440,6 +456,17 @@ class ErnieMTokenizer(PretrainedTokenizer):
         if return_tensors is not None:
             encoded = BatchEncoding(dict(encoded), tensor_type=return_tensors, prepend_batch_axis=not batched)
         return encoded
+
+    @staticmethod
+    def _check_max_length(pairs: bool, max_length, truncation) -> None:
+        if max_length is None or truncation in (False, "do_not_truncate"):
+            return
+        specials = 4 if pairs else 2  # [CLS] a [SEP] [SEP] b [SEP] / [CLS] a [SEP]
+        needed = specials + (2 if pairs else 1)  # at least one token of each text
+        if isinstance(max_length, bool) or not isinstance(max_length, int) or max_length < needed:
+            raise ValueError(f"max_length={max_length!r} leaves no room for text: the special tokens of "
+                             f"{'a pair' if pairs else 'a text'} take {specials} and each text needs one; use "
+                             f"max_length >= {needed}")
 
     def _language_row(self, ids: List[int], first_id: int, second_id: int) -> List[int]:
         sep = self.sep_token_id

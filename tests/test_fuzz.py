@@ -1,8 +1,11 @@
-"""Hostile input, by property-based fuzzing (hypothesis): the tokenizer, the batch builders, the corpus readers.
+"""Hostile input, by property-based fuzzing (hypothesis): the tokenizer, the batch builders, the corpus readers,
+trainer-state files and configuration dicts.
 
 Each property says what must hold for every input, not for a chosen few; hypothesis searches for a counterexample
 (a few hundred cases a property, derandomized so CI sees the same cases each run).
 """
+import json
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -24,8 +27,12 @@ def tokenizer(tokenizer_dir):
 
 
 # ---- tokenizer ----------------------------------------------------------------------------------------------------
+# Any Python str: lone surrogates included (hypothesis leaves them out of st.text by default).
+any_text = st.text(alphabet=st.characters(blacklist_categories=()), max_size=300)
+
+
 @FUZZ
-@given(text=st.text(max_size=300))
+@given(text=any_text)
 def test_the_tokenizer_takes_any_unicode(tokenizer, text):
     encoded = tokenizer(text, return_offsets_mapping=True)
     ids = encoded["input_ids"]
@@ -38,7 +45,7 @@ def test_the_tokenizer_takes_any_unicode(tokenizer, text):
 
 
 @FUZZ
-@given(texts=st.lists(st.text(max_size=80), min_size=1, max_size=6), max_length=st.integers(3, 40),
+@given(texts=st.lists(any_text, min_size=1, max_size=6), max_length=st.integers(3, 40),
        padding=st.sampled_from([False, True, "max_length"]))
 def test_batches_of_any_unicode_keep_their_shape(tokenizer, texts, max_length, padding):
     encoded = tokenizer(texts, max_length=max_length, truncation=True, padding=padding)
@@ -131,3 +138,58 @@ def test_corpus_readers_take_any_bytes(tmp_path_factory, pieces, columns, giant)
     assert all(0 <= number < lines for number, _ in good)
     if giant:
         assert reader.bad_lines["too_long"] >= 1
+
+
+# ---- checkpoints and configuration --------------------------------------------------------------------------------
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**40, 2**40) | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    max_leaves=12)
+trainer_states = st.one_of(
+    json_values,
+    st.fixed_dictionaries({"step": json_values, "data": json_values}, optional={"btmlm_ready_at": json_values}),
+    st.fixed_dictionaries({"step": st.integers(-3, 10**6), "data": st.lists(json_values, max_size=3)}))
+
+
+@FUZZ
+@given(state=trainer_states)
+def test_any_trainer_state_file_is_read_or_refused_in_one_line_naming_it(tmp_path_factory, state):
+    from ernie_m.pretraining.checkpoints import CheckpointManager
+
+    directory = tmp_path_factory.mktemp("state")
+    (directory / "trainer_state.json").write_text(json.dumps(state))
+    try:
+        loaded = CheckpointManager.load_trainer_state(str(directory))
+    except ValueError as error:
+        assert str(error).startswith(str(directory / "trainer_state.json")) and "\n" not in str(error)
+        return
+    assert isinstance(loaded["step"], int) and loaded["step"] >= 0 and isinstance(loaded["data"], list)
+
+
+config_sections = {"model": ["preset", "init_from", "overrides"], "data": ["alpha", "num_workers", "pool_size"],
+                   "optimizer": ["lr", "beta2", "warmup_steps"], "train": ["seed", "amp", "save_steps", "sharding"],
+                   "btmlm": ["sample", "target_languages"], "camlm": ["mask_prob"]}
+config_dicts = st.fixed_dictionaries(
+    {"tokenizer": st.just("t"),
+     "stages": st.lists(st.fixed_dictionaries({"name": st.text(max_size=4), "steps": json_values,
+                                               "objectives": st.dictionaries(st.sampled_from(
+                                                   ["mmlm", "camlm", "xlm"]), json_values, max_size=2)}),
+                        max_size=2)},
+    optional={section: st.dictionaries(st.sampled_from(fields + ["typo"]), json_values, max_size=3)
+              for section, fields in config_sections.items()})
+
+
+@FUZZ
+@given(data=config_dicts)
+def test_any_config_dict_builds_or_is_refused_in_one_line_naming_the_field(data):
+    from ernie_m.pretraining.config import ConfigError, PretrainingConfig
+
+    try:
+        config = PretrainingConfig.from_dict(data)
+    except ConfigError as error:
+        message = str(error)
+        assert "\n" not in message and ":" in message
+        field = message.split(":")[0]
+        assert field.split(".")[0] in {"config", "tokenizer", "stages", "languages", *config_sections}, message
+        return
+    assert config.schedule_steps > 0 and config.optimizer.lr > 0 and config.stages

@@ -251,3 +251,24 @@ def test_word_starts_for_whole_word_masking(tokenizers):
     flags = starts[ours.convert_tokens_to_ids(tokens)]
     for token, flag in zip(tokens, flags):
         assert flag == (token.startswith(SPIECE_UNDERLINE) or token in "敏捷的")
+
+
+def test_lone_surrogates_become_the_replacement_character_and_are_counted(tokenizer_dir):
+    """Before: `"\\ud800"` crashed the tokenizer (`RuntimeError: Unable to cast ...`), on both paths."""
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    expected = tokenizer("a\ufffdb")["input_ids"]
+    assert tokenizer("a\ud800b")["input_ids"] == expected
+    assert tokenizer(["a\udfffb", "x"])["input_ids"][0] == expected
+    assert tokenizer.replaced_surrogates == 2
+    assert len(tokenizer.get_offset_mapping("a\ud800b")) == len(tokenizer.tokenize("a\ufffdb"))
+
+
+@pytest.mark.parametrize("text, pair, max_length", [("hello there", None, 2), (["hello there"], None, 1),
+                                                     ("a", "b", 5), (["a"], ["b"], 4)])
+def test_a_max_length_with_no_room_for_text_is_refused_on_both_paths(tokenizer_dir, text, pair, max_length):
+    """Before: the batch path cut tokens from the end of the text (a negative slice) and the single path returned
+    the whole text."""
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    with pytest.raises(ValueError, match=f"max_length={max_length} leaves no room for text"):
+        tokenizer(text, pair, max_length=max_length, truncation=True)
+    assert len(tokenizer("hello there world", max_length=3, truncation=True)["input_ids"]) == 3

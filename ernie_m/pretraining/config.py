@@ -134,6 +134,10 @@ class PretrainingConfig:
     camlm: CAMLMSection = field(default_factory=CAMLMSection)
     btmlm: BTMLMSection = field(default_factory=BTMLMSection)
 
+    def validate(self, path: str) -> None:
+        _check(bool(self.stages), "stages", "define at least one stage")
+        _check(bool(self.tokenizer), "tokenizer", "name the tokenizer directory")
+
     @property
     def schedule_steps(self) -> int:
         """The learning-rate schedule's length: every stage's steps."""
