@@ -64,4 +64,9 @@ def saved_architecture(directory: str) -> Optional[str]:
             config = json.load(handle)
         except ValueError as error:
             raise ValueError(f"{path}: not valid JSON ({error})") from None
-    return (config.get("architectures") or ["ErnieMModel"])[0]
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object, found {type(config).__name__}")
+    architectures = config.get("architectures") or ["ErnieMModel"]
+    if not isinstance(architectures, list) or not isinstance(architectures[0], str):
+        raise ValueError(f"{path}: 'architectures' must be a list of class names, found {architectures!r}")
+    return architectures[0]

@@ -29,11 +29,34 @@ class CommandError(Exception):
 def _read_lines(path: str) -> List[str]:
     if not os.path.isfile(path):
         raise CommandError(f"text file not found: {path}")
-    with open(path, encoding="utf-8") as handle:
-        lines = [line.rstrip("\n") for line in handle]
+    lines = []
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                lines.append(raw.decode("utf-8").rstrip("\r\n"))
+            except UnicodeDecodeError as error:
+                raise CommandError(f"{path}:{number}: not valid UTF-8 (byte {raw[error.start]:#04x} at column "
+                                   f"{error.start + 1})") from None
     if not lines:
         raise CommandError(f"{path} is empty: expected one text a line")
     return lines
+
+
+def _check_output_file(path: Optional[str]) -> None:
+    """Before any work: the file's directory exists and is writable (else the result would be lost at the end)."""
+    if path is None:
+        return
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise CommandError(f"output directory does not exist: {directory}")
+    if not os.access(directory, os.W_OK):
+        raise CommandError(f"output directory is not writable: {directory}")
+
+
+def _reason(error: BaseException) -> str:
+    """The line of an error that says what is wrong (PaddleNLP puts it after a header line)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+    return next((line for line in lines if "shape" in line or "missing" in line.lower()), lines[0])
 
 
 def _architecture(checkpoint: str) -> str:
@@ -63,13 +86,15 @@ def _load(checkpoint: str, architecture: Optional[str] = None):
     if not os.path.isdir(checkpoint) and checkpoint not in RELEASED_MODELS:
         raise CommandError(f"{checkpoint} is neither a checkpoint directory nor a released model "
                            f"({', '.join(RELEASED_MODELS)})")
-    if architecture is None:
-        architecture = _architecture(checkpoint) if os.path.isdir(checkpoint) else "ErnieMModel"
+    saved = _architecture(checkpoint) if os.path.isdir(checkpoint) else "ErnieMModel"  # checks config.json
+    architecture = architecture or saved
     try:
         model = ARCHITECTURES[architecture].model_class.from_pretrained(checkpoint)
         tokenizer = ernie_m.ErnieMTokenizer.from_pretrained(checkpoint)
-    except (OSError, ValueError, ernie_m.CheckpointFormatError, ernie_m.UnsafeCheckpointError) as error:
-        raise CommandError(f"cannot load {checkpoint}: {str(error).splitlines()[0]}") from None
+    except (OSError, ValueError, TypeError, RuntimeError, ernie_m.CheckpointFormatError,
+            ernie_m.UnsafeCheckpointError) as error:  # TypeError: a config.json field of a wrong type (dtype);
+        # RuntimeError: PaddleNLP's refusal of weights whose shapes differ from config.json's
+        raise CommandError(f"cannot load {checkpoint}: {_reason(error)}") from None
     model.eval()
     keep_freed_memory_on_cpu()  # the command's process is ours: big activations reuse memory (docs/benchmarks.md)
     return model, tokenizer
@@ -81,6 +106,7 @@ def embed(args) -> None:
     from ernie_m.embeddings import sentence_embeddings
 
     texts = _read_lines(args.texts)
+    _check_output_file(args.output)
     model, tokenizer = _load(args.model, "ErnieMModel")
     try:
         vectors = sentence_embeddings(model, tokenizer, texts, args.layer, args.language, args.max_length,
@@ -105,6 +131,7 @@ def predict(args) -> None:
     pairs = _read_lines(args.pairs) if args.pairs else None
     if pairs is not None and len(pairs) != len(texts):
         raise CommandError(f"{args.pairs} has {len(pairs)} lines, {args.texts} has {len(texts)}")
+    _check_output_file(args.output)
     model, tokenizer = _load(args.checkpoint, architecture)
     kwargs = {"language": args.language} if model.config.num_languages > 0 else {}
     if kwargs and not args.language:
@@ -133,6 +160,7 @@ def _tag(args) -> None:
     if args.pairs:
         raise CommandError("--pairs is for sentence-pair classification; a token-classification model tags one text")
     texts = _read_lines(args.texts)
+    _check_output_file(args.output)
     model, tokenizer = _load(args.checkpoint, "ErnieMForTokenClassification")
     if model.config.num_languages > 0:
         raise CommandError("tagging with a language-embedding model is not supported by predict")
@@ -177,6 +205,19 @@ def convert(args) -> None:
     print(f"written to {out}")
 
 
+def _at_least(minimum: int):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ernie-m", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -186,10 +227,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model directory or released name")
     p.add_argument("texts", help="UTF-8 text file, one sentence a line")
     p.add_argument("output", help="output .npy file ([lines, hidden] float32)")
-    p.add_argument("--layer", type=int, help="hidden layer (0 = embeddings; default: two thirds up)")
+    p.add_argument("--layer", type=_at_least(0), help="hidden layer (0 = embeddings; default: two thirds up)")
     p.add_argument("--language", help="language code, for models with a language embedding")
-    p.add_argument("--max_length", type=int, default=128)
-    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--max_length", type=_at_least(3), default=128)
+    p.add_argument("--batch_size", type=_at_least(1), default=32)
     p.set_defaults(run=embed)
 
     p = commands.add_parser("predict", help="labels from a fine-tuned sequence-classification checkpoint, or "
@@ -199,8 +240,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", help="second texts, line by line, for sentence-pair tasks (XNLI, PAWS-X)")
     p.add_argument("--output", help="JSON lines file (default: standard output)")
     p.add_argument("--language", help="language code, for models with a language embedding")
-    p.add_argument("--max_length", type=int, default=256)
-    p.add_argument("--batch_size", type=int, default=32)
+    p.add_argument("--max_length", type=_at_least(3), default=256)
+    p.add_argument("--batch_size", type=_at_least(1), default=32)
     p.set_defaults(run=predict)
 
     p = commands.add_parser("export", help="static graph for Paddle Inference (model.json + model.pdiparams)")

@@ -115,6 +115,54 @@ def test_bad_input_gets_one_line(tiny_model_dir, tmp_path, args, message):
     assert result.stderr.strip().count("\n") == 0  # one line, nothing else
 
 
+def _broken_checkpoint(source, destination, kind):
+    import shutil
+
+    from ernie_m.weights import load_state_dict, save_state_dict
+
+    shutil.copytree(source, destination)
+    config_file = os.path.join(destination, "config.json")
+    if kind == "config is a list":
+        open(config_file, "w").write("[1, 2]")
+    elif kind == "complex dtype":
+        config = json.load(open(config_file))
+        json.dump(dict(config, dtype="complex128"), open(config_file, "w"))
+    elif kind == "wrong shape":
+        path = os.path.join(destination, "model_state.pdparams")
+        state = load_state_dict(path)
+        key = next(k for k in state if k.endswith("linear1.weight"))
+        save_state_dict(dict(state, **{key: state[key][:, :100]}), path)
+    return destination
+
+
+@pytest.mark.parametrize("args, message", [
+    (["embed", "{model}", "{bad_utf8}", "v.npy"], "bad.txt:2: not valid UTF-8 (byte 0xff at column 5)"),
+    (["embed", "{model}", "{texts}", "missing/dir/v.npy"], "output directory does not exist: "),
+    (["predict", "{classifier}", "{texts}", "--output", "missing/p.jsonl"], "output directory does not exist: "),
+    (["embed", "{model}", "{texts}", "v.npy", "--batch_size", "-3"], "argument --batch_size: must be at least 1"),
+    (["embed", "{model}", "{texts}", "v.npy", "--max_length", "1"], "argument --max_length: must be at least 3"),
+    (["embed", "{config is a list}", "{texts}", "v.npy"], "config.json: expected a JSON object, found list"),
+    (["embed", "{complex dtype}", "{texts}", "v.npy"], "set_default_dtype only supports"),
+    (["embed", "{wrong shape}", "{texts}", "v.npy"], "linear1.weight receives a shape [64, 100], but the expected "
+                                                     "shape is [64, 256]"),
+])
+def test_hostile_input_ends_in_one_line_and_status_2_before_any_output(tiny_model_dir, classifier_dir, tmp_path,
+                                                                        args, message):
+    """Before: tracebacks (invalid UTF-8, a config.json that is a list, a complex dtype, weights of a wrong shape),
+    an output directory found missing only after all the computation, and `--batch_size -3` writing 0 embeddings
+    with status 0."""
+    (tmp_path / "texts.txt").write_text("hello\n")
+    (tmp_path / "bad.txt").write_bytes(b"good\nbad \xff line\n")
+    paths = {"model": tiny_model_dir, "classifier": classifier_dir, "texts": tmp_path / "texts.txt",
+             "bad_utf8": tmp_path / "bad.txt"}
+    for kind in ("config is a list", "complex dtype", "wrong shape"):
+        paths[kind] = _broken_checkpoint(tiny_model_dir, str(tmp_path / kind.replace(" ", "_")), kind)
+    result = ernie_m(*[a.format(**paths) for a in args], cwd=str(tmp_path))
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr and message in result.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "v.npy").exists()
+
+
 def test_console_script_is_declared():
     text = open(os.path.join(ROOT, "pyproject.toml")).read()
     assert 'ernie-m = "ernie_m.cli:main"' in text and callable(cli.main)
