@@ -49,11 +49,25 @@ class _StateDictUnpickler(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED_GLOBALS:
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            return self._empty_array_only(found) if name == "_reconstruct" else found
         raise UnsafeCheckpointError(
             f"{self._path}: refused to load: the file asks for '{module}.{name}', which a weight file never needs "
             "(it may be crafted to run code). Only numpy arrays in dicts are accepted."
         )
+
+    def _empty_array_only(self, reconstruct):
+        """numpy pickles an array as an empty one (shape (0,)) filled by its state, whose data must then match the
+        declared shape; any other shape would allocate what the file declares, not what it holds."""
+        path = self._path
+
+        def guarded(subtype, shape, dtype):
+            if tuple(shape) != (0,):
+                raise CheckpointFormatError(f"{path}: an array is declared with shape {tuple(shape)} outside its "
+                                            "data; numpy never writes that (the file may be crafted)")
+            return reconstruct(subtype, shape, dtype)
+
+        return guarded
 
     def persistent_load(self, pid):
         raise UnsafeCheckpointError(f"{self._path}: refused to load: persistent ids are not used by weight files")
@@ -69,7 +83,7 @@ def load_pdparams(path: str) -> Dict[str, np.ndarray]:
     try:
         with open(path, "rb") as handle:
             obj = _StateDictUnpickler(handle, path).load()
-    except UnsafeCheckpointError:
+    except (UnsafeCheckpointError, CheckpointFormatError):
         raise
     except Exception as error:  # truncated or corrupt pickles raise many different types
         raise CheckpointFormatError(

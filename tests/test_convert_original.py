@@ -168,6 +168,20 @@ def test_bad_releases_are_named(tmp_path):
         from_static(params, str(tmp_path / "out"), config_file)
 
 
+@pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
+def test_a_parameter_directory_with_a_fifo_or_a_device_is_refused_without_reading_it(tmp_path, kind):
+    """Before: a FIFO blocked the conversion forever; a link to /dev/zero was read until memory ran out."""
+    paddle.seed(25)
+    params, config_file = write_release(ErnieMModel(_config()), tmp_path)
+    trap = os.path.join(params, "zz_trap")
+    if kind == "fifo":
+        os.mkfifo(trap)
+    else:
+        os.symlink("/dev/zero", trap)
+    with pytest.raises(ConversionError, match=r"zz_trap: not a regular file \(a FIFO, device or socket\)"):
+        from_static(params, str(tmp_path / "out"), config_file)
+
+
 def test_the_command_line_converts_and_errors_in_one_line(tmp_path, tokenizer_dir):
     paddle.seed(24)
     params, config_file = write_release(ErnieMModel(_config()), tmp_path)

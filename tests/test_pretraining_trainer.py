@@ -219,3 +219,16 @@ def test_a_really_full_disk_stops_with_one_line_and_the_last_checkpoint_intact(c
     assert ("os error 28" in text or "No space left" in text) and f"is {out}/checkpoint-4; free space" in text
     assert sorted(name for name in os.listdir(out) if "checkpoint" in name) == ["checkpoint-4"]
     assert ErnieMModel.from_pretrained(str(out / "checkpoint-4")) is not None
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_corpus_file_with_no_usable_line_is_named_before_training(corpus, tokenizer_dir, tmp_path, workers):
+    """Before: with reader workers, step 1 died with `SystemError: Blocking queue is killed`; without, a traceback."""
+    import shutil
+
+    data = tmp_path / "corpus"
+    shutil.copytree(corpus, data)
+    (data / "mono" / "de.txt").write_bytes(b"\r\r\r")  # CR-only line endings: one line, empty
+    with pytest.raises(RunError, match=rf"{data}/mono/de.txt: no usable line for shard 0 of 1"):
+        Pretraining(smoke_config(data, tokenizer_dir, f"data.num_workers={workers}"), str(tmp_path / "out"))
+    assert not (tmp_path / "out" / "log_rank0.jsonl").exists()

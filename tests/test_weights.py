@@ -93,3 +93,17 @@ def test_failed_save_leaves_previous_file(tmp_path, monkeypatch):
         save_state_dict({"a": np.zeros(3, dtype="float32")}, path)
     assert np.array_equal(load_pdparams(path)["a"], np.ones(3, dtype="float32"))
     assert os.listdir(tmp_path) == ["weights.pdparams"]
+
+
+def test_an_array_declared_larger_than_its_data_is_refused_before_allocating(tmp_path):
+    """Before: a 100-byte pickle rebuilt a 2 GiB array (numpy's `_reconstruct` with the declared shape) and loaded."""
+
+    class Declared:
+        def __reduce__(self):
+            return (np.core.multiarray._reconstruct, (np.ndarray, (2 ** 31,), b"b"))
+
+    path = tmp_path / "crafted.pdparams"
+    path.write_bytes(pickle.dumps({"w": Declared()}, protocol=4))
+    assert path.stat().st_size < 200
+    with pytest.raises(CheckpointFormatError, match=r"declared with shape \(2147483648,\) outside its data"):
+        load_pdparams(str(path))

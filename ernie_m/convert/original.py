@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import stat
 import struct
 from typing import Dict, List, Tuple
 
@@ -103,8 +104,21 @@ def _tensor_desc(data: bytes) -> Tuple[int, List[int]]:
     return dtype, dims
 
 
+def _require_regular_file(path: str) -> None:
+    """Variable files are regular files: a FIFO would block the read forever, a device (a link to /dev/zero)
+    would be read until memory runs out."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise ConversionError(f"{path}: cannot be read ({error.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ConversionError(f"{path}: not a regular file (a FIFO, device or socket); a release's parameter "
+                              f"directory holds only variable files")
+
+
 def read_tensor_file(path: str) -> np.ndarray:
     """One variable file written by fluid's save_vars / save_persistables (a serialized LoDTensor)."""
+    _require_regular_file(path)
     with open(path, "rb") as handle:
         data = handle.read()
     try:
@@ -135,7 +149,8 @@ def read_tensor_file(path: str) -> np.ndarray:
 
 def read_static_parameters(source: str) -> Dict[str, np.ndarray]:
     """name -> array from a directory of variable files or a `paddle.static.save` `.pdparams` file."""
-    if os.path.isfile(source):
+    if os.path.exists(source) and not os.path.isdir(source):
+        _require_regular_file(source)
         from ..weights import load_state_dict
 
         return {name: np.asarray(value) for name, value in load_state_dict(source).items()}

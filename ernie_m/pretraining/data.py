@@ -225,6 +225,17 @@ class ExampleStream:
         self.pending: Dict[tuple, list] = {}
         self._pools = None  # the pool iterator, started at the first batch
 
+    def check_files(self) -> None:
+        """Raise CorpusError, naming the file, when a file has no usable line in a shard this rank's readers will
+        read: found before training, not in a reader worker at the first step (where Paddle's DataLoader reports
+        only a killed queue). Each check stops at the shard's first good line."""
+        roles = max(1, self.num_workers)
+        for role in range(roles):
+            for file in self.files:
+                reader = LineReader(file.path, 2 if self.parallel else 1, self.shard * roles + role,
+                                    self.num_shards * roles)
+                next(iter(reader))
+
     # ---- pools ---------------------------------------------------------------------------------------------------
     def _start(self):
         dataset = _pool_dataset(self._make_source, list(self.role_states), self.next_role)

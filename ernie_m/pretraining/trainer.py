@@ -117,6 +117,7 @@ def build_streams(config: PretrainingConfig, tokenizer, language_ids, rank: int,
             finder(directory), tokenizer, language_ids, alpha=data.alpha, seed=config.train.seed * 1000 + rank,
             shard=rank, num_shards=world, pool_size=pool_size, num_workers=data.num_workers,
         )
+        streams[kind].check_files()
     return streams
 
 
