@@ -48,15 +48,28 @@ def language_files(specs: Optional[Sequence[str]], flag: str) -> Dict[str, List[
 
 
 def _require(path: str, layout: str) -> None:
-    if not os.path.isfile(path):
+    if not os.path.isfile(path):  # also refuses FIFOs and devices, which would block or never end
         raise BenchmarkDataError(f"{path}: file not found (expected {layout})")
+
+
+def _text_lines(path: str):
+    """(line number, line) of a UTF-8 file, the line's ending kept; invalid UTF-8 is named by file and line."""
+    with open(path, "rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            try:
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as error:
+                raise BenchmarkDataError(f"{path}:{number}: not valid UTF-8 (byte {raw[error.start]:#04x} at "
+                                         f"column {error.start + 1})") from None
 
 
 def _tsv_rows(path: str, required: Sequence[str], layout: str):
     """(line number, row dict) for each data row of a headed TSV file."""
     _require(path, layout)
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
+    lines = _text_lines(path)
+    # One row a line (no quoting), so the row's number is the line's; fields may be as long as a line.
+    reader = csv.reader((line for _, line in lines), delimiter="\t", quoting=csv.QUOTE_NONE)
+    try:
         header = next(reader, None)
         missing = [name for name in required if not header or name not in header]
         if missing:
@@ -69,6 +82,8 @@ def _tsv_rows(path: str, required: Sequence[str], layout: str):
                 raise BenchmarkDataError(f"{path}:{number}: {len(row)} column(s), the header names {len(header)} "
                                          f"(expected {layout})")
             yield number, {name: row[i] for name, i in index.items()}
+    except csv.Error as error:
+        raise BenchmarkDataError(f"{path}:{reader.line_num}: {error} (expected {layout})") from None
 
 
 XNLI_LAYOUT = "XNLI's xnli.{dev,test}.tsv: a header, then language, gold_label, ..., sentence1, sentence2 columns"
@@ -128,24 +143,23 @@ def read_conll(path: str, language: str, label_set: Optional[Sequence[str]] = No
     """Sentences of a CoNLL-2002/2003 or WikiANN file; `label_set`, if given, rejects unknown labels."""
     _require(path, CONLL_LAYOUT)
     sentences, tokens, labels = [], [], []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.split()
-            if not fields or fields[0] == "-DOCSTART-":
-                if tokens:
-                    sentences.append(TaggedSentence(tokens, labels, language))
-                    tokens, labels = [], []
-                continue
-            if len(fields) < 2:
-                raise BenchmarkDataError(f"{path}:{number}: one field {fields[0]!r}, no label (expected "
-                                         f"{CONLL_LAYOUT})")
-            if label_set is not None and fields[-1] not in label_set:
-                raise BenchmarkDataError(f"{path}:{number}: label {fields[-1]!r} is not among {list(label_set)}")
-            token = fields[0]
-            if ":" in token and language and token.startswith(f"{language}:"):
-                token = token[len(language) + 1:]  # WikiANN (XTREME) prefixes tokens with "<lang>:"
-            tokens.append(token)
-            labels.append(fields[-1])
+    for number, line in _text_lines(path):
+        fields = line.split()
+        if not fields or fields[0] == "-DOCSTART-":
+            if tokens:
+                sentences.append(TaggedSentence(tokens, labels, language))
+                tokens, labels = [], []
+            continue
+        if len(fields) < 2:
+            raise BenchmarkDataError(f"{path}:{number}: one field {fields[0]!r}, no label (expected "
+                                     f"{CONLL_LAYOUT})")
+        if label_set is not None and fields[-1] not in label_set:
+            raise BenchmarkDataError(f"{path}:{number}: label {fields[-1]!r} is not among {list(label_set)}")
+        token = fields[0]
+        if ":" in token and language and token.startswith(f"{language}:"):
+            token = token[len(language) + 1:]  # WikiANN (XTREME) prefixes tokens with "<lang>:"
+        tokens.append(token)
+        labels.append(fields[-1])
     if tokens:
         sentences.append(TaggedSentence(tokens, labels, language))
     return sentences
@@ -159,15 +173,14 @@ def read_translated_pairs(path: str, language: str, labels: Sequence[str]) -> Li
     """Machine-translated training pairs for translate-train-all (XNLI)."""
     _require(path, TRANSLATED_LAYOUT)
     examples = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) < 3:
-                raise BenchmarkDataError(f"{path}:{number}: {len(fields)} column(s) (expected {TRANSLATED_LAYOUT})")
-            label = "contradiction" if fields[2].strip() == "contradictory" else fields[2].strip()
-            if label not in labels:
-                raise BenchmarkDataError(f"{path}:{number}: label {fields[2]!r} is not one of {list(labels)}")
-            examples.append(PairExample(fields[0], fields[1], labels.index(label), language))
+    for number, line in _text_lines(path):
+        fields = line.rstrip("\r\n").split("\t")
+        if len(fields) < 3:
+            raise BenchmarkDataError(f"{path}:{number}: {len(fields)} column(s) (expected {TRANSLATED_LAYOUT})")
+        label = "contradiction" if fields[2].strip() == "contradictory" else fields[2].strip()
+        if label not in labels:
+            raise BenchmarkDataError(f"{path}:{number}: label {fields[2]!r} is not one of {list(labels)}")
+        examples.append(PairExample(fields[0], fields[1], labels.index(label), language))
     return examples
 
 
@@ -177,8 +190,7 @@ TOPIC_LAYOUT = "the demo's eval/topics/*.tsv: 'topic<TAB>utterance' per line"
 def read_labels(path: str) -> List[str]:
     """A label set, one label a line, in label-id order."""
     _require(path, "one label a line")
-    with open(path, encoding="utf-8") as handle:
-        labels = [line.strip() for line in handle if line.strip()]
+    labels = [line.strip() for _, line in _text_lines(path) if line.strip()]
     if not labels:
         raise BenchmarkDataError(f"{path}: no labels (expected one label a line)")
     return labels
@@ -188,13 +200,12 @@ def read_topic_file(path: str, language: str, labels: Sequence[str]) -> List[Pai
     """The demo's topic task: single sentences (text_b is None) labelled with their topic."""
     _require(path, TOPIC_LAYOUT)
     examples = []
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.rstrip("\n").split("\t")
-            if len(fields) != 2 or fields[0] not in labels:
-                raise BenchmarkDataError(f"{path}:{number}: expected a known topic and an utterance "
-                                         f"({TOPIC_LAYOUT}; topics {list(labels)})")
-            examples.append(PairExample(fields[1], None, labels.index(fields[0]), language))
+    for number, line in _text_lines(path):
+        fields = line.rstrip("\r\n").split("\t")
+        if len(fields) != 2 or fields[0] not in labels:
+            raise BenchmarkDataError(f"{path}:{number}: expected a known topic and an utterance "
+                                     f"({TOPIC_LAYOUT}; topics {list(labels)})")
+        examples.append(PairExample(fields[1], None, labels.index(fields[0]), language))
     return examples
 
 
@@ -206,35 +217,67 @@ class QAExample:
     answers: List[str]
     answer_start: int  # of the first answer, in characters (-1 when there is none)
     language: str
+    answer_problem: Optional[str] = None  # why the first answer's span cannot be trained on (see `answer_problem`)
 
 
 SQUAD_LAYOUT = ("SQuAD JSON (SQuAD v1.1, MLQA, XQuAD): {'data': [{'paragraphs': [{'context': ..., 'qas': [{'id', "
                 "'question', 'answers': [{'text', 'answer_start'}]}]}]}]}")
 
 
+def answer_problem(context: str, text: str, start: int) -> Optional[str]:
+    """What is wrong with an answer span, by kind, or None: training on it would teach the wrong span."""
+    if not text.strip():
+        return "empty_answer"
+    if start < 0 or start + len(text) > len(context):
+        return "answer_out_of_range"
+    if context[start:start + len(text)] != text:
+        return "answer_text_mismatch"
+    return None
+
+
+def _items(value, kind, path: str, where: str) -> list:
+    if not isinstance(value, kind):
+        raise BenchmarkDataError(f"{path}: {where} is a {type(value).__name__}, expected a "
+                                 f"{'list' if kind is list else 'JSON object'} (expected {SQUAD_LAYOUT})")
+    return value
+
+
 def read_squad(path: str, language: str) -> List[QAExample]:
-    """Every question of a SQuAD-format file; the error for a malformed entry names its place in the JSON."""
+    """Every question of a SQuAD-format file; the error for a malformed entry names its place in the JSON. Answer
+    spans that do not fit the context are kept but marked (`answer_problem`), never silently relabelled."""
     import json
 
     _require(path, SQUAD_LAYOUT)
     try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
+        with open(path, "rb") as handle:
+            document = json.loads(handle.read().decode("utf-8-sig"))
+    except UnicodeDecodeError as error:
+        raise BenchmarkDataError(f"{path}: not valid UTF-8 (byte offset {error.start}); expected {SQUAD_LAYOUT}") \
+            from None
     except ValueError as error:
-        raise BenchmarkDataError(f"{path}: not valid JSON ({error}); expected {SQUAD_LAYOUT}") from error
+        raise BenchmarkDataError(f"{path}: not valid JSON ({error}); expected {SQUAD_LAYOUT}") from None
     examples = []
-    for i, article in enumerate(document.get("data", []) if isinstance(document, dict) else []):
-        for j, paragraph in enumerate(article.get("paragraphs", [])):
-            for k, qa in enumerate(paragraph.get("qas", [])):
+    data = _items(_items(document, dict, path, "the document").get("data", []), list, path, "data")
+    for i, article in enumerate(data):
+        paragraphs = _items(_items(article, dict, path, f"data[{i}]").get("paragraphs", []), list, path,
+                            f"data[{i}].paragraphs")
+        for j, paragraph in enumerate(paragraphs):
+            where = f"data[{i}].paragraphs[{j}]"
+            for k, qa in enumerate(_items(_items(paragraph, dict, path, where).get("qas", []), list, path,
+                                          f"{where}.qas")):
                 where = f"data[{i}].paragraphs[{j}].qas[{k}]"
                 try:
-                    answers = qa.get("answers", [])
-                    examples.append(QAExample(
-                        str(qa["id"]), qa["question"], paragraph["context"], [a["text"] for a in answers],
-                        int(answers[0]["answer_start"]) if answers else -1, language))
+                    answers = _items(_items(qa, dict, path, where).get("answers", []), list, path, f"{where}.answers")
+                    context, texts = paragraph["context"], [a["text"] for a in answers]
+                    if not isinstance(context, str) or not all(isinstance(t, str) for t in texts):
+                        raise TypeError("context and answer texts must be strings")
+                    start = int(answers[0]["answer_start"]) if answers else -1
+                    problem = answer_problem(context, texts[0], start) if answers else None
+                    examples.append(QAExample(str(qa["id"]), str(qa["question"]), context, texts, start, language,
+                                              problem))
                 except (KeyError, TypeError, ValueError) as error:
                     raise BenchmarkDataError(f"{path}: {where}: missing or bad field {error} "
-                                             f"(expected {SQUAD_LAYOUT})") from error
+                                             f"(expected {SQUAD_LAYOUT})") from None
     if not examples:
         raise BenchmarkDataError(f"{path}: no questions found (expected {SQUAD_LAYOUT})")
     return examples

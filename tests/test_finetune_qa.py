@@ -74,6 +74,49 @@ def test_squad_reader_errors(tmp_path):
         read_squad(str(tmp_path / "odd.json"), "en")
 
 
+def test_squad_reader_names_every_bad_file_and_place(tmp_path):
+    """Before: SQuAD `data` as a dict and invalid UTF-8 ended in tracebacks without the file."""
+    cases = {
+        "dict.json": (json.dumps({"data": {"paragraphs": []}}).encode(), r"dict.json: data is a dict, expected a list"),
+        "utf8.json": (b'{"data": [\xff]}', r"utf8.json: not valid UTF-8 \(byte offset 10\)"),
+        "qas.json": (json.dumps({"data": [{"paragraphs": [{"context": "x", "qas": "q"}]}]}).encode(),
+                     r"qas.json: data\[0\].paragraphs\[0\].qas is a str, expected a list"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(BenchmarkDataError, match=message):
+            read_squad(str(tmp_path / name), "en")
+
+
+@pytest.mark.parametrize("text, start, problem", [
+    ("1889", -5, "answer_out_of_range"), ("1889", 10_000, "answer_out_of_range"), ("", 0, "empty_answer"),
+    ("1890", None, "answer_text_mismatch"), ("1889", None, None),
+])
+def test_answer_spans_are_checked_never_silently_relabelled(tmp_path, text, start, problem):
+    """Before: an answer_start out of range or an empty answer became "no answer", and an answer whose text was
+    not at its start trained on the wrong span."""
+    start = CONTEXT.index("1889") if start is None else start
+    (tmp_path / "s.json").write_text(json.dumps({"data": [{"paragraphs": [{"context": CONTEXT, "qas": [
+        {"id": "q", "question": "When?", "answers": [{"text": text, "answer_start": start}]}]}]}]}))
+    assert read_squad(str(tmp_path / "s.json"), "en")[0].answer_problem == problem
+
+
+def test_training_leaves_out_bad_spans_and_counts_them(tiny_model_dir, tmp_path):
+    questions = [("When was the tower built?", "1889"), ("What flows north?", "The river")]
+    _squad(tmp_path / "train.json", questions * 2)
+    document = json.loads((tmp_path / "train.json").read_text())
+    document["data"][0]["paragraphs"][0]["qas"][0]["answers"][0]["answer_start"] = -1
+    document["data"][0]["paragraphs"][0]["qas"][1]["answers"][0]["text"] = "The rover"
+    (tmp_path / "train.json").write_text(json.dumps(document))
+    _squad(tmp_path / "dev.json", questions)
+    out = tmp_path / "out"
+    qa.main(["--model", tiny_model_dir, "--output_dir", str(out), "--train_file", str(tmp_path / "train.json"),
+             "--dev", f"en:{tmp_path / 'dev.json'}", "--test", f"en:{tmp_path / 'dev.json'}", "--max_steps", "1",
+             "--batch_size", "2", "--max_length", "48", "--doc_stride", "8", "--max_query_length", "16"])
+    results = json.loads((out / "results.json").read_text())
+    assert results["skipped_training_answers"] == {"answer_out_of_range": 1, "answer_text_mismatch": 1}
+
+
 def test_qa_pipeline_end_to_end(tiny_model_dir, tmp_path):
     questions = [("When was the tower built?", "1889"), ("What flows north?", "The river"),
                  ("When does the museum open?", "at nine")]

@@ -66,3 +66,18 @@ def test_conll_and_wikiann_layouts(tmp_path):
         read_conll(str(broken), "es")
     with pytest.raises(BenchmarkDataError, match=r"esp.testa:4: label 'B-PER' is not among"):
         read_conll(str(conll), "es", label_set=["O", "B-LOC", "I-LOC"])
+
+
+def test_reader_errors_name_file_and_line(tmp_path):
+    """Before: invalid UTF-8 and a TSV field over csv's 131072-character limit ended without the file and line."""
+    header = XNLI_HEADER + "\n"
+    (tmp_path / "xnli.dev.tsv").write_bytes((header + xnli_row("en", "neutral", "a", "b") + "\n").encode()
+                                            + b"en\tneutral\t\xff\n")
+    with pytest.raises(BenchmarkDataError, match=r"xnli.dev.tsv:3: not valid UTF-8 \(byte 0xff at column 12\)"):
+        read_xnli(str(tmp_path), "dev")
+    (tmp_path / "xnli.dev.tsv").write_text(header + xnli_row("en", "neutral", "x" * 200_000, "b") + "\n")
+    with pytest.raises(BenchmarkDataError, match=r"xnli.dev.tsv:2: field larger than field limit"):
+        read_xnli(str(tmp_path), "dev")
+    (tmp_path / "eng.train").write_bytes(b"EU B-ORG\nrejects \xfe O\n")
+    with pytest.raises(BenchmarkDataError, match=r"eng.train:2: not valid UTF-8"):
+        read_conll(str(tmp_path / "eng.train"), "en")

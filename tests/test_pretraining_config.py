@@ -53,6 +53,8 @@ def test_defaults_live_in_the_dataclasses():
     ("data.alpha=0", "data.alpha: must be in (0, 1], got 0.0"),
     ("train.amp=fp8", "train.amp: must be bf16, fp16 or null, got 'fp8'"),
     ("stages.0.steps=0", "stages.0: stage 'align': steps must be positive, got 0"),
+    ("stages.0.batch_size=1000000", "stages.0: stage 'align': batch_size must be at most 65536"),
+    ("data.pool_size=0", "data.pool_size: must be in [1, 10000000]"),
     ("stages.0.objectives.xlm=1", "unknown objectives ['xlm']"),
     ("languages=[en]", "languages: configure at least two languages"),
     ("btmlm.target_languages=en", "btmlm.target_languages: expected a list, got 'en'"),

@@ -57,8 +57,10 @@ class DataSection:
         _check(0 < self.alpha <= 1, f"{path}.alpha", f"must be in (0, 1], got {self.alpha}")
         _check(self.eval_max_pairs > 0, f"{path}.eval_max_pairs", f"must be positive, got {self.eval_max_pairs}")
         _check(self.bucket_batches > 0, f"{path}.bucket_batches", f"must be positive, got {self.bucket_batches}")
-        _check(self.pool_size is None or self.pool_size > 0, f"{path}.pool_size", "must be positive")
-        _check(self.num_workers >= 0, f"{path}.num_workers", f"must be >= 0, got {self.num_workers}")
+        _check(self.pool_size is None or 0 < self.pool_size <= 10_000_000, f"{path}.pool_size",
+               "must be in [1, 10000000] (examples tokenized together)")
+        _check(self.bucket_batches <= 1024, f"{path}.bucket_batches", f"must be at most 1024, got {self.bucket_batches}")
+        _check(0 <= self.num_workers <= 256, f"{path}.num_workers", f"must be in [0, 256], got {self.num_workers}")
 
 
 @dataclass

@@ -11,6 +11,10 @@ from ..objectives import REGISTRY
 __all__ = ["Stage", "stage_at", "objective_at", "OBJECTIVES"]
 
 OBJECTIVES = tuple(REGISTRY)
+# Per rank and micro-step. Far above any real recipe, low enough that a typo fails here, not in the allocator.
+MAX_BATCH_SIZE = 65_536
+MAX_BATCH_TOKENS = 1 << 24
+MAX_LENGTH = 1 << 16
 
 
 @dataclass
@@ -38,6 +42,11 @@ class Stage:
         if self.batch_size <= 0 or (self.batch_tokens is not None and self.batch_tokens < self.max_length):
             raise ValueError(f"stage {self.name!r}: batch_size must be positive and batch_tokens, if set, at least "
                              f"max_length ({self.max_length})")
+        if self.batch_size > MAX_BATCH_SIZE or (self.batch_tokens or 0) > MAX_BATCH_TOKENS or \
+                not 8 <= self.max_length <= MAX_LENGTH:
+            raise ValueError(f"stage {self.name!r}: batch_size must be at most {MAX_BATCH_SIZE}, batch_tokens at "
+                             f"most {MAX_BATCH_TOKENS} and max_length in [8, {MAX_LENGTH}] (examples per rank and "
+                             f"micro-step; a pool holds several batches, so larger ones exhaust memory first)")
 
 
 def stage_at(stages: List[Stage], step: int) -> Tuple[int, Stage]:
