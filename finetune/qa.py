@@ -22,7 +22,9 @@ import paddle
 
 from .metrics import qa_scores, with_average
 from .readers import BenchmarkDataError, QAExample, language_files, read_squad
-from .trainer import add_training_arguments, fine_tune, pad_inputs, save_results, task_main, training_arguments
+from .trainer import (
+    add_training_arguments, fine_tune, integer_from, pad_inputs, save_results, task_main, training_arguments,
+)
 
 
 def encode(tokenizer, examples: Sequence[QAExample], max_length: int, doc_stride: int, max_query_length: int,
@@ -175,8 +177,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--dev", nargs="+", help="language:path of SQuAD-format development files")
     p.add_argument("--test", nargs="*", help="language:path of SQuAD-format test files")
     add_training_arguments(p, learning_rate=3e-4, weight_decay=0.0, epochs=2, batch_size=32, max_length=384)
-    p.add_argument("--doc_stride", type=int, default=128, help="tokens shared by consecutive windows")
-    p.add_argument("--max_query_length", type=int, default=64)
+    p.add_argument("--doc_stride", type=integer_from(1), default=128, help="tokens shared by consecutive windows")
+    p.add_argument("--max_query_length", type=integer_from(1), default=64)
     p.add_argument("--max_answer_length", type=int, default=30)
     p.add_argument("--n_best", type=int, default=20)
     return p

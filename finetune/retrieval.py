@@ -23,7 +23,7 @@ from ernie_m.embeddings import default_layer, sentence_embeddings
 
 from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average
 from .readers import BenchmarkDataError
-from .trainer import save_results, task_main
+from .trainer import integer_from, save_results, task_main
 
 
 def embed(model, tokenizer, texts: Sequence[str], language: str, layer: int, max_length: int = 128,
@@ -142,7 +142,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--layer", type=int, help="hidden layer (0 = embeddings; default: two thirds up)")
     p.add_argument("--scoring", default="cosine", choices=["cosine", "margin"], help="Tatoeba nearest neighbour")
     p.add_argument("--k", type=int, default=4, help="neighbours in the margin's density terms")
-    p.add_argument("--max_length", type=int, default=128)
+    p.add_argument("--max_length", type=integer_from(3), default=128)
     return p
 
 

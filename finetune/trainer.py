@@ -8,6 +8,7 @@ module does the rest, the same way for every benchmark:
 """
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -51,20 +52,48 @@ class TrainingError(RuntimeError):
     """Fine-tuning cannot go on (one line; the best checkpoint so far is left intact)."""
 
 
+def integer_from(minimum: int):
+    """An argparse type: an integer of at least `minimum` (a bad value exits 2 with one line, before any work)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def number_in(low: float, high: float, low_open: bool = False):
+    """An argparse type: a finite number in [low, high] ((low, high] with `low_open`)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
+            raise argparse.ArgumentTypeError(f"must be in {'(' if low_open else '['}{low:g}, {high:g}], got {text}")
+        return value
+
+    return parse
+
+
 def add_training_arguments(parser, learning_rate: float, weight_decay: float, epochs: float, batch_size: int,
                            max_length: int) -> None:
     """The options every fine-tuning task shares; the defaults are the task's released recipe (DESIGN §6)."""
     parser.add_argument("--model", required=True, help="a released name (ernie-m-base) or a from_pretrained directory")
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--learning_rate", type=float, default=learning_rate)
-    parser.add_argument("--layer_decay", type=float, default=0.8)
-    parser.add_argument("--weight_decay", type=float, default=weight_decay)
-    parser.add_argument("--warmup", type=float, default=0.1)
-    parser.add_argument("--epochs", type=float, default=epochs)
-    parser.add_argument("--batch_size", type=int, default=batch_size, help="per rank")
-    parser.add_argument("--max_length", type=int, default=max_length)
-    parser.add_argument("--max_steps", type=int)
-    parser.add_argument("--eval_steps", type=int)
+    parser.add_argument("--learning_rate", type=number_in(0, 1, low_open=True), default=learning_rate)
+    parser.add_argument("--layer_decay", type=number_in(0, 1, low_open=True), default=0.8)
+    parser.add_argument("--weight_decay", type=number_in(0, 10), default=weight_decay)
+    parser.add_argument("--warmup", type=number_in(0, 1e9), default=0.1, help="a fraction of the steps, or a count")
+    parser.add_argument("--epochs", type=number_in(0, 1e6, low_open=True), default=epochs)
+    parser.add_argument("--batch_size", type=integer_from(1), default=batch_size, help="per rank")
+    parser.add_argument("--max_length", type=integer_from(3), default=max_length)
+    parser.add_argument("--max_steps", type=integer_from(1))
+    parser.add_argument("--eval_steps", type=integer_from(1))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--amp", choices=["bf16", "fp16"])
 

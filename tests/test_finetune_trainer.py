@@ -62,3 +62,17 @@ def test_non_finite_gradients_are_never_applied_and_a_streak_stops_the_run(tiny_
     with pytest.raises(TrainingError, match=r"3 non-finite steps in a row \(loss or gradients; steps 1-3\)"):
         fine_tune(model, tokenizer, features, collate, lambda m: {"en": 0.0}, args)
     assert all(np.array_equal(before[name], p.numpy()) for name, p in model.named_parameters())
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--batch_size", "-3", "argument --batch_size: must be at least 1, got -3"),
+    ("--max_steps", "0", "argument --max_steps: must be at least 1, got 0"),
+    ("--learning_rate", "nan", "argument --learning_rate: must be in (0, 1], got nan"),
+    ("--max_length", "2", "argument --max_length: must be at least 3, got 2"),
+])
+def test_bad_numbers_are_refused_before_any_work_with_status_2(tmp_path, capsys, flag, value, message):
+    from finetune import classification
+
+    with pytest.raises(SystemExit) as caught:
+        classification.main(["--model", "m", "--output_dir", str(tmp_path), "--data_dir", str(tmp_path), flag, value])
+    assert caught.value.code == 2 and message in capsys.readouterr().err.strip().splitlines()[-1]
