@@ -82,6 +82,20 @@ def install(fault: str) -> None:
             return loss + (parameter * 0.0).sqrt().sum(), metrics
 
         trainer.masked_lm_loss = _counting(trainer.masked_lm_loss, on_loss)
+    elif kind == "kill-launcher":
+        # Rank 0 SIGKILLs the launcher (its parent) at loss call N; every rank first records its pid in
+        # $FAULTS_PID_DIR so that the test can watch the ranks outlive, or not, their launcher.
+        target = int(rest)
+        rank = int(os.environ.get("PADDLE_TRAINER_ID", "0"))
+        with open(os.path.join(os.environ["FAULTS_PID_DIR"], f"rank{rank}.pid"), "w") as handle:
+            handle.write(str(os.getpid()))
+
+        def on_loss(n, original, *args, **kwargs):
+            if n == target and rank == 0:
+                os.kill(os.getppid(), signal.SIGKILL)
+            return original(*args, **kwargs)
+
+        trainer.masked_lm_loss = _counting(trainer.masked_lm_loss, on_loss)
     elif kind == "exit-rank":
         rank, target = (int(x) for x in rest.split(":"))
 

@@ -153,14 +153,6 @@ def test_one_rank_dying_ends_the_launch_promptly_with_a_failure(corpus, tokenize
     assert not [name for name in _checkpoints(out) if not name.startswith(".tmp")] or _loads(out / "checkpoint-4")
 
 
-def _children(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as handle:
-            return [int(child) for child in handle.read().split()]
-    except OSError:
-        return []
-
-
 def _alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as handle:
@@ -171,28 +163,22 @@ def _alive(pid):
 
 def test_ranks_end_within_seconds_of_their_launcher_being_killed(corpus, tokenizer_dir, tmp_path):
     """Before: SIGKILL of `paddle.distributed.launch` left both ranks training on, unsupervised."""
-    out = tmp_path / "out"
+    out, pids = tmp_path / "out", tmp_path / "pids"
+    pids.mkdir()
     command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
-               str(tmp_path / "logs"), SCRIPT, *_arguments(corpus, tokenizer_dir, out, "stages.1.steps=100000",
-                                                           "train.save_steps=100000")]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+               str(tmp_path / "logs"), FAULTS, "kill-launcher:3", "--",
+               *_arguments(corpus, tokenizer_dir, out, "stages.1.steps=100000", "train.save_steps=100000")]
+    env = dict(os.environ, OMP_NUM_THREADS="1", FAULTS_PID_DIR=str(pids))
     launcher = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 start_new_session=True)
     ranks = []
     try:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # both ranks training: both logs have steps
-            ranks = _children(launcher.pid)
-            logs = [out / f"log_rank{rank}.jsonl" for rank in (0, 1)]
-            if len(ranks) == 2 and all(log.exists() and log.stat().st_size > 0 for log in logs):
-                break
-            time.sleep(0.5)
-        else:
-            raise AssertionError(f"the ranks did not start training (children {ranks})")
-        os.kill(launcher.pid, signal.SIGKILL)
+        launcher.wait(timeout=180)  # killed by rank 0 at its third step
         killed = time.monotonic()
+        ranks = [int((pids / f"rank{rank}.pid").read_text()) for rank in (0, 1)]
         while any(_alive(rank) for rank in ranks) and time.monotonic() - killed < 10:
             time.sleep(0.2)
+        assert launcher.returncode == -signal.SIGKILL
         assert not any(_alive(rank) for rank in ranks), "a rank outlived its launcher by 10 s"
     finally:
         for pid in [launcher.pid, *ranks]:
@@ -200,7 +186,6 @@ def test_ranks_end_within_seconds_of_their_launcher_being_killed(corpus, tokeniz
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        launcher.wait(timeout=30)
 
 
 def test_config_values_cannot_make_the_run_write_outside_its_output_directory(corpus, tokenizer_dir, tmp_path):
