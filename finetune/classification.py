@@ -20,7 +20,9 @@ from .readers import (
     NLI_LABELS, PairExample, read_labels, read_multinli_train, read_pawsx, read_topic_file, read_translated_pairs,
     read_xnli,
 )
-from .trainer import add_training_arguments, fine_tune, pad_inputs, save_results, task_main, training_arguments
+from .trainer import (
+    add_training_arguments, fine_tune, load_model, pad_inputs, save_results, task_main, training_arguments,
+)
 
 XNLI_LANGUAGES = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 PAWSX_LANGUAGES = ["de", "en", "es", "fr", "ja", "ko", "zh"]
@@ -124,8 +126,8 @@ def run(args, progress: bool = True) -> dict:
     tokenizer = ErnieMTokenizer.from_pretrained(args.model)
     paddle.seed(args.seed)
     names = [str(label) for label in task["labels"]]  # kept in config.json, so predictions can be named
-    model = ErnieMForSequenceClassification.from_pretrained(
-        args.model, num_labels=len(names), id2label=dict(enumerate(names)),
+    model = load_model(
+        ErnieMForSequenceClassification, args.model, num_labels=len(names), id2label=dict(enumerate(names)),
         label2id={name: i for i, name in enumerate(names)})
     with_language_ids = model.config.num_languages > 0
     collate = make_collate(tokenizer.pad_token_id)

@@ -19,7 +19,9 @@ import paddle
 
 from .metrics import ner_scores, with_average
 from .readers import TaggedSentence, language_files, read_conll
-from .trainer import add_training_arguments, fine_tune, pad_inputs, save_results, task_main, training_arguments
+from .trainer import (
+    add_training_arguments, fine_tune, load_model, pad_inputs, save_results, task_main, training_arguments,
+)
 
 IGNORE = -100
 
@@ -106,7 +108,7 @@ def run(args, progress: bool = True) -> dict:
 
     tokenizer = ErnieMTokenizer.from_pretrained(args.model)
     paddle.seed(args.seed)
-    model = ErnieMForTokenClassification.from_pretrained(args.model, num_labels=len(labels))
+    model = load_model(ErnieMForTokenClassification, args.model, num_labels=len(labels))
     with_language_ids = model.config.num_languages > 0
     collate = make_collate(tokenizer.pad_token_id)
 

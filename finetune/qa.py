@@ -23,7 +23,8 @@ import paddle
 from .metrics import qa_scores, with_average
 from .readers import BenchmarkDataError, QAExample, language_files, read_squad
 from .trainer import (
-    add_training_arguments, fine_tune, integer_from, pad_inputs, save_results, task_main, training_arguments,
+    add_training_arguments, fine_tune, integer_from, load_model, pad_inputs, save_results, task_main,
+    training_arguments,
 )
 
 
@@ -144,7 +145,7 @@ def run(args, progress: bool = True) -> dict:
         raise SystemExit("finetune.qa: give at least one --dev file")
     tokenizer = ErnieMTokenizer.from_pretrained(args.model)
     paddle.seed(args.seed)
-    model = ErnieMForQuestionAnswering.from_pretrained(args.model)
+    model = load_model(ErnieMForQuestionAnswering, args.model)
     with_language_ids = model.config.num_languages > 0
     collate = make_collate(tokenizer.pad_token_id)
 

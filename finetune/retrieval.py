@@ -23,7 +23,7 @@ from ernie_m.embeddings import default_layer, sentence_embeddings
 
 from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average
 from .readers import BenchmarkDataError
-from .trainer import integer_from, save_results, task_main
+from .trainer import integer_from, load_model, save_results, task_main
 
 
 def embed(model, tokenizer, texts: Sequence[str], language: str, layer: int, max_length: int = 128,
@@ -108,7 +108,7 @@ def run(args) -> dict:
     from ernie_m import ErnieMModel, ErnieMTokenizer
 
     tokenizer = ErnieMTokenizer.from_pretrained(args.model)
-    model = ErnieMModel.from_pretrained(args.model)
+    model = load_model(ErnieMModel, args.model)
     layer = default_layer(model.config.num_hidden_layers) if args.layer is None else args.layer
 
     def vectors(texts, language):

@@ -105,6 +105,19 @@ def training_arguments(args, progress: bool = True) -> TrainingArguments:
         max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress)
 
 
+def load_model(model_class, name_or_path: str, **kwargs):
+    """The model to fine-tune, strictly: a local checkpoint missing encoder weights is refused (one line), not
+    trained on from random weights; a wrong shape is PaddleNLP's refusal, in one line."""
+    from ernie_m.training.loading import from_pretrained_for_training
+
+    try:
+        return from_pretrained_for_training(model_class, name_or_path, **kwargs)
+    except (OSError, ValueError, RuntimeError) as error:
+        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
+        reason = next((line for line in lines if "shape" in line), lines[0])
+        raise TrainingError(f"cannot load {name_or_path}: {reason}") from None
+
+
 def save_results(output_dir: str, summary: dict) -> dict:
     """`output_dir/results.json`, written by rank 0 only; returns the summary."""
     if paddle.distributed.get_rank() == 0:

@@ -94,3 +94,23 @@ def test_a_finite_loss_with_nan_gradients_is_not_a_finite_step():
     assert weights_finite(layer)
     layer.weight.set_value(paddle.full([3, 2], float("nan")))
     assert not weights_finite(layer)
+
+
+def test_loading_to_train_refuses_a_checkpoint_missing_encoder_weights(tiny_model_dir, tmp_path):
+    """Before: PaddleNLP only warned and the missing layers started from random weights."""
+    import shutil
+
+    from ernie_m import ErnieMForPretraining, ErnieMForSequenceClassification
+    from ernie_m.training.loading import from_pretrained_for_training
+    from ernie_m.weights import load_state_dict, save_state_dict
+
+    # A head and the pretraining model over a complete encoder: the head and language embedding may be new.
+    assert from_pretrained_for_training(ErnieMForSequenceClassification, tiny_model_dir, num_labels=3) is not None
+    assert from_pretrained_for_training(ErnieMForPretraining, tiny_model_dir, num_languages=3) is not None
+    partial = tmp_path / "partial"
+    shutil.copytree(tiny_model_dir, partial)
+    state = load_state_dict(str(partial / "model_state.pdparams"))
+    save_state_dict({k: v for k, v in state.items() if ".layers.1." not in k}, str(partial / "model_state.pdparams"))
+    with pytest.raises(ValueError, match=r"model_state.pdparams: missing key 'ernie_m.encoder.layers.1.* more\); "
+                                         r"the encoder would start from random weights"):
+        from_pretrained_for_training(ErnieMForSequenceClassification, str(partial), num_labels=3)

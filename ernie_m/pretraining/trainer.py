@@ -26,6 +26,7 @@ from ..tokenizer import ErnieMTokenizer
 from ..training import (
     RunLog, amp_dtype, apply_update, autocast, build_optimizer, grad_scaler, step_finite, weights_finite,
 )
+from ..training.loading import from_pretrained_for_training
 from ..training.run_directory import RunDirectory, RunDirectoryError, truncate_log
 from ..weights import UnsafeCheckpointError, load_state_dict, parameter_digest, state_dict_mismatch
 from .checkpoints import CheckpointManager
@@ -63,8 +64,8 @@ def tokenizer_digest(tokenizer) -> str:
 def build_model(model: ModelSection, vocab_size: int, num_languages: int) -> ErnieMForPretraining:
     """From `init_from` (a directory or a released name) or a preset; language embedding sized to the languages."""
     overrides = dict(model.overrides, num_languages=num_languages)
-    if model.init_from:
-        return ErnieMForPretraining.from_pretrained(model.init_from, **overrides)
+    if model.init_from:  # strictly: a checkpoint missing encoder weights is refused, not trained from random
+        return from_pretrained_for_training(ErnieMForPretraining, model.init_from, **overrides)
     return ErnieMForPretraining(ErnieMConfig.from_preset(model.preset, vocab_size=vocab_size, **overrides))
 
 
