@@ -19,6 +19,7 @@ import os
 import sys
 from typing import List, Optional, Sequence
 
+from .argtypes import integer_from
 from .cpu import configure_process, keep_freed_memory_on_cpu
 
 
@@ -205,19 +206,6 @@ def convert(args) -> None:
     print(f"written to {out}")
 
 
-def _at_least(minimum: int):
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="ernie-m", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -227,10 +215,10 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="model directory or released name")
     p.add_argument("texts", help="UTF-8 text file, one sentence a line")
     p.add_argument("output", help="output .npy file ([lines, hidden] float32)")
-    p.add_argument("--layer", type=_at_least(0), help="hidden layer (0 = embeddings; default: two thirds up)")
+    p.add_argument("--layer", type=integer_from(0), help="hidden layer (0 = embeddings; default: two thirds up)")
     p.add_argument("--language", help="language code, for models with a language embedding")
-    p.add_argument("--max_length", type=_at_least(3), default=128)
-    p.add_argument("--batch_size", type=_at_least(1), default=32)
+    p.add_argument("--max_length", type=integer_from(3), default=128)
+    p.add_argument("--batch_size", type=integer_from(1), default=32)
     p.set_defaults(run=embed)
 
     p = commands.add_parser("predict", help="labels from a fine-tuned sequence-classification checkpoint, or "
@@ -240,8 +228,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--pairs", help="second texts, line by line, for sentence-pair tasks (XNLI, PAWS-X)")
     p.add_argument("--output", help="JSON lines file (default: standard output)")
     p.add_argument("--language", help="language code, for models with a language embedding")
-    p.add_argument("--max_length", type=_at_least(3), default=256)
-    p.add_argument("--batch_size", type=_at_least(1), default=32)
+    p.add_argument("--max_length", type=integer_from(3), default=256)
+    p.add_argument("--batch_size", type=integer_from(1), default=32)
     p.set_defaults(run=predict)
 
     p = commands.add_parser("export", help="static graph for Paddle Inference (model.json + model.pdiparams)")

@@ -19,12 +19,12 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 import paddle
+from ernie_m.argtypes import integer_from
 
 from .metrics import qa_scores, with_average
 from .readers import BenchmarkDataError, QAExample, language_files, read_squad
 from .trainer import (
-    add_training_arguments, fine_tune, integer_from, load_model, pad_inputs, save_results, task_main,
-    training_arguments,
+    add_training_arguments, fine_tune, load_model, pad_inputs, save_results, task_main, training_arguments,
 )
 
 

@@ -19,11 +19,12 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from ernie_m.argtypes import integer_from
 from ernie_m.embeddings import default_layer, sentence_embeddings
 
 from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average
 from .readers import BenchmarkDataError
-from .trainer import integer_from, load_model, save_results, task_main
+from .trainer import load_model, save_results, task_main
 
 
 def embed(model, tokenizer, texts: Sequence[str], language: str, layer: int, max_length: int = 128,

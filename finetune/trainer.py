@@ -8,7 +8,6 @@ module does the rest, the same way for every benchmark:
 """
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -20,6 +19,7 @@ import numpy as np
 import paddle
 
 from ernie_m import parameter_digest
+from ernie_m.argtypes import integer_from, number_in
 from ernie_m.cpu import keep_freed_memory_on_cpu
 from ernie_m.training import RunLog, amp_dtype, apply_update, atomic_directory, autocast, grad_scaler, step_finite
 from ernie_m.training import build_optimizer as build_shared_optimizer
@@ -50,34 +50,6 @@ class TrainingArguments:
 
 class TrainingError(RuntimeError):
     """Fine-tuning cannot go on (one line; the best checkpoint so far is left intact)."""
-
-
-def integer_from(minimum: int):
-    """An argparse type: an integer of at least `minimum` (a bad value exits 2 with one line, before any work)."""
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def number_in(low: float, high: float, low_open: bool = False):
-    """An argparse type: a finite number in [low, high] ((low, high] with `low_open`)."""
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-        if not math.isfinite(value) or value > high or value < low or (low_open and value == low):
-            raise argparse.ArgumentTypeError(f"must be in {'(' if low_open else '['}{low:g}, {high:g}], got {text}")
-        return value
-
-    return parse
 
 
 def add_training_arguments(parser, learning_rate: float, weight_decay: float, epochs: float, batch_size: int,

@@ -19,22 +19,17 @@ from ernie_m.cpu import configure_process, keep_freed_memory_on_cpu  # noqa: E40
 
 configure_process()  # before Paddle loads: MKL reads its kernel choice once (ernie_m/cpu.py)
 
+from ernie_m.argtypes import integer_from  # noqa: E402
 from ernie_m.distributed import run_entry  # noqa: E402
 from ernie_m.pretraining.config import ConfigError, load_config  # noqa: E402
 from ernie_m.pretraining.trainer import Pretraining, RunError  # noqa: E402
-
-
-def positive_int(text: str) -> int:
-    if not text.lstrip("-").isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a step count of at least 1, got {text!r}")
-    return int(text)
 
 
 def parse_arguments(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML file (see pretrain/configs/)")
     parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--max_steps", type=positive_int,
+    parser.add_argument("--max_steps", type=integer_from(1),
                         help="stop after this many steps; the schedule keeps the stages' length, so --resume "
                              "continues it (default: all stages)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
