@@ -84,6 +84,7 @@ def _load(checkpoint: str, architecture: Optional[str] = None):
     import ernie_m
     from ernie_m.architectures import ARCHITECTURES, RELEASED_MODELS
 
+    _quiet_paddlenlp()
     if not os.path.isdir(checkpoint) and checkpoint not in RELEASED_MODELS:
         raise CommandError(f"{checkpoint} is neither a checkpoint directory nor a released model "
                            f"({', '.join(RELEASED_MODELS)})")
@@ -207,8 +208,13 @@ def convert(args) -> None:
 
 
 def parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     top = argparse.ArgumentParser(prog="ernie-m", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version=f"ernie-m {__version__}")
+    top.add_argument("--verbose", action="store_true",
+                     help="keep Paddle's and PaddleNLP's own log lines (off by default: one line of ours per result)")
     commands = top.add_subparsers(dest="command", required=True)
 
     p = commands.add_parser("embed", help="sentence embeddings of a text file, one a line, to .npy")
@@ -248,9 +254,28 @@ def parser() -> argparse.ArgumentParser:
     return top
 
 
+def quiet_frameworks() -> None:
+    """Paddle's C++ logs (Paddle Inference's optimisation passes) and PaddleNLP's INFO lines off: set before Paddle
+    loads for the former; PaddleNLP's logger is set when the model loads."""
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    _QUIET["paddlenlp"] = True
+
+
+_QUIET = {"paddlenlp": False}
+
+
+def _quiet_paddlenlp() -> None:
+    if _QUIET["paddlenlp"]:
+        from paddlenlp.utils.log import logger
+
+        logger.set_level("WARNING")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> None:
+    args = parser().parse_args(argv)  # before any heavy import: --help and --version answer at once
     configure_process()  # the command owns its process; before Paddle loads (ernie_m/cpu.py)
-    args = parser().parse_args(argv)
+    if not args.verbose:
+        quiet_frameworks()
     try:
         args.run(args)
     except CommandError as error:

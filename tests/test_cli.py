@@ -166,6 +166,24 @@ def test_hostile_input_ends_in_one_line_and_status_2_before_any_output(tiny_mode
     assert not (tmp_path / "v.npy").exists()
 
 
+def test_help_and_version_answer_without_loading_paddle():
+    code = ("import sys\nfrom ernie_m import cli\nfor argv in (['--help'], ['embed', '--help'], ['--version']):\n"
+            "    try:\n        cli.main(argv)\n    except SystemExit:\n        pass\n"
+            "print('paddle' in sys.modules, 'paddlenlp' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert result.stdout.strip().splitlines()[-1] == "False False", result.stderr[-2000:]
+    assert "ernie-m 0.1.0" in result.stdout
+
+
+def test_framework_log_lines_are_off_unless_verbose(tiny_model_dir, tmp_path):
+    (tmp_path / "texts.txt").write_text("hello\n")
+    quiet = ernie_m("embed", tiny_model_dir, str(tmp_path / "texts.txt"), str(tmp_path / "v.npy"))
+    assert quiet.returncode == 0 and "INFO" not in quiet.stderr, quiet.stderr[-2000:]
+    assert quiet.stdout.strip() == f"1 embeddings of size 64 written to {tmp_path / 'v.npy'}"
+    verbose = ernie_m("--verbose", "embed", tiny_model_dir, str(tmp_path / "texts.txt"), str(tmp_path / "v.npy"))
+    assert verbose.returncode == 0 and "INFO" in verbose.stderr
+
+
 def test_console_script_is_declared():
     text = open(os.path.join(ROOT, "pyproject.toml")).read()
     assert 'ernie-m = "ernie_m.cli:main"' in text and callable(cli.main)
