@@ -108,7 +108,9 @@ def run(args, progress: bool = True) -> dict:
 
     tokenizer = ErnieMTokenizer.from_pretrained(args.model)
     paddle.seed(args.seed)
-    model = load_model(ErnieMForTokenClassification, args.model, num_labels=len(labels))
+    # The label names go into config.json: Taskflow's ner mode and `ernie-m predict` read entity types from them.
+    model = load_model(ErnieMForTokenClassification, args.model, num_labels=len(labels),
+                       id2label=dict(enumerate(labels)), label2id=label_ids)
     with_language_ids = model.config.num_languages > 0
     collate = make_collate(tokenizer.pad_token_id)
 

@@ -47,6 +47,16 @@ def test_ner_pipeline_end_to_end(tiny_model_dir, tmp_path):
     assert results["labels"] == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     assert set(results["test_f1"]) == {"en", "de", "average"}
     assert all(0.0 <= value <= 1.0 for value in results["test_f1"].values())
+    # The checkpoint names its labels (before: LABEL_3 in Taskflow and `ernie-m predict`).
+    config = json.loads((out / "best" / "config.json").read_text())
+    assert config["id2label"] == {str(i): label for i, label in enumerate(results["labels"])}
+    assert config["label2id"] == {label: i for i, label in enumerate(results["labels"])}
+    from ernie_m import ErnieMForTokenClassification, ErnieMTokenizer
+    from ernie_m.tagging import tag_texts
+
+    best = ErnieMForTokenClassification.from_pretrained(str(out / "best"))
+    segments = tag_texts(best, ErnieMTokenizer.from_pretrained(str(out / "best")), ["Anna lives in Berlin"])[0]
+    assert {label for _, label in segments} <= {"O", "LOC", "PER"}  # entity types, never LABEL_n
 
     _conll(tmp_path / "odd.testb", [[("Paris", "B-GPE")]])
     with pytest.raises(SystemExit, match=r"evaluation labels \['B-GPE'\] never occur in the training data"):
