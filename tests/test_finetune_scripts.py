@@ -42,6 +42,19 @@ def test_recipes_reach_the_command(script, args, nproc, expected):
         "tatoeba.sh", "bucc.sh"))
 
 
+@pytest.mark.parametrize("script, arguments", [("conll.sh", ("english", "M", "D", "O")),
+                                               ("mlqa.sh", ("M", "SQUAD", "MLQA", "O", "base")),
+                                               ("xnli.sh", ("transfer", "M", "D", "T", "O"))])
+def test_a_batch_that_does_not_divide_stops_the_script_before_any_command(script, arguments):
+    """Before: the error was printed from a command substitution and the script went on with an empty
+    --batch_size."""
+    result = dry_run(script, *arguments, nproc=3)
+    assert result.returncode == 2 and "does not divide over NPROC=3" in result.stderr
+    assert "finetune/run.py" not in result.stdout
+    bad = dry_run(script, *arguments, nproc="x")
+    assert bad.returncode == 2 and "NPROC must be a positive integer, got 'x'" in bad.stderr
+
+
 def test_bad_arguments_are_refused():
     assert "does not divide over NPROC=3" in dry_run("xnli.sh", "transfer", "M", "D", "T", "O", nproc=3).stderr
     assert "size must be base or large" in dry_run("conll.sh", "all", "M", "D", "O", "huge").stderr

@@ -5,8 +5,10 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 NPROC=${NPROC:-1}
+[[ "$NPROC" =~ ^[1-9][0-9]*$ ]] || { echo "NPROC must be a positive integer, got '$NPROC'" >&2; exit 2; }
 
-per_rank() {  # global batch -> per-rank batch
+per_rank() {  # global batch -> per-rank batch; call it as its own statement (PER_RANK=$(per_rank 32)) so that a
+    # failure stops the script (inside another command's arguments, set -e would not see it)
     if (( $1 % NPROC )); then echo "batch $1 does not divide over NPROC=$NPROC" >&2; exit 2; fi
     echo $(( $1 / NPROC ))
 }

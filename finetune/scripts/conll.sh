@@ -14,6 +14,7 @@ case "$MODE" in
          DEV=(en:"$D/eng.testa" de:"$D/deu.testa" es:"$D/esp.testa" nl:"$D/ned.testa") ;;
     *) echo "mode must be english or all" >&2; exit 2 ;;
 esac
+PER_RANK=$(per_rank 8)  # its own statement: under set -e a bad split stops the script here
 run_task ner --model "$MODEL" --output_dir "$OUT" --train "${TRAIN[@]}" --dev "${DEV[@]}" --test "${TEST[@]}" \
     --learning_rate "$LR" --layer_decay "$DECAY" --weight_decay 0.01 --warmup 0.1 --epochs 10 \
-    --batch_size "$(per_rank 8)" --max_length 512 "${@:6}"
+    --batch_size "$PER_RANK" --max_length 512 "${@:6}"

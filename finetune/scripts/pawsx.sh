@@ -9,6 +9,7 @@ case "$MODE" in
     translate-train-all) BATCH=128; EPOCHS=$([ "$SIZE" = large ] && echo 1 || echo 2) ;;
     *) echo "mode must be transfer or translate-train-all" >&2; exit 2 ;;
 esac
+PER_RANK=$(per_rank $BATCH)  # its own statement: under set -e a bad split stops the script here
 run_task classification --task pawsx --mode "$MODE" --model "$MODEL" --data_dir "$DATA" --output_dir "$OUT" \
     --learning_rate 5e-5 --layer_decay 0.8 --weight_decay 0 --warmup 0.1 --epochs "$EPOCHS" \
-    --batch_size "$(per_rank $BATCH)" --max_length 256 "${@:6}"
+    --batch_size "$PER_RANK" --max_length 256 "${@:6}"
