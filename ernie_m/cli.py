@@ -186,7 +186,7 @@ def export(args) -> None:
 
 
 def convert(args) -> None:
-    from ernie_m.convert.hf import ConversionError, from_hf, to_hf
+    from ernie_m.convert.hf import ConversionError, convert_to_hf, from_hf
     from ernie_m.convert.original import from_static
 
     try:
@@ -201,10 +201,14 @@ def convert(args) -> None:
             return
         if not os.path.isdir(args.source):
             raise CommandError(f"checkpoint directory not found: {args.source}")
-        out = (to_hf if args.direction == "to-hf" else from_hf)(args.source, args.destination)
+        if args.direction == "to-hf":
+            out, dropped = convert_to_hf(args.source, args.destination)
+        else:
+            out, dropped = from_hf(args.source, args.destination), []
     except ConversionError as error:
         raise CommandError(str(error)) from None
-    print(f"written to {out}")
+    note = f"; left out (the pretraining head, which HF's ErnieMModel has not): {', '.join(dropped)}" if dropped else ""
+    print(f"written to {out}{note}")
 
 
 def parser() -> argparse.ArgumentParser:

@@ -61,6 +61,34 @@ def test_hf_outputs_match_and_round_trip_is_exact(tmp_path, model_class, hf_name
     model_class.from_pretrained(str(tmp_path / "back"))
 
 
+@pytest.mark.parametrize("kind", ["pretraining checkpoint", "safetensors directory"])
+def test_every_checkpoint_this_project_writes_converts(tmp_path, kind):
+    """Before: a pretraining checkpoint was refused as "not an ERNIE-M model" and a save_pretrained(
+    safe_serialization=True) directory as having "no model_state.pdparams"."""
+    from ernie_m import ErnieMForPretraining
+
+    paddle.seed(12)
+    config = ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=120)
+    model = ErnieMForPretraining(config) if kind == "pretraining checkpoint" else ErnieMModel(config)
+    model.eval()
+    model.save_pretrained(str(tmp_path / "ours"), safe_serialization=kind == "safetensors directory")
+    destination, dropped = convert_hf.convert_to_hf(str(tmp_path / "ours"), str(tmp_path / "hf"))
+    assert json.loads((tmp_path / "hf" / "config.json").read_text())["architectures"] == ["ErnieMModel"]
+    if kind == "pretraining checkpoint":
+        assert dropped and all(name.startswith("lm_head.") for name in dropped)  # named, not silently lost
+    else:
+        assert dropped == []
+    encoder = model.ernie_m if kind == "pretraining checkpoint" else model
+    hf_model = transformers.ErnieMModel.from_pretrained(destination)
+    hf_model.eval()
+    ids, mask = _inputs()
+    with torch.no_grad():
+        hf_out = hf_model(input_ids=torch.tensor(ids), attention_mask=torch.tensor(mask))
+    out = encoder(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(mask), return_dict=True)
+    np.testing.assert_allclose(out.last_hidden_state.numpy()[mask == 1],
+                               hf_out.last_hidden_state.numpy()[mask == 1], atol=1e-4, rtol=0)
+
+
 def test_not_a_checkpoint_is_named(tmp_path):
     with pytest.raises(convert_hf.ConversionError, match="no config.json"):
         convert_hf.to_hf(str(tmp_path), str(tmp_path / "out"))

@@ -47,7 +47,8 @@ def _architecture(directory: str) -> str:
     with open(path) as handle:
         config = json.load(handle)
     architecture = (config.get("architectures") or ["ErnieMModel"])[0]
-    if architecture not in HF_CLASSES and architecture not in HF_CLASSES.values():
+    if architecture not in HF_CLASSES and architecture not in HF_CLASSES.values() and \
+            architecture != "ErnieMForPretraining":
         raise ConversionError(f"{path}: architecture {architecture!r} is not an ERNIE-M model")
     return architecture
 
@@ -87,18 +88,34 @@ def _copy_tokenizer(source: str, destination: str) -> None:
             shutil.copy2(os.path.join(source, name), destination)
 
 
-def to_hf(source: str, destination: str) -> str:
-    from safetensors.numpy import save_file
+# Our weight files, in the order `from_pretrained` looks for them (`save_pretrained(safe_serialization=True)` writes
+# the second).
+WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
 
+
+def _our_weights(source: str) -> Dict[str, np.ndarray]:
     from ..weights import load_state_dict
 
-    architecture = _architecture(source)
-    weights = os.path.join(source, "model_state.pdparams")
-    if not os.path.isfile(weights):
-        raise ConversionError(f"{source}: no model_state.pdparams")
+    for name in WEIGHT_FILES:
+        if os.path.isfile(os.path.join(source, name)):
+            return load_state_dict(os.path.join(source, name))
+    raise ConversionError(f"{source}: no weight file ({' or '.join(WEIGHT_FILES)})")
+
+
+def convert_to_hf(source: str, destination: str):
+    """Write `source` in HF transformers' layout; returns (destination, the tensors left out). A pretraining
+    checkpoint converts as its encoder (HF's ErnieMModel): the tied LM head has no HF counterpart."""
+    from safetensors.numpy import save_file
+
+    architecture, state, dropped = _architecture(source), _our_weights(source), []
+    if architecture == "ErnieMForPretraining":
+        prefix = "ernie_m."
+        dropped = sorted(key for key in state if not key.startswith(prefix))
+        state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
+        architecture = "ErnieMModel"
     with open(os.path.join(source, "config.json")) as handle:
         config = json.load(handle)
-    state = ours_to_hf_state(load_state_dict(weights), architecture)
+    state = ours_to_hf_state(state, architecture)
     os.makedirs(destination, exist_ok=True)
     save_file(state, os.path.join(destination, "model.safetensors"), metadata={"format": "pt"})
     hf_config = {key: config[key] for key in CONFIG_FIELDS if key in config}
@@ -106,7 +123,12 @@ def to_hf(source: str, destination: str) -> str:
     with open(os.path.join(destination, "config.json"), "w") as handle:
         json.dump(hf_config, handle, indent=2)
     _copy_tokenizer(source, destination)
-    return destination
+    return destination, dropped
+
+
+def to_hf(source: str, destination: str) -> str:
+    """`convert_to_hf` without the report."""
+    return convert_to_hf(source, destination)[0]
 
 
 def from_hf(source: str, destination: str) -> str:
