@@ -23,7 +23,7 @@ def test_the_task_optimizer_uses_its_layer_decay_and_epsilon(tiny_model_dir, tmp
     args = TrainingArguments(output_dir=str(tmp_path), learning_rate=1e-3, layer_decay=0.5, adam_epsilon=1e-7)
     optimizer, schedule = build_optimizer(model, args, total_steps=10)
     scales = sorted({group["learning_rate"] for group in optimizer._param_groups})
-    assert np.allclose(scales, [0.5 ** 3, 0.5, 1.0]) and optimizer._epsilon == 1e-7
+    assert np.allclose(scales, [0.5 ** 3, 0.5 ** 2, 0.5, 1.0]) and optimizer._epsilon == 1e-7  # L = 2
 
 
 def test_save_model_replaces_the_directory_whole(tiny_model_dir, tmp_path):

@@ -12,10 +12,13 @@ from ernie_m.training import (
 )
 
 
-def test_layer_scales_follow_the_released_recipe():
-    # L = 2, d = 0.8: top layer 1, layer below 0.8, embeddings 0.8^3, heads and pooler 1.
-    assert layer_scale("ernie_m.encoder.layers.1.linear1.weight", 2, 0.8) == 1.0
-    assert layer_scale("ernie_m.encoder.layers.0.self_attn.q_proj.weight", 2, 0.8) == pytest.approx(0.8)
+def test_layer_scales_follow_the_original_code():
+    """PaddlePaddle/ERNIE ernie-m/model/optimization.py: encoder_layer_i (from 0) of n_layers gets
+    decay ** (n_layers - i), embeddings decay ** (n_layers + 1), the rest the full rate. (Before, the top layer got
+    the full rate: one off.)"""
+    # L = 2, d = 0.8: top layer 0.8, layer below 0.8^2, embeddings 0.8^3, heads and pooler 1.
+    assert layer_scale("ernie_m.encoder.layers.1.linear1.weight", 2, 0.8) == pytest.approx(0.8)
+    assert layer_scale("ernie_m.encoder.layers.0.self_attn.q_proj.weight", 2, 0.8) == pytest.approx(0.64)
     assert layer_scale("ernie_m.embeddings.word_embeddings.weight", 2, 0.8) == pytest.approx(0.512)
     assert layer_scale("ernie_m.pooler.dense.weight", 2, 0.8) == 1.0
     assert layer_scale("classifier.weight", 2, 0.8) == 1.0
@@ -36,8 +39,8 @@ def test_optimizer_applies_the_layer_scales(tiny_model_dir):
     optimizer.step()
     moved = {key: np.abs(parameters[names[key]].numpy() - before[key]).max() for key in names}
     # Without warm-up the schedule starts at the full rate.
-    assert moved["top"] == pytest.approx(1e-3, rel=0.05) and moved["head"] == pytest.approx(1e-3, rel=0.05)
-    assert moved["lower"] == pytest.approx(5e-4, rel=0.05)
+    assert moved["top"] == pytest.approx(5e-4, rel=0.05) and moved["head"] == pytest.approx(1e-3, rel=0.05)
+    assert moved["lower"] == pytest.approx(2.5e-4, rel=0.05)
     assert moved["embeddings"] == pytest.approx(1e-3 * 0.5 ** 3, rel=0.05)
 
 

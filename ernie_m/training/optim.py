@@ -10,11 +10,12 @@ _LAYER = re.compile(r"(?:^|\.)encoder\.layers\.(\d+)\.")
 
 
 def layer_scale(name: str, num_layers: int, decay: float) -> float:
-    """The learning-rate multiplier of a parameter under layer-wise decay (DESIGN §6): layer i of L gets
-    decay^(L - i), the embeddings decay^(L + 1), everything above the encoder (pooler, heads) the full rate."""
+    """The learning-rate multiplier of a parameter under layer-wise decay, as the original ERNIE-M fine-tuning code
+    has it (DESIGN §6): encoder layer i (from 0) of L gets decay^(L - i), so even the top layer is decayed once; the
+    embeddings decay^(L + 1); everything above the encoder (pooler, heads) the full rate."""
     match = _LAYER.search(name)
     if match:
-        return decay ** (num_layers - (int(match.group(1)) + 1))
+        return decay ** (num_layers - int(match.group(1)))
     if ".embeddings." in f".{name}":
         return decay ** (num_layers + 1)
     return 1.0
