@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 from .configuration import RELEASED_CONFIGS
 
@@ -20,6 +20,7 @@ class Architecture:
     hf_name: Optional[str] = None  # the HF transformers class; None: no counterpart there
     hf_has_pooler: bool = True  # HF's class keeps the pooler (its token-level heads drop it)
     taskflow_task: Optional[str] = None  # the PaddleNLP Taskflow task that serves fine-tuned checkpoints
+    outputs: Tuple[str, ...] = ()  # what `return_dict=False` returns, by name (an exported program's outputs)
 
     @property
     def model_class(self):
@@ -29,16 +30,16 @@ class Architecture:
 
 
 ARCHITECTURES: Dict[str, Architecture] = {a.name: a for a in (
-    Architecture("ErnieMModel", "encoder", "ErnieMModel"),
+    Architecture("ErnieMModel", "encoder", "ErnieMModel", outputs=("last_hidden_state", "pooler_output")),
     Architecture("ErnieMForSequenceClassification", "sequence_classification", "ErnieMForSequenceClassification",
-                 taskflow_task="text_classification"),
+                 taskflow_task="text_classification", outputs=("logits",)),
     Architecture("ErnieMForTokenClassification", "token_classification", "ErnieMForTokenClassification",
-                 hf_has_pooler=False, taskflow_task="ner"),
+                 hf_has_pooler=False, taskflow_task="ner", outputs=("logits",)),
     Architecture("ErnieMForQuestionAnswering", "question_answering", "ErnieMForQuestionAnswering",
-                 hf_has_pooler=False),
-    Architecture("ErnieMForMultipleChoice", "multiple_choice", "ErnieMForMultipleChoice"),
+                 hf_has_pooler=False, outputs=("start_logits", "end_logits")),
+    Architecture("ErnieMForMultipleChoice", "multiple_choice", "ErnieMForMultipleChoice", outputs=("logits",)),
     Architecture("UIEM", "information_extraction", "ErnieMForInformationExtraction",
-                 taskflow_task="information_extraction"),
+                 taskflow_task="information_extraction", outputs=("start_prob", "end_prob")),
     Architecture("ErnieMForPretraining", "pretraining"),
 )}
 

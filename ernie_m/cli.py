@@ -180,8 +180,7 @@ def export(args) -> None:
     from ernie_m.inference import export as export_static
 
     model, tokenizer = _load(args.checkpoint)
-    prefix = export_static(model, args.output_dir)
-    tokenizer.save_pretrained(args.output_dir)
+    prefix = export_static(model, args.output_dir, tokenizer)
     print(f"{type(model).__name__} exported to {prefix}.json / {prefix}.pdiparams")
 
 

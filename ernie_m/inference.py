@@ -38,8 +38,9 @@ class _ExportedForward(paddle.nn.Layer):
         return tuple(outputs) if isinstance(outputs, (tuple, list)) else (outputs,)
 
 
-def export(model, output_dir: str) -> str:
-    """Write `model` as a static graph into `output_dir`; returns the path prefix (`output_dir/model`)."""
+def export(model, output_dir: str, tokenizer=None) -> str:
+    """Write `model` as a static graph into `output_dir` (with `tokenizer` beside it, as `ernie-m export` does: a
+    serving directory needs both); returns the path prefix (`output_dir/model`)."""
     from paddle.static import InputSpec
 
     model.eval()
@@ -55,6 +56,8 @@ def export(model, output_dir: str) -> str:
             "config": model.config.to_dict()}
     with open(os.path.join(output_dir, EXPORT_INFO), "w") as handle:
         json.dump(info, handle, indent=2, default=str)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(output_dir)
     return prefix
 
 
@@ -127,7 +130,33 @@ def export_onnx(directory: str, opset: int = 14) -> str:
     path = os.path.join(directory, "model.onnx")
     paddle2onnx.export(program_file(directory), os.path.join(directory, "model.pdiparams"), path,
                        opset_version=opset)
+    _name_outputs(path, _output_names(directory))
     return path
+
+
+def _output_names(directory: str) -> tuple:
+    """The model's own names for the exported outputs (`logits`, `last_hidden_state`, ...), from the registry."""
+    from .architectures import ARCHITECTURES
+
+    info_path = os.path.join(directory, EXPORT_INFO)
+    architecture = json.load(open(info_path)).get("architecture") if os.path.isfile(info_path) else None
+    return ARCHITECTURES[architecture].outputs if architecture in ARCHITECTURES else ()
+
+
+def _name_outputs(path: str, names) -> None:
+    """Rename the ONNX graph's outputs (paddle2onnx calls them `fetch_name_0`, ...) to `names`, in order."""
+    import onnx
+
+    model = onnx.load(path)
+    if not names or len(names) != len(model.graph.output):
+        return
+    renames = {output.name: name for output, name in zip(model.graph.output, names)}
+    for node in model.graph.node:
+        node.output[:] = [renames.get(name, name) for name in node.output]
+        node.input[:] = [renames.get(name, name) for name in node.input]
+    for output in model.graph.output:
+        output.name = renames[output.name]
+    onnx.save(model, path)
 
 
 class OnnxPredictor(_Predictor):

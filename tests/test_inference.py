@@ -78,3 +78,23 @@ def test_onnx_runtime_equals_the_dynamic_graph(tmp_path):
         np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
     with pytest.raises(FileNotFoundError, match="no model.onnx"):
         OnnxPredictor(str(tmp_path))
+
+
+@pytest.mark.parametrize("model_class, names", [(ErnieMForSequenceClassification, ["logits"]),
+                                                (ErnieMModel, ["last_hidden_state", "pooler_output"])])
+def test_onnx_outputs_carry_the_model_output_names_and_export_writes_the_tokenizer(tmp_path, tokenizer_dir,
+                                                                                 model_class, names):
+    """Before: the ONNX outputs were `fetch_name_0`, ..., and `export()` wrote no tokenizer (`ernie-m export` did)."""
+    pytest.importorskip("paddle2onnx")
+    onnx = pytest.importorskip("onnx")
+    from ernie_m import ErnieMTokenizer
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    model = model_class(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=len(tokenizer), num_labels=3))
+    export(model, str(tmp_path / "static"), tokenizer)
+    assert ErnieMTokenizer.from_pretrained(str(tmp_path / "static")).encode("hello")["input_ids"] == \
+        tokenizer.encode("hello")["input_ids"]
+    path = export_onnx(str(tmp_path / "static"))
+    assert [output.name for output in onnx.load(path).graph.output] == names
+    ids, mask, positions = _inputs(2, 7, len(tokenizer), 0)
+    assert len(OnnxPredictor(str(tmp_path / "static"))(ids, mask, positions)) == len(names)
