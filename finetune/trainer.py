@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Dict, List, Optional, Sequence
@@ -46,6 +47,7 @@ class TrainingArguments:
     max_grad_norm: Optional[float] = None
     progress: bool = True  # a progress bar on rank 0
     max_nonfinite_steps: int = 20  # skipped (non-finite) updates in a row that stop the run
+    evaluate_only: bool = False  # no training: the model as given is scored and kept as `best`
 
 
 class TrainingError(RuntimeError):
@@ -68,13 +70,18 @@ def add_training_arguments(parser, learning_rate: float, weight_decay: float, ep
     parser.add_argument("--eval_steps", type=integer_from(1))
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--amp", choices=["bf16", "fp16"])
+    parser.add_argument("--overwrite", action="store_true", help="replace what an earlier run left in --output_dir")
+    parser.add_argument("--do_eval", action="store_true",
+                        help="no training: score --model (a fine-tuned checkpoint) on the dev and test sets and write "
+                             "the same results.json")
 
 
 def training_arguments(args, progress: bool = True) -> TrainingArguments:
     return TrainingArguments(
         output_dir=args.output_dir, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
         weight_decay=args.weight_decay, warmup=args.warmup, epochs=args.epochs, batch_size=args.batch_size,
-        max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress)
+        max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress,
+        evaluate_only=getattr(args, "do_eval", False))
 
 
 def load_model(model_class, name_or_path: str, **kwargs):
@@ -99,11 +106,25 @@ def save_results(output_dir: str, summary: dict) -> dict:
     return summary
 
 
+def _check_output_dir(args) -> None:
+    """An earlier run's results are not replaced unless asked (`--overwrite`): one line, exit status 2, before
+    any data is read."""
+    directory = getattr(args, "output_dir", None)
+    if os.environ.get("PADDLE_TRAINER_ID", "0") != "0":
+        return  # rank 0 decides; the others may already see its first files
+    if not directory or not os.path.isdir(directory) or not os.listdir(directory) or getattr(args, "overwrite", True):
+        return
+    print(f"finetune: {directory} holds an earlier run ({', '.join(sorted(os.listdir(directory))[:4])}); pass "
+          f"--overwrite to replace it, or choose another --output_dir", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def task_main(build_parser, run, shown: Callable[[dict], dict], argv=None) -> None:
     """A task's command line: parse, run, turn bad benchmark data into one line, print the scores on rank 0."""
     from .readers import BenchmarkDataError
 
     args = build_parser().parse_args(argv)
+    _check_output_dir(args)
     keep_freed_memory_on_cpu()  # the task's process is ours: large tensors reuse freed memory, not fresh pages
     try:
         summary = run(args)
@@ -145,6 +166,19 @@ def save_model(model, tokenizer, directory: str) -> None:
         tokenizer.save_pretrained(temporary)
 
 
+def _evaluate_only(model, tokenizer, evaluate, args: TrainingArguments, rank: int) -> dict:
+    """`--do_eval`: score the given model on the development sets and keep it as `best`, so that the task's own
+    code scores the test sets and writes results.json exactly as after training."""
+    model.eval()
+    scores = with_average(evaluate(model))
+    if rank == 0:
+        save_model(model, tokenizer, os.path.join(args.output_dir, "best"))
+    if paddle.distributed.get_world_size() > 1:
+        paddle.distributed.barrier()
+    return {"best": scores, "best_step": 0, "history": [{"step": 0, **scores}], "steps": 0, "seconds": 0.0,
+            "arguments": asdict(args)}
+
+
 def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callable[[List[dict]], Dict[str, np.ndarray]],
               evaluate: Callable[[object], Dict[str, float]], args: TrainingArguments) -> dict:
     """Train, evaluating on the development sets; keep the weights with the best average in `output_dir/best`.
@@ -153,6 +187,8 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     """
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
     os.makedirs(args.output_dir, exist_ok=True)
+    if args.evaluate_only:
+        return _evaluate_only(model, tokenizer, evaluate, args, rank)
     paddle.seed(args.seed)
     sampler = paddle.io.DistributedBatchSampler(train_features, batch_size=args.batch_size, shuffle=True,
                                                 num_replicas=world, rank=rank)
@@ -206,7 +242,7 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
                                     f"the data.")
             schedule.step()
             step += 1
-            log.advance()
+            log.advance(loss=f"{float(loss):.4f}", lr=f"{schedule.get_lr():.2e}")
             if step % args.logging_steps == 0:
                 record = {"loss": float(loss), "lr": schedule.get_lr()}
                 log.scalars(record, step, prefix="train/")

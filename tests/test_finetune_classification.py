@@ -42,7 +42,7 @@ def test_pawsx_pipeline_and_a_missing_file(tiny_model_dir, tmp_path):
     os.remove(tmp_path / "de" / "test_2k.tsv")
     with pytest.raises(SystemExit, match=r"de/test_2k.tsv: file not found \(expected PAWS-X"):
         classification.main(["--task", "pawsx", "--data_dir", str(tmp_path), "--model", tiny_model_dir,
-                             "--output_dir", str(out), "--languages", "en", "de", "--max_steps", "1"])
+                             "--output_dir", str(out), "--languages", "en", "de", "--max_steps", "1", "--overwrite"])
 
 
 def test_two_cpu_ranks_fine_tune_in_step(tiny_model_dir, tmp_path):

@@ -61,4 +61,4 @@ def test_ner_pipeline_end_to_end(tiny_model_dir, tmp_path):
     _conll(tmp_path / "odd.testb", [[("Paris", "B-GPE")]])
     with pytest.raises(SystemExit, match=r"evaluation labels \['B-GPE'\] never occur in the training data"):
         ner.main(["--model", tiny_model_dir, "--output_dir", str(out), "--train", f"en:{tmp_path / 'eng.train'}",
-                  "--dev", f"en:{tmp_path / 'odd.testb'}", "--max_steps", "1"])
+                  "--dev", f"en:{tmp_path / 'odd.testb'}", "--max_steps", "1", "--overwrite"])

@@ -76,3 +76,30 @@ def test_bad_numbers_are_refused_before_any_work_with_status_2(tmp_path, capsys,
     with pytest.raises(SystemExit) as caught:
         classification.main(["--model", "m", "--output_dir", str(tmp_path), "--data_dir", str(tmp_path), flag, value])
     assert caught.value.code == 2 and message in capsys.readouterr().err.strip().splitlines()[-1]
+
+
+def test_an_earlier_run_is_not_replaced_unless_asked_and_do_eval_scores_a_checkpoint(tiny_model_dir, tmp_path,
+                                                                                     capsys):
+    """Before: re-running into the same directory replaced a better best/ with a worse one; there was no way to
+    score a fine-tuned checkpoint without training it again."""
+    import json
+
+    from finetune import classification
+    from tests.helpers import write_xnli
+
+    write_xnli(tmp_path)
+    out = tmp_path / "out"
+    common = ["--task", "xnli", "--data_dir", str(tmp_path), "--train_file", str(tmp_path / "multinli_1.0_train.txt"),
+              "--languages", "en", "de", "--batch_size", "4"]
+    classification.main([*common, "--model", tiny_model_dir, "--output_dir", str(out), "--max_steps", "2"])
+    trained = json.loads((out / "results.json").read_text())
+    with pytest.raises(SystemExit) as caught:
+        classification.main([*common, "--model", tiny_model_dir, "--output_dir", str(out), "--max_steps", "1"])
+    error = capsys.readouterr().err
+    assert caught.value.code == 2 and "holds an earlier run" in error and "pass --overwrite" in error
+    assert json.loads((out / "results.json").read_text()) == trained  # untouched
+    # --do_eval on the fine-tuned checkpoint: the same test scores, no training step.
+    classification.main([*common, "--model", str(out / "best"), "--output_dir", str(tmp_path / "eval"),
+                         "--do_eval"])
+    evaluated = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert evaluated["test_accuracy"] == trained["test_accuracy"] and evaluated["best_step"] == 0

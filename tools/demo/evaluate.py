@@ -135,7 +135,8 @@ def transfer_arguments(model_dir: str, corpus_dir: str, output_dir: str, seed: i
     """The `python -m finetune.classification` arguments of the demo's transfer task (kept in results.json, so
     anyone can rerun one number by hand)."""
     return ["--task", "topics", "--data_dir", os.path.join(corpus_dir, "eval", "topics"), "--model", model_dir,
-            "--output_dir", output_dir, "--learning_rate", "1e-3", "--layer_decay", "1.0", "--weight_decay", "0.01",
+            "--output_dir", output_dir, "--overwrite", "--learning_rate", "1e-3", "--layer_decay", "1.0",
+            "--weight_decay", "0.01",
             "--epochs", str(epochs), "--batch_size", "32", "--max_length", "64", "--seed", str(seed)]
 
 
