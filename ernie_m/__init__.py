@@ -30,6 +30,13 @@ _EXPORTS = {
     "parameter_digest": "weights",
     "CheckpointFormatError": "weights",
     "UnsafeCheckpointError": "weights",
+    "AutoModel": "auto",
+    "AutoModelForSequenceClassification": "auto",
+    "AutoModelForTokenClassification": "auto",
+    "AutoModelForQuestionAnswering": "auto",
+    "AutoModelForMultipleChoice": "auto",
+    "AutoModelForPretraining": "auto",
+    "AutoTokenizer": "auto",
 }
 
 __all__ = list(_EXPORTS)
