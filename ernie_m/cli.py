@@ -206,7 +206,7 @@ def convert(args) -> None:
             out, dropped = from_hf(args.source, args.destination), []
     except ConversionError as error:
         raise CommandError(str(error)) from None
-    note = f"; left out (the pretraining head, which HF's ErnieMModel has not): {', '.join(dropped)}" if dropped else ""
+    note = f"; not carried over: {', '.join(dropped)}" if dropped else ""
     print(f"written to {out}{note}")
 
 

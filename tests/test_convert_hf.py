@@ -89,6 +89,29 @@ def test_every_checkpoint_this_project_writes_converts(tmp_path, kind):
                                hf_out.last_hidden_state.numpy()[mask == 1], atol=1e-4, rtol=0)
 
 
+def test_the_language_embedding_survives_the_round_trip_and_its_loss_in_hf_is_named(tmp_path):
+    """Before: from-hf wrote num_languages 0, so the round trip dropped the embedding and changed predictions."""
+    paddle.seed(13)
+    model = ErnieMForSequenceClassification(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=120, num_labels=3,
+                                                                     num_languages=4))
+    with paddle.no_grad():  # a non-zero embedding, as after pretraining
+        model.ernie_m.embeddings.language_embeddings.weight.set_value(
+            paddle.randn(model.ernie_m.embeddings.language_embeddings.weight.shape))
+    model.eval()
+    model.save_pretrained(str(tmp_path / "ours"))
+    _, notes = convert_hf.convert_to_hf(str(tmp_path / "ours"), str(tmp_path / "hf"))
+    assert notes and "language_embeddings" in notes[0] and "HF's ErnieM ignores it" in notes[0]
+    convert_hf.from_hf(str(tmp_path / "hf"), str(tmp_path / "back"))
+    back = ErnieMForSequenceClassification.from_pretrained(str(tmp_path / "back"))
+    back.eval()
+    assert back.config.num_languages == 4
+    ids, mask = _inputs()
+    languages = paddle.to_tensor(np.full(ids.shape, 2, dtype="int64"))
+    want = model(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(mask), language_ids=languages).numpy()
+    got = back(paddle.to_tensor(ids), attention_mask=paddle.to_tensor(mask), language_ids=languages).numpy()
+    np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
 def test_not_a_checkpoint_is_named(tmp_path):
     with pytest.raises(convert_hf.ConversionError, match="no config.json"):
         convert_hf.to_hf(str(tmp_path), str(tmp_path / "out"))

@@ -28,7 +28,9 @@ HF_CLASSES = {a.name: a.hf_name for a in ARCHITECTURES.values() if a.hf_name}
 NO_POOLER_IN_HF = {a.name for a in ARCHITECTURES.values() if a.hf_name and not a.hf_has_pooler}
 CONFIG_FIELDS = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads", "intermediate_size",
                  "hidden_act", "hidden_dropout_prob", "attention_probs_dropout_prob", "max_position_embeddings",
-                 "initializer_range", "pad_token_id", "layer_norm_eps", "num_labels", "id2label", "label2id")
+                 "initializer_range", "pad_token_id", "layer_norm_eps", "num_labels", "id2label", "label2id",
+                 # Ours; HF keeps unknown config fields, so the language embedding's size survives the round trip.
+                 "num_languages", "legacy_attention_mask")
 TOKENIZER_FILES = ("sentencepiece.bpe.model", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json")
 _QKV = re.compile(r"(encoder\.layers\.\d+\.self_attn)\.(q_proj|k_proj|v_proj)\.")
 _HF_QKV = re.compile(r"(encoder\.layers\.\d+\.self_attn)\.self_attn\.(q_proj|k_proj|v_proj)\.")
@@ -108,9 +110,13 @@ def convert_to_hf(source: str, destination: str):
     from safetensors.numpy import save_file
 
     architecture, state, dropped = _architecture(source), _our_weights(source), []
+    # HF's ErnieM has no language embedding: the tensor is written (a round trip keeps it) but HF ignores it, so
+    # outputs there equal the model run without language ids. Said, not hidden.
+    dropped += [f"{key} (written, but HF's ErnieM ignores it: its outputs are those without language ids)"
+                for key in state if ".language_embeddings." in f".{key}"]
     if architecture == "ErnieMForPretraining":
         prefix = "ernie_m."
-        dropped = sorted(key for key in state if not key.startswith(prefix))
+        dropped += sorted(key for key in state if not key.startswith(prefix))
         state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
         architecture = "ErnieMModel"
     with open(os.path.join(source, "config.json")) as handle:
