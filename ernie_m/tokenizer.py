@@ -457,6 +457,17 @@ class ErnieMTokenizer(PretrainedTokenizer):
             encoded = BatchEncoding(dict(encoded), tensor_type=return_tensors, prepend_batch_axis=not batched)
         return encoded
 
+    def _pad(self, encoded_inputs, *args, **kwargs) -> dict:
+        """PaddleNLP's padding, and `language_ids` padded too (with the row's first language, as the batch calls
+        do): `pad()` and PaddleNLP's collators then take rows of different lengths."""
+        languages = encoded_inputs.get("language_ids") if hasattr(encoded_inputs, "get") else None
+        padded = super()._pad(encoded_inputs, *args, **kwargs)
+        if languages is not None and len(languages) < len(padded["input_ids"]):
+            extra = [languages[0] if len(languages) else 0] * (len(padded["input_ids"]) - len(languages))
+            padded["language_ids"] = (list(languages) + extra if self.padding_side == "right"
+                                      else extra + list(languages))
+        return padded
+
     @staticmethod
     def _check_max_length(pairs: bool, max_length, truncation) -> None:
         if max_length is None or truncation in (False, "do_not_truncate"):

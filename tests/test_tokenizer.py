@@ -272,3 +272,17 @@ def test_a_max_length_with_no_room_for_text_is_refused_on_both_paths(tokenizer_d
     with pytest.raises(ValueError, match=f"max_length={max_length} leaves no room for text"):
         tokenizer(text, pair, max_length=max_length, truncation=True)
     assert len(tokenizer("hello there world", max_length=3, truncation=True)["input_ids"]) == 3
+
+
+def test_pad_and_paddlenlp_collators_take_rows_with_language_ids(tokenizer_dir):
+    """Before: `tokenizer.pad` and DataCollatorWithPadding failed on language_ids of different lengths."""
+    from paddlenlp.data import DataCollatorWithPadding
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    rows = [tokenizer("a fox", language="de"), tokenizer("the quick brown fox jumps", language="ru")]
+    padded = tokenizer.pad(rows, return_tensors="np")
+    width = padded["input_ids"].shape[1]
+    assert padded["language_ids"].shape == (2, width)
+    assert set(padded["language_ids"][0].tolist()) == {1} and set(padded["language_ids"][1].tolist()) == {2}
+    batch = DataCollatorWithPadding(tokenizer, return_tensors="np")([dict(row) for row in rows])
+    assert batch["language_ids"].shape == batch["input_ids"].shape
