@@ -20,7 +20,8 @@ def test_the_benchmark_runs_and_reports(tmp_path):
     done = subprocess.run(
         [sys.executable, "-m", "tools.bench", "--preset", "ernie-m-tiny", "--vocab_size", "500", "--length", "32",
          "--train_batch", "2", "--inference_batches", "1,4", "--repeats", "1", "--sections", "pretraining,inference",
-         "--output_dir", str(tmp_path)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+         "--output_dir", str(tmp_path), "--shared_process"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
     assert set(results["pretraining"]["steps"]) == {

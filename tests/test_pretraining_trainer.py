@@ -56,14 +56,30 @@ def test_a_step_in_process_and_a_resume_that_keeps_the_schedule(corpus, tokenize
     assert max(learning_rates(tmp_path / "whole")) == 12
 
 
+@pytest.fixture(scope="module")
+def stopped_at_4(tmp_path_factory, corpus, tokenizer_dir):
+    """A run stopped at step 4 (checkpoint-4), made once; tests copy it before changing anything."""
+    out = tmp_path_factory.mktemp("stopped") / "out"
+    Pretraining(smoke_config(corpus, tokenizer_dir), str(out), stop_at=4).train()
+    return out
+
+
+def _copy_of(run, tmp_path):
+    import shutil
+
+    destination = tmp_path / "out"
+    shutil.copytree(run, destination)
+    return destination
+
+
 @pytest.mark.parametrize("override, message", [
     ("stages.1.steps=20", "schedule length (the sum of stages.*.steps) was 12 in the saved run and is 26 now"),
     ("languages=[ru, de, en]", "languages was ['en', 'de', 'ru'] in the saved run and is ['ru', 'de', 'en'] now"),
     ("model.overrides.intermediate_size=32", "model was "),
 ])
-def test_a_resume_refuses_what_must_not_change_in_one_line(corpus, tokenizer_dir, tmp_path, override, message):
-    out = str(tmp_path / "out")
-    Pretraining(smoke_config(corpus, tokenizer_dir), out, stop_at=4).train()
+def test_a_resume_refuses_what_must_not_change_in_one_line(corpus, tokenizer_dir, tmp_path, stopped_at_4, override,
+                                                           message):
+    out = str(_copy_of(stopped_at_4, tmp_path))
     with pytest.raises(RunError) as caught:
         Pretraining(smoke_config(corpus, tokenizer_dir, override), out, resume=True)
     text = str(caught.value)
@@ -165,11 +181,10 @@ def _corrupt(checkpoint, kind):
     ("data of the wrong kind", "trainer_state.json has no entry 'parallel' for this run's data"),
     ("moments missing", "optimizer.safetensors: optimizer state lacks ernie_m.encoder.layers.0.linear2.weight_moment2_0"),
 ])
-def test_resume_is_strict_about_what_it_loads(corpus, tokenizer_dir, tmp_path, kind, message):
+def test_resume_is_strict_about_what_it_loads(corpus, tokenizer_dir, tmp_path, stopped_at_4, kind, message):
     """Before: an incomplete weight file resumed with exit 0 (Paddle only warned; the weights restarted from random)
     and wrong-structure JSON or missing moments ended in AttributeError / KeyError / AssertionError."""
-    out = tmp_path / "out"
-    Pretraining(smoke_config(corpus, tokenizer_dir), str(out), stop_at=4).train()
+    out = _copy_of(stopped_at_4, tmp_path)
     _corrupt(out / "checkpoint-4", kind)
     with pytest.raises(RunError) as caught:
         Pretraining(smoke_config(corpus, tokenizer_dir), str(out), resume=True)
@@ -177,11 +192,10 @@ def test_resume_is_strict_about_what_it_loads(corpus, tokenizer_dir, tmp_path, k
     assert text.startswith(f"cannot resume from {out}/checkpoint-4: ") and message in text and "\n" not in text
 
 
-def test_resume_refuses_another_tokenizer(corpus, tokenizer_dir, tmp_path):
+def test_resume_refuses_another_tokenizer(corpus, tokenizer_dir, tmp_path, stopped_at_4):
     import shutil
 
-    out = tmp_path / "out"
-    Pretraining(smoke_config(corpus, tokenizer_dir), str(out), stop_at=4).train()
+    out = _copy_of(stopped_at_4, tmp_path)
     other = tmp_path / "other_tokenizer"
     shutil.copytree(tokenizer_dir, other)
     with open(other / "vocab.txt", "a") as handle:

@@ -34,6 +34,8 @@ def parse_args(argv=None):
     parser.add_argument("--tokenizer_vocab", type=int, default=32000)
     parser.add_argument("--cache_dir", default="outputs/package_cache", help="where the demo caches its packages")
     parser.add_argument("--output_dir", default="outputs/bench")
+    parser.add_argument("--shared_process", action="store_true",
+                        help="run every variant in this process (smoke tests of the tool: figures not comparable)")
     args = parser.parse_args(argv)
     unknown = set(args.sections.split(",")) - set(SECTIONS)
     if unknown:
@@ -52,6 +54,7 @@ def main(argv=None) -> None:
     from . import common
     from .report import write_report
 
+    common.SHARED_PROCESS["on"] = args.shared_process
     config = ernie_m.ErnieMConfig.from_preset(args.preset, vocab_size=args.vocab_size)
     sections = args.sections.split(",")
     results = {

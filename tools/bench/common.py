@@ -29,13 +29,21 @@ def in_fresh_process(function: Callable, args: tuple, keep_freed_memory: bool):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    if SHARED_PROCESS["on"]:
+        return _run_here(function, args, keep_freed_memory)
     with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
         return pool.submit(_run_here, function, args, keep_freed_memory).result()
 
 
-def _run_here(function: Callable, args: tuple, keep_freed_memory: bool):
-    import ernie_m.cpu  # before Paddle loads: MKL's kernels
+# `--shared_process`: every variant in the benchmark's own process. For smoke tests of the tool only: the figures
+# then carry each other's memory and thread state and are not comparable.
+SHARED_PROCESS = {"on": False}
 
+
+def _run_here(function: Callable, args: tuple, keep_freed_memory: bool):
+    import ernie_m.cpu
+
+    ernie_m.cpu.configure_process()  # before Paddle loads in this process: MKL's kernels
     if keep_freed_memory:
         ernie_m.cpu.keep_freed_memory()
     return function(*args)
