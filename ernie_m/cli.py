@@ -20,6 +20,7 @@ import sys
 from typing import List, Optional, Sequence
 
 from .argtypes import integer_from
+from .errors import reason
 from .cpu import configure_process, keep_freed_memory_on_cpu
 
 
@@ -52,12 +53,6 @@ def _check_output_file(path: Optional[str]) -> None:
         raise CommandError(f"output directory does not exist: {directory}")
     if not os.access(directory, os.W_OK):
         raise CommandError(f"output directory is not writable: {directory}")
-
-
-def _reason(error: BaseException) -> str:
-    """The line of an error that says what is wrong (PaddleNLP puts it after a header line)."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
-    return next((line for line in lines if "shape" in line or "missing" in line.lower()), lines[0])
 
 
 def _architecture(checkpoint: str) -> str:
@@ -96,7 +91,7 @@ def _load(checkpoint: str, architecture: Optional[str] = None):
     except (OSError, ValueError, TypeError, RuntimeError, ernie_m.CheckpointFormatError,
             ernie_m.UnsafeCheckpointError) as error:  # TypeError: a config.json field of a wrong type (dtype);
         # RuntimeError: PaddleNLP's refusal of weights whose shapes differ from config.json's
-        raise CommandError(f"cannot load {checkpoint}: {_reason(error)}") from None
+        raise CommandError(f"cannot load {checkpoint}: {reason(error)}") from None
     model.eval()
     keep_freed_memory_on_cpu()  # the command's process is ours: big activations reuse memory (docs/benchmarks.md)
     return model, tokenizer

@@ -16,7 +16,7 @@ import numpy as np
 from .atomic import atomic_file
 
 __all__ = ["UnsafeCheckpointError", "CheckpointFormatError", "load_pdparams", "load_state_dict", "save_state_dict",
-           "parameter_digest", "state_dict_mismatch"]
+           "parameter_digest", "state_dict_mismatch", "WEIGHT_FILES", "find_weight_file"]
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -140,6 +140,17 @@ def save_state_dict(state_dict: Mapping, path: str) -> None:
         else:
             with open(temporary, "wb") as handle:
                 pickle.dump(arrays, handle, protocol=4)
+
+
+# A `save_pretrained` directory's weight file, in the order `from_pretrained` looks for them
+# (`safe_serialization=True` writes the second).
+WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
+
+
+def find_weight_file(directory: str) -> Optional[str]:
+    """The weight file of a `save_pretrained` directory, or None."""
+    return next((os.path.join(directory, name) for name in WEIGHT_FILES
+                 if os.path.isfile(os.path.join(directory, name))), None)
 
 
 def state_dict_mismatch(expected: Mapping[str, Sequence[int]], loaded: Mapping[str, np.ndarray]) -> Optional[str]:

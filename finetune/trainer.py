@@ -21,6 +21,7 @@ import paddle
 
 from ernie_m import parameter_digest
 from ernie_m.argtypes import integer_from, number_in
+from ernie_m.errors import reason
 from ernie_m.cpu import keep_freed_memory_on_cpu
 from ernie_m.training import RunLog, amp_dtype, apply_update, atomic_directory, autocast, grad_scaler, step_finite
 from ernie_m.training import build_optimizer as build_shared_optimizer
@@ -92,9 +93,7 @@ def load_model(model_class, name_or_path: str, **kwargs):
     try:
         return from_pretrained_for_training(model_class, name_or_path, **kwargs)
     except (OSError, ValueError, RuntimeError) as error:
-        lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
-        reason = next((line for line in lines if "shape" in line), lines[0])
-        raise TrainingError(f"cannot load {name_or_path}: {reason}") from None
+        raise TrainingError(f"cannot load {name_or_path}: {reason(error, keywords=('shape',))}") from None
 
 
 def save_results(output_dir: str, summary: dict) -> dict:
@@ -229,8 +228,9 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
             with autocast(amp):
                 loss = train_model(**batch, return_dict=True).loss
             (scaler.scale(loss) if scaler else loss).backward()
+            loss_value = float(loss)  # one device synchronisation a step, for the check and the log
             # A non-finite loss or gradient on any rank: every rank skips the update (the fp16 scaler checks its own).
-            finite = step_finite(float(loss), model.parameters(), world, check_gradients=scaler is None)
+            finite = step_finite(loss_value, model.parameters(), world, check_gradients=scaler is None)
             apply_update(optimizer, scaler, finite)
             nonfinite_run = 0 if finite else nonfinite_run + 1
             if nonfinite_run >= args.max_nonfinite_steps:
@@ -242,9 +242,9 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
                                     f"the data.")
             schedule.step()
             step += 1
-            log.advance(loss=f"{float(loss):.4f}", lr=f"{schedule.get_lr():.2e}")
+            log.advance(loss=f"{loss_value:.4f}", lr=f"{schedule.get_lr():.2e}")
             if step % args.logging_steps == 0:
-                record = {"loss": float(loss), "lr": schedule.get_lr()}
+                record = {"loss": loss_value, "lr": schedule.get_lr()}
                 log.scalars(record, step, prefix="train/")
                 log.record({"step": step, **record})
             if step % eval_steps == 0 or step == total_steps:

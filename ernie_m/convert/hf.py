@@ -21,7 +21,7 @@ from typing import Dict
 
 import numpy as np
 
-from ..architectures import ARCHITECTURES
+from ..architectures import ARCHITECTURES, architecture_named, saved_architecture
 
 # Our class -> HF class, for the architectures HF transformers has.
 HF_CLASSES = {a.name: a.hf_name for a in ARCHITECTURES.values() if a.hf_name}
@@ -43,15 +43,15 @@ class ConversionError(ValueError):
 
 
 def _architecture(directory: str) -> str:
-    path = os.path.join(directory, "config.json")
-    if not os.path.isfile(path):
+    try:
+        architecture = saved_architecture(directory)
+    except ValueError as error:  # config.json that is not JSON, or not an object
+        raise ConversionError(str(error)) from None
+    if architecture is None:
         raise ConversionError(f"{directory}: no config.json (not a checkpoint directory)")
-    with open(path) as handle:
-        config = json.load(handle)
-    architecture = (config.get("architectures") or ["ErnieMModel"])[0]
-    if architecture not in HF_CLASSES and architecture not in HF_CLASSES.values() and \
-            architecture != "ErnieMForPretraining":
-        raise ConversionError(f"{path}: architecture {architecture!r} is not an ERNIE-M model")
+    if architecture_named(architecture) is None:  # ours (any in the registry) or HF's name for one
+        raise ConversionError(f"{os.path.join(directory, 'config.json')}: architecture {architecture!r} is not an "
+                              f"ERNIE-M model")
     return architecture
 
 
@@ -90,18 +90,13 @@ def _copy_tokenizer(source: str, destination: str) -> None:
             shutil.copy2(os.path.join(source, name), destination)
 
 
-# Our weight files, in the order `from_pretrained` looks for them (`save_pretrained(safe_serialization=True)` writes
-# the second).
-WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
-
-
 def _our_weights(source: str) -> Dict[str, np.ndarray]:
-    from ..weights import load_state_dict
+    from ..weights import WEIGHT_FILES, find_weight_file, load_state_dict
 
-    for name in WEIGHT_FILES:
-        if os.path.isfile(os.path.join(source, name)):
-            return load_state_dict(os.path.join(source, name))
-    raise ConversionError(f"{source}: no weight file ({' or '.join(WEIGHT_FILES)})")
+    path = find_weight_file(source)
+    if path is None:
+        raise ConversionError(f"{source}: no weight file ({' or '.join(WEIGHT_FILES)})")
+    return load_state_dict(path)
 
 
 def convert_to_hf(source: str, destination: str):

@@ -20,6 +20,7 @@ import paddle
 
 from ..atomic import WRITE_ERRORS
 from ..configuration import ErnieMConfig
+from ..errors import first_line
 from ..modeling import ErnieMForPretraining
 from ..objectives import REGISTRY, MaskingConfig, SpecialIds, masked_lm_loss
 from ..tokenizer import ErnieMTokenizer
@@ -27,6 +28,7 @@ from ..training import (
     RunLog, amp_dtype, apply_update, autocast, build_optimizer, grad_scaler, step_finite, weights_finite,
 )
 from ..training.loading import from_pretrained_for_training
+from ..training.precision import amp_requested
 from ..training.run_directory import RunDirectory, RunDirectoryError, truncate_log
 from ..weights import UnsafeCheckpointError, load_state_dict, parameter_digest, state_dict_mismatch
 from .checkpoints import CheckpointManager
@@ -44,10 +46,6 @@ _FINDERS = {"parallel": ("parallel_dir", find_parallel_files), "monolingual": ("
 
 class RunError(Exception):
     """A run that cannot go on, in one line that says what to do; the last good checkpoint is left intact."""
-
-
-def _one_line(error: BaseException) -> str:
-    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 # ---- the pieces a run is built from ------------------------------------------------------------------------------
@@ -186,10 +184,10 @@ class Pretraining:
         try:
             self.model = build_model(config.model, len(self.tokenizer), len(languages))
         except (OSError, ValueError, TypeError) as error:  # a bad preset, override or init_from directory
-            raise RunError(f"model: {str(error).splitlines()[0]}") from None
+            raise RunError(f"model: {first_line(error)}") from None
         self.model.config.recompute = train.recompute
         self.amp = amp_dtype(train.amp)
-        if train.amp not in (None, False, "none", "fp32") and self.amp is None and self.rank == 0:
+        if amp_requested(train.amp) and self.amp is None and self.rank == 0:
             print(f"train.amp={train.amp} ignored: mixed precision needs a GPU; training in float32")
         self.scaler = grad_scaler(self.amp)
         opt = config.optimizer
@@ -267,7 +265,7 @@ class Pretraining:
                 stream.load_state(state["data"][self.rank][kind])
         except (OSError, ValueError, KeyError, TypeError, CorpusError, UnsafeCheckpointError) as error:
             # truncated, corrupted, incomplete or crafted files
-            detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+            detail = first_line(error)
             if isinstance(error, KeyError):
                 detail = f"{path}/trainer_state.json has no entry {error} for this run's data"
             raise RunError(f"cannot resume from {path}: {detail}. Remove that directory to resume from the "
@@ -297,7 +295,7 @@ class Pretraining:
                 try:
                     self._log_step(step, name, metrics)
                 except WRITE_ERRORS as error:
-                    raise RunError(f"could not write the log in {self.output_dir} ({_one_line(error)}); training "
+                    raise RunError(f"could not write the log in {self.output_dir} ({first_line(error)}); training "
                                    f"stopped. The last complete checkpoint is {self.checkpoints.latest() or 'none'}; "
                                    f"free space, then --resume.") from None
                 if self.config.train.eval_steps > 0 and self.held_out is not None and (
@@ -367,8 +365,8 @@ class Pretraining:
 
     def _log_step(self, step: int, name: str, metrics: dict) -> None:
         self.log.record({"step": step + 1, "objective": name, **metrics})
-        for metric, value in metrics.items():
-            self.log.scalars({f"{name}/{metric}" if metric.startswith(name) else metric: value}, step + 1)
+        self.log.scalars({f"{name}/{metric}" if metric.startswith(name) else metric: value
+                          for metric, value in metrics.items()}, step + 1)
         self.log.advance(objective=name, loss=f"{metrics.get(f'{name}_loss', float('nan')):.3f}",
                          lr=f"{self.schedule.get_lr():.2e}")
         limit = self.config.train.max_nonfinite_steps
@@ -425,7 +423,7 @@ class Pretraining:
                                   rank=self.rank, world_size=self.world, sharded_optimizer=self.sharding,
                                   barrier=self.barrier, run_config=self.config)
         except WRITE_ERRORS as error:  # a full disk, a lost mount: the unfinished directory is already removed
-            raise RunError(f"could not write checkpoint-{step} in {self.output_dir} ({_one_line(error)}); training "
+            raise RunError(f"could not write checkpoint-{step} in {self.output_dir} ({first_line(error)}); training "
                            f"stopped. The last complete checkpoint is {self.checkpoints.latest() or 'none'}; free "
                            f"space, then --resume.") from None
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import os
 
-from ..weights import load_state_dict
+from ..weights import WEIGHT_FILES, find_weight_file, load_state_dict
 
-_WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
 # New by design when absent from a checkpoint: the language embedding starts at zero (DESIGN §4).
 _MAY_BE_NEW = (".embeddings.language_embeddings.",)
 
@@ -17,10 +16,9 @@ def from_pretrained_for_training(model_class, name_or_path: str, **kwargs):
     model = model_class.from_pretrained(name_or_path, **kwargs)
     if not os.path.isdir(name_or_path):
         return model
-    path = next((os.path.join(name_or_path, name) for name in _WEIGHT_FILES
-                 if os.path.isfile(os.path.join(name_or_path, name))), None)
+    path = find_weight_file(name_or_path)
     if path is None:
-        raise ValueError(f"{name_or_path}: no weight file ({' or '.join(_WEIGHT_FILES)})")
+        raise ValueError(f"{name_or_path}: no weight file ({' or '.join(WEIGHT_FILES)})")
     prefix = model.base_model_prefix + "."
     saved = {key if key.startswith(prefix) else prefix + key for key in load_state_dict(path)}
     encoder = [key if key.startswith(prefix) else prefix + key for key in model.state_dict()

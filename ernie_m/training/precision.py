@@ -7,12 +7,18 @@ from typing import Optional
 import paddle
 
 _DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16"}
+_OFF = (None, False, "", "none", "fp32")
+
+
+def amp_requested(requested) -> bool:
+    """Does the setting ask for mixed precision (whether or not this device can give it)?"""
+    return requested not in _OFF
 
 
 def amp_dtype(requested) -> Optional[str]:
     """The autocast dtype for a requested bf16 / fp16, or None: off when not asked for, and on a CPU (which has no
     half-precision kernels worth using)."""
-    if requested in (None, False, "", "none", "fp32"):
+    if not amp_requested(requested):
         return None
     if requested not in _DTYPES:
         raise ValueError(f"amp must be bf16, fp16 or none, got {requested!r}")
