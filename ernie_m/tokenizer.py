@@ -28,6 +28,9 @@ from paddlenlp.transformers import ErnieMTokenizer as _PaddleNLPErnieMTokenizer
 from paddlenlp.transformers.tokenizer_utils import PretrainedTokenizer
 from paddlenlp.transformers.tokenizer_utils_base import BatchEncoding
 
+# "en", a pair's ("en", "de"), or a list with one of those per text of a batch.
+LanguageSpec = Union[str, Tuple[str, str], List[Union[str, Tuple[str, str]]], None]
+
 __all__ = ["ErnieMTokenizer", "split_piece", "SPIECE_UNDERLINE"]
 
 SPIECE_UNDERLINE = "\u2581"
@@ -436,26 +439,48 @@ class ErnieMTokenizer(PretrainedTokenizer):
             )
         return self.languages.index(language)
 
-    def __call__(self, text, text_pair=None, *args, language: Union[str, Tuple[str, str], None] = None, **kwargs):
-        """PaddleNLP's `__call__`; with `language` ("en" or ("en", "de") for pairs), also `language_ids`.
+    def __call__(self, text, text_pair=None, *args, language: LanguageSpec = None, **kwargs):
+        """PaddleNLP's `__call__`; with `language`, also `language_ids`.
 
-        In a pair, `[CLS] A [SEP]` takes the first language and `[SEP] B [SEP]` the second; padding takes the first.
-        A `max_length` that truncation would have to cut into the special tokens is refused.
+        `language` is a code ("en"), a pair's two codes (("en", "de")), or, for a batch, a list with one of those per
+        text (["en", "de"] for two texts). In a pair, `[CLS] A [SEP]` takes the first language and `[SEP] B [SEP]`
+        the second; padding takes the first. A `max_length` that truncation would have to cut into the special tokens
+        is refused.
         """
         self._check_max_length(text_pair is not None, kwargs.get("max_length"), kwargs.get("truncation"))
         if language is None:
             return super().__call__(text, text_pair, *args, **kwargs)
+        per_text = self._languages_per_text(text, language)
         return_tensors = kwargs.pop("return_tensors", None)
         encoded = super().__call__(text, text_pair, *args, **kwargs)
-        first, second = (language, language) if isinstance(language, str) else language
-        first_id, second_id = self.language_id(first), self.language_id(second)
         batched = bool(encoded["input_ids"]) and isinstance(encoded["input_ids"][0], list)
         rows = encoded["input_ids"] if batched else [encoded["input_ids"]]
-        language_rows = [self._language_row(row, first_id, second_id) for row in rows]
-        encoded["language_ids"] = language_rows if batched else language_rows[0]
+        # With overflowing windows a text gives several rows; PaddleNLP says which text each came from.
+        sources = encoded.get("overflow_to_sample") or list(range(len(rows)))
+        encoded["language_ids"] = [self._language_row(row, *per_text[source]) for row, source in zip(rows, sources)]
+        if not batched:
+            encoded["language_ids"] = encoded["language_ids"][0]
         if return_tensors is not None:
             encoded = BatchEncoding(dict(encoded), tensor_type=return_tensors, prepend_batch_axis=not batched)
         return encoded
+
+    def _languages_per_text(self, text, language: LanguageSpec) -> List[Tuple[int, int]]:
+        """(first, second) language ids for each text of the call."""
+        texts = text if isinstance(text, (list, tuple)) else [text]
+        if isinstance(language, list):
+            if not isinstance(text, (list, tuple)) or len(language) != len(texts):
+                raise ValueError(f"language: a list gives one language per text; got {len(language)} for "
+                                 f"{len(texts) if isinstance(text, (list, tuple)) else 'a single'} text(s)")
+            return [self._language_pair(item) for item in language]
+        return [self._language_pair(language)] * len(texts)
+
+    def _language_pair(self, language) -> Tuple[int, int]:
+        if isinstance(language, str):
+            return self.language_id(language), self.language_id(language)
+        if isinstance(language, tuple) and len(language) == 2:
+            return self.language_id(language[0]), self.language_id(language[1])
+        raise ValueError(f"language: expected a code such as 'en' or a pair's two codes ('en', 'de'), got "
+                         f"{language!r}")
 
     def _pad(self, encoded_inputs, *args, **kwargs) -> dict:
         """PaddleNLP's padding, and `language_ids` padded too (with the row's first language, as the batch calls

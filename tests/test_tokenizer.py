@@ -286,3 +286,28 @@ def test_pad_and_paddlenlp_collators_take_rows_with_language_ids(tokenizer_dir):
     assert set(padded["language_ids"][0].tolist()) == {1} and set(padded["language_ids"][1].tolist()) == {2}
     batch = DataCollatorWithPadding(tokenizer, return_tensors="np")([dict(row) for row in rows])
     assert batch["language_ids"].shape == batch["input_ids"].shape
+
+
+def test_language_per_text_in_a_batch(tokenizers):
+    """A batch of texts in different languages: `language=[...]`, one code (or pair) per text, each row equal to
+    the text encoded alone with its language, also when long texts overflow into several windows."""
+    ours, _ = tokenizers
+    texts, languages = ["a fox", "the quick brown fox jumps over"], ["de", "ru"]
+    batch = ours(texts, language=languages, padding=True, return_tensors="np")
+    for row, (text, language) in enumerate(zip(texts, languages)):
+        alone = ours(text, language=language)["language_ids"]
+        assert batch["language_ids"][row, :len(alone)].tolist() == alone
+        assert (batch["language_ids"][row, len(alone):] == ours.language_id(language)).all()  # padding too
+    pairs = ours(["a b", "c"], ["d", "e f"], language=[("en", "de"), ("ru", "en")])
+    assert pairs["language_ids"][1] == ours("c", "e f", language=("ru", "en"))["language_ids"]
+    # Pairs with a stride (QA's windows) give several rows per pair; each keeps its own pair's languages.
+    windows = ours(["where", "who"], ["the quick brown fox jumps over", "a lazy dog sleeps here"],
+                   language=[("en", "de"), ("ru", "en")], max_length=8, stride=2)
+    assert len(windows["input_ids"]) > 2
+    for ids, row, source in zip(windows["input_ids"], windows["language_ids"], windows["overflow_to_sample"]):
+        first, second = [("en", "de"), ("ru", "en")][source]
+        assert row[0] == ours.language_id(first) and row[-1] == ours.language_id(second) and len(row) == len(ids)
+    with pytest.raises(ValueError, match="one language per text; got 1 for 2"):
+        ours(texts, language=["de"])
+    with pytest.raises(ValueError, match="unknown language 'xx'"):
+        ours(texts, language=["de", "xx"])
