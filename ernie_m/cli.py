@@ -1,6 +1,6 @@
 """`ernie-m`: sentence embeddings, prediction, export and conversion, from the command line.
 
-    ernie-m embed MODEL texts.txt vectors.npy [--layer 8] [--language de]
+    ernie-m embed MODEL texts.txt vectors.npy [--layer 8] [--language de | --language_column 1]
     ernie-m predict CHECKPOINT texts.txt [--pairs pairs.txt] [--output predictions.jsonl]   (classification)
     ernie-m predict CHECKPOINT texts.txt [--output tags.jsonl]                             (token classification)
     ernie-m export CHECKPOINT OUTPUT_DIR
@@ -9,7 +9,9 @@
     ernie-m {embed,predict,export,convert} --help
 
 MODEL / CHECKPOINT: a `from_pretrained` directory (ours or PaddleNLP's) or a released name when online. Bad paths
-and wrong checkpoint kinds get one line on stderr and exit status 2.
+and wrong checkpoint kinds get one line on stderr and exit status 2. A model with a language embedding needs the
+texts' language: `--language de` for a whole file, or `--language_column 1` (2) when each line is
+`language<TAB>text` (`text<TAB>language`); the column is read from `--pairs` too.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import argparse
 import json
 import os
 import sys
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from .argtypes import integer_from
 from .errors import reason
@@ -42,6 +44,44 @@ def _read_lines(path: str) -> List[str]:
     if not lines:
         raise CommandError(f"{path} is empty: expected one text a line")
     return lines
+
+
+def _split_language_column(path: str, lines: List[str], column: int) -> Tuple[List[str], List[str]]:
+    """(texts, languages) from lines `language<TAB>text` (column 1) or `text<TAB>language` (column 2)."""
+    texts, languages = [], []
+    for number, line in enumerate(lines, 1):
+        parts = line.split("\t", 1) if column == 1 else line.rsplit("\t", 1)
+        if len(parts) != 2 or not parts[column - 1].strip():
+            raise CommandError(f"{path}:{number}: --language_column {column} expects "
+                               f"{'language<TAB>text' if column == 1 else 'text<TAB>language'}, found no language")
+        languages.append(parts[column - 1].strip())
+        texts.append(parts[2 - column])
+    return texts, languages
+
+
+def _read_texts(path: str, args) -> Tuple[List[str], Optional[List[str]]]:
+    """The file's texts, and their languages when `--language_column` says where they are."""
+    lines = _read_lines(path)
+    return _split_language_column(path, lines, args.language_column) if args.language_column else (lines, None)
+
+
+def _language_argument(model, tokenizer, args, languages: Optional[list]):
+    """The tokenizer's `language=` for this model: None for a model without a language embedding (it has no use
+    for one), else the file's language or the lines' own; refused when missing or unknown to the tokenizer."""
+    if model.config.num_languages == 0:
+        return None
+    language = languages if languages is not None else args.language
+    if language is None:
+        raise CommandError("this model has a language embedding: give --language, or --language_column when each "
+                           "line carries its own")
+    codes = [language] if isinstance(language, str) else [c for item in language for c in
+                                                           ((item,) if isinstance(item, str) else item)]
+    for code in dict.fromkeys(codes):
+        try:
+            tokenizer.language_id(code)
+        except ValueError as error:
+            raise CommandError(str(error)) from None
+    return language
 
 
 def _check_output_file(path: Optional[str]) -> None:
@@ -102,12 +142,12 @@ def embed(args) -> None:
 
     from ernie_m.embeddings import sentence_embeddings
 
-    texts = _read_lines(args.texts)
+    texts, languages = _read_texts(args.texts, args)
     _check_output_file(args.output)
     model, tokenizer = _load(args.model, "ErnieMModel")
     try:
-        vectors = sentence_embeddings(model, tokenizer, texts, args.layer, args.language, args.max_length,
-                                      args.batch_size)
+        language = _language_argument(model, tokenizer, args, languages)
+        vectors = sentence_embeddings(model, tokenizer, texts, args.layer, language, args.max_length, args.batch_size)
     except ValueError as error:
         raise CommandError(str(error)) from None
     np.save(args.output, vectors)
@@ -124,19 +164,23 @@ def predict(args) -> None:
                            f"{' or '.join(PREDICTABLE)} (e.g. finetune/ output_dir/best)")
     if architecture == "ErnieMForTokenClassification":
         return _tag(args)
-    texts = _read_lines(args.texts)
-    pairs = _read_lines(args.pairs) if args.pairs else None
+    texts, languages = _read_texts(args.texts, args)
+    pairs, pair_languages = _read_texts(args.pairs, args) if args.pairs else (None, None)
     if pairs is not None and len(pairs) != len(texts):
         raise CommandError(f"{args.pairs} has {len(pairs)} lines, {args.texts} has {len(texts)}")
+    if pair_languages is not None:
+        languages = list(zip(languages, pair_languages))  # each text of a pair in its own language
     _check_output_file(args.output)
     model, tokenizer = _load(args.checkpoint, architecture)
-    kwargs = {"language": args.language} if model.config.num_languages > 0 else {}
-    if kwargs and not args.language:
-        raise CommandError("this model has a language embedding: give --language")
+    language = _language_argument(model, tokenizer, args, languages)
     names = getattr(model.config, "id2label", None) or {}
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     with paddle.no_grad():
         for start in range(0, len(texts), args.batch_size):
+            kwargs = {}
+            if language is not None:
+                kwargs["language"] = language if isinstance(language, str) else \
+                    language[start:start + args.batch_size]
             batch = tokenizer(texts[start:start + args.batch_size],
                               pairs[start:start + args.batch_size] if pairs else None, max_length=args.max_length,
                               truncation=True, padding=True, return_attention_mask=True, **kwargs)
@@ -156,15 +200,17 @@ def _tag(args) -> None:
 
     if args.pairs:
         raise CommandError("--pairs is for sentence-pair classification; a token-classification model tags one text")
-    texts = _read_lines(args.texts)
+    texts, languages = _read_texts(args.texts, args)
     _check_output_file(args.output)
     model, tokenizer = _load(args.checkpoint, "ErnieMForTokenClassification")
-    if model.config.num_languages > 0:
-        raise CommandError("tagging with a language-embedding model is not supported by predict")
+    language = _language_argument(model, tokenizer, args, languages)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     for start in range(0, len(texts), args.batch_size):
         chunk = texts[start:start + args.batch_size]
-        for segments in tag_texts(model, tokenizer, chunk, args.max_length, args.batch_size):
+        chunk_language = language if language is None or isinstance(language, str) else \
+            language[start:start + args.batch_size]
+        for segments in tag_texts(model, tokenizer, chunk, args.max_length, args.batch_size,
+                                  languages=chunk_language):
             entities = [{"text": text, "label": label} for text, label in segments if label != "O"]
             out.write(json.dumps({"segments": segments, "entities": entities}, ensure_ascii=False) + "\n")
     if args.output:
@@ -220,7 +266,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("texts", help="UTF-8 text file, one sentence a line")
     p.add_argument("output", help="output .npy file ([lines, hidden] float32)")
     p.add_argument("--layer", type=integer_from(0), help="hidden layer (0 = embeddings; default: two thirds up)")
-    p.add_argument("--language", help="language code, for models with a language embedding")
+    _language_options(p)
     p.add_argument("--max_length", type=integer_from(3), default=128)
     p.add_argument("--batch_size", type=integer_from(1), default=32)
     p.set_defaults(run=embed)
@@ -231,7 +277,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("texts", help="UTF-8 text file, one input a line")
     p.add_argument("--pairs", help="second texts, line by line, for sentence-pair tasks (XNLI, PAWS-X)")
     p.add_argument("--output", help="JSON lines file (default: standard output)")
-    p.add_argument("--language", help="language code, for models with a language embedding")
+    _language_options(p)
     p.add_argument("--max_length", type=integer_from(3), default=256)
     p.add_argument("--batch_size", type=integer_from(1), default=32)
     p.set_defaults(run=predict)
@@ -250,6 +296,13 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--tokenizer", help="from-static: directory with sentencepiece.bpe.model and vocab.txt to copy")
     p.set_defaults(run=convert)
     return top
+
+
+def _language_options(p: argparse.ArgumentParser) -> None:
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--language", help="the texts' language code, for models with a language embedding")
+    group.add_argument("--language_column", type=int, choices=(1, 2),
+                       help="each line carries its language: 1 = language<TAB>text, 2 = text<TAB>language")
 
 
 def quiet_frameworks() -> None:

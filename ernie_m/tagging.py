@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -114,17 +114,33 @@ def segments(texts: Sequence[str], words, windows: Sequence[Window], id2label: D
     return results
 
 
+def language_ids(tokenizer, windows: Sequence[Window], languages: Union[str, Sequence[str]], width: int) -> np.ndarray:
+    """`[len(windows), width]`: each window's row filled with its text's language id (`languages`: one code for
+    all texts, or one per text), padding included, as the tokenizer fills a single text's row."""
+    per_text = [languages] * (max(w.text for w in windows) + 1) if isinstance(languages, str) else languages
+    ids = [tokenizer.language_id(per_text[window.text]) for window in windows]
+    return np.repeat(np.asarray(ids, dtype=np.int64)[:, None], width, axis=1)
+
+
 def tag_texts(model, tokenizer, texts: Sequence[str], max_length: int = 512, batch_size: int = 16,
-              entities_only: bool = False) -> List[List[Tuple[str, str]]]:
-    """`segments` of each text from a dynamic-graph `ErnieMForTokenClassification`."""
+              entities_only: bool = False, languages: Union[str, Sequence[str], None] = None
+              ) -> List[List[Tuple[str, str]]]:
+    """`segments` of each text from a dynamic-graph `ErnieMForTokenClassification`. A model with a language
+    embedding needs `languages`: one code for every text, or one per text."""
     import paddle
 
+    if model.config.num_languages > 0 and languages is None:
+        raise ValueError("this model has a language embedding: give the texts' language")
     words, windows = make_windows(tokenizer, texts, max_length)
     model.eval()
     with paddle.no_grad():
         for start in range(0, len(windows), batch_size):
             chunk = windows[start:start + batch_size]
-            logits = model(paddle.to_tensor(input_ids(tokenizer, chunk)), return_dict=True).logits
+            ids = input_ids(tokenizer, chunk)
+            extra = {}
+            if model.config.num_languages > 0:
+                extra["language_ids"] = paddle.to_tensor(language_ids(tokenizer, chunk, languages, ids.shape[1]))
+            logits = model(paddle.to_tensor(ids), return_dict=True, **extra).logits
             read_labels(chunk, logits.numpy())
     id2label = {int(k): v for k, v in (getattr(model.config, "id2label", None) or {}).items()}
     return segments(texts, words, windows, id2label, entities_only)

@@ -19,15 +19,22 @@ What the layer changes in PaddleNLP 2.8.1's Taskflow, and why:
    PaddleNLP (the released UIE-M, for one) and are run with the mask they were trained with. Our tokenizer's
    offsets also survive normalisation, which UIE-M's span extraction relies on.
 3. Taskflow's `ner` task has no ERNIE-M model: `mode="ernie-m"` adds ours (`TokenClassificationTask`).
+4. A checkpoint with a language embedding (`num_languages > 0`) gets language ids: its static graph takes
+   `language_ids`, and the predictor fills them before each run, from `Taskflow(..., language="de")` or, for
+   classification and `ner`, from inputs given as `{"text": ..., "language": ...}`. PaddleNLP's task code never
+   sees the extra input, so its pre- and post-processing stay as they are.
 
 `disable()` restores PaddleNLP's own methods.
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import os
-from typing import Dict, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
 
 import paddle
 from paddlenlp.taskflow import taskflow as _taskflow_registry
@@ -127,6 +134,8 @@ def _get_inference_model(original):
             original(self)
         if getattr(self, "_static_model_file", None):
             self._static_model_file = _program_file(self._static_model_file)
+        if has_language_embedding(self._task_path):
+            _feed_languages(self)
 
     return get_inference_model
 
@@ -204,10 +213,15 @@ class TokenClassificationTask(Task):
 
     def _construct_input_spec(self):
         self._input_spec = [paddle.static.InputSpec(shape=[None, None], dtype="int64", name="input_ids")]
+        if has_language_embedding(self._task_path):
+            _with_language_input(self)
 
     def _preprocess(self, inputs):
+        inputs, languages = split_languages(inputs)
         texts = self._check_input_text(inputs)
         words, windows = tagging.make_windows(self._tokenizer, texts, self._max_seq_len)
+        if isinstance(self.predictor, LanguageFeedingPredictor):  # windows run in order: queue each one's language
+            self.predictor.queue([languages[window.text] if languages else None for window in windows])
         return {"texts": texts, "words": words, "windows": windows}
 
     def _run_model(self, inputs):
@@ -225,6 +239,138 @@ class TokenClassificationTask(Task):
         return results if len(results) > 1 else results[0]  # one text, one result: as Taskflow's `ner` does
 
 
+# ---- 4. language ids for checkpoints with a language embedding ----------------------------------------------------
+LANGUAGE_IDS = "language_ids"
+
+
+def has_language_embedding(task_path: str) -> bool:
+    """Was the checkpoint in `task_path` saved with a language embedding (`num_languages > 0`)?"""
+    return is_ernie_m_checkpoint(task_path) and int(_raw_config(task_path).get("num_languages") or 0) > 0
+
+
+class _WithLanguageIds(paddle.nn.Layer):
+    """The task's model with `language_ids` after `input_ids`: a static graph's input specs map to `forward`'s
+    named arguments by position (text classification and NER feed `input_ids` alone)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids, language_ids):
+        return self.model(input_ids, language_ids=language_ids)
+
+
+class _WithPositionsAndLanguageIds(_WithLanguageIds):
+    """As `_WithLanguageIds`, after `input_ids` and `position_ids` (UIE-M feeds both)."""
+
+    def forward(self, input_ids, position_ids, language_ids):
+        return self.model(input_ids, position_ids=position_ids, language_ids=language_ids)
+
+
+def _with_language_input(task) -> None:
+    """Add `language_ids` to the task's input spec and model, for a checkpoint with a language embedding."""
+    names = [spec.name for spec in task._input_spec]
+    wrapper = {("input_ids",): _WithLanguageIds,
+               ("input_ids", "position_ids"): _WithPositionsAndLanguageIds}.get(tuple(names))
+    if wrapper is None:
+        raise ValueError(f"{task._task_path}: language ids for a task fed {names} are not supported")
+    task._input_spec = list(task._input_spec) + [
+        paddle.static.InputSpec(shape=[None, None], dtype="int64", name=LANGUAGE_IDS)]
+    task._model = wrapper(task._model)
+
+
+def _input_spec_with_languages(original):
+    def construct_input_spec(self):
+        original(self)
+        if has_language_embedding(self._task_path) and not isinstance(self._model, _WithLanguageIds):
+            _with_language_input(self)
+
+    return construct_input_spec
+
+
+class LanguageFeedingPredictor:
+    """A Paddle Inference predictor whose program takes `language_ids`, shown to PaddleNLP's task code without that
+    input: `run()` fills it, a row at a time, from the languages queued for the call's rows (`queue`) or else the
+    task's `language=`. Rows take their text's language throughout, padding included, as the tokenizer does."""
+
+    def __init__(self, predictor, task):
+        names = list(predictor.get_input_names())
+        if LANGUAGE_IDS not in names:
+            raise ValueError(f"{task._task_path}/static holds a program built without language_ids for a checkpoint "
+                             f"that has a language embedding; delete {task._task_path}/static and run again")
+        self._predictor = predictor
+        self._task = task  # its tokenizer may be built after the predictor (UIE builds it last)
+        self._default = task.kwargs.get("language")
+        self._names = [name for name in names if name != LANGUAGE_IDS]
+        self._input_ids = predictor.get_input_handle("input_ids")
+        self._languages = predictor.get_input_handle(LANGUAGE_IDS)
+        self._queued: collections.deque = collections.deque()
+
+    def language_id(self, language: Optional[str]) -> int:
+        language = language if language is not None else self._default
+        if language is None:
+            raise ValueError("this checkpoint has a language embedding: give Taskflow(..., language='xx') or inputs "
+                             "as {'text': ..., 'language': 'xx'}")
+        return self._task._tokenizer.language_id(language)
+
+    def queue(self, languages: Sequence[Optional[str]]) -> None:
+        """The languages of the next rows, in the order the task runs them."""
+        self._queued = collections.deque(self.language_id(language) for language in languages)
+
+    def get_input_names(self) -> List[str]:
+        return list(self._names)
+
+    def run(self):
+        rows, length = self._input_ids.shape()
+        ids = [self._queued.popleft() if self._queued else self.language_id(None) for _ in range(rows)]
+        self._languages.copy_from_cpu(np.repeat(np.asarray(ids, dtype=np.int64)[:, None], length, axis=1))
+        return self._predictor.run()
+
+    def __getattr__(self, name):
+        return getattr(self._predictor, name)
+
+
+def _feed_languages(task) -> None:
+    if task._predictor_type != "paddle-inference":
+        raise ValueError(f"{task._task_path} has a language embedding, which this layer feeds on Paddle Inference "
+                         f"only; leave Taskflow's predictor at 'paddle-inference' (no ONNX) for it")
+    task.predictor = LanguageFeedingPredictor(task.predictor, task)
+    task.input_names = task.predictor.get_input_names()
+    task.input_handles = [task.predictor.get_input_handle(name) for name in task.input_names]
+
+
+def split_languages(inputs) -> Tuple[object, Optional[List[Optional[str]]]]:
+    """Taskflow's call arguments (a tuple holding a text or a list of texts) with inputs given as
+    `{"text": ..., "language": ...}` -> (the same arguments holding the texts, their languages, None for a plain
+    text); arguments without such inputs come back unchanged, with None."""
+    given = inputs[0] if isinstance(inputs, tuple) and inputs else inputs
+    items = given if isinstance(given, list) else [given]
+    if not any(isinstance(item, dict) for item in items):
+        return inputs, None
+    texts, languages = [], []
+    for number, item in enumerate(items):
+        if isinstance(item, dict):
+            if not isinstance(item.get("text"), str):
+                raise ValueError(f"input {number}: a dict input needs a 'text' string (and a 'language' code)")
+            texts.append(item["text"])
+            languages.append(item.get("language"))
+        else:
+            texts.append(item)
+            languages.append(None)
+    texts = texts if isinstance(given, list) else texts[0]
+    return ((texts,) + tuple(inputs[1:]) if isinstance(inputs, tuple) else texts), languages
+
+
+def _classification_preprocess(original):
+    def preprocess(self, inputs):
+        inputs, languages = split_languages(inputs)
+        if isinstance(self.predictor, LanguageFeedingPredictor):  # else a language changes nothing: ignored
+            self.predictor.queue(languages or [None] * len(self._check_input_text(inputs)))
+        return original(self, inputs)
+
+    return preprocess
+
+
 # ---- installing and removing the layer -----------------------------------------------------------------------------
 _PATCHES = (
     (Task, "_get_inference_model", _get_inference_model),
@@ -233,6 +379,9 @@ _PATCHES = (
     (TextClassificationTask, "_construct_tokenizer", _our_tokenizer),
     (UIETask, "_construct_model", _uie_model),
     (UIETask, "_construct_tokenizer", _our_tokenizer),
+    (TextClassificationTask, "_construct_input_spec", _input_spec_with_languages),
+    (UIETask, "_construct_input_spec", _input_spec_with_languages),
+    (TextClassificationTask, "_preprocess", _classification_preprocess),
 )
 _originals: Dict[Tuple[type, str], object] = {}
 

@@ -445,9 +445,11 @@ class ErnieMTokenizer(PretrainedTokenizer):
         `language` is a code ("en"), a pair's two codes (("en", "de")), or, for a batch, a list with one of those per
         text (["en", "de"] for two texts). In a pair, `[CLS] A [SEP]` takes the first language and `[SEP] B [SEP]`
         the second; padding takes the first. A `max_length` that truncation would have to cut into the special tokens
-        is refused.
+        is refused, and so is a strided pair whose first text leaves no room for the second.
         """
         self._check_max_length(text_pair is not None, kwargs.get("max_length"), kwargs.get("truncation"))
+        if text_pair is not None and kwargs.get("stride") and kwargs.get("max_length"):
+            self._check_room_for_windows(text, kwargs["max_length"])
         if language is None:
             return super().__call__(text, text_pair, *args, **kwargs)
         per_text = self._languages_per_text(text, language)
@@ -503,6 +505,17 @@ class ErnieMTokenizer(PretrainedTokenizer):
             raise ValueError(f"max_length={max_length!r} leaves no room for text: the special tokens of "
                              f"{'a pair' if pairs else 'a text'} take {specials} and each text needs one; use "
                              f"max_length >= {needed}")
+
+    def _check_room_for_windows(self, text, max_length: int) -> None:
+        """PaddleNLP cuts a strided pair's second text into windows of what the first text leaves; with no room left
+        its loop never advances (measured: a call that never returned). Refuse such a pair instead."""
+        firsts = text if isinstance(text, (list, tuple)) else [text]
+        specials = self.num_special_tokens_to_add(pair=True)
+        for index, ids in enumerate(self.encode_batch_ids([str(first) for first in firsts])):
+            if len(ids) + specials >= max_length:
+                raise ValueError(f"text {index}: the first text takes {len(ids)} tokens, which with {specials} special "
+                                 f"tokens leaves no room for the second within max_length={max_length}; shorten it "
+                                 f"or raise max_length")
 
     def _language_row(self, ids: List[int], first_id: int, second_id: int) -> List[int]:
         sep = self.sep_token_id

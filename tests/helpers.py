@@ -45,3 +45,25 @@ def read_log(output_dir, rank=0):
             record = json.loads(line)
             records[record.get("step", "final")] = record
     return records
+
+
+def save_language_model(model_class, tokenizer, directory, seed: int, sharpen=(), **config_fields):
+    """A tiny `model_class` with a three-language embedding whose rows are far apart (a trained one's are; the
+    initial zeros would make every language give the same output), saved with `tokenizer` into `directory`.
+    `sharpen` names output layers scaled up, so that decisions depend on the input."""
+    import paddle
+
+    from ernie_m import ErnieMConfig
+
+    paddle.seed(seed)
+    model = model_class(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=len(tokenizer), num_languages=3,
+                                                 **config_fields))
+    embedding = model.base_model.embeddings.language_embeddings.weight
+    embedding.set_value(paddle.randn(embedding.shape) * 2.0)
+    for name in sharpen:
+        weight = getattr(model, name).weight
+        weight.set_value(weight * 40.0)
+    model.eval()
+    model.save_pretrained(str(directory))
+    tokenizer.save_pretrained(str(directory))
+    return model

@@ -195,3 +195,72 @@ def test_commands_that_load_a_model_keep_freed_memory_on_cpu(tiny_model_dir, mon
     monkeypatch.setattr(cli, "keep_freed_memory_on_cpu", lambda: calls.append(1) or True)
     model, _ = cli._load(tiny_model_dir, "ErnieMModel")
     assert calls == [1] and not model.training
+
+
+def _run_in_process(*argv):
+    """The command's own function, without a new process (the parsing and the work are the same)."""
+    args = cli.parser().parse_args(list(argv))
+    args.run(args)
+
+
+def test_language_per_line_for_embed_and_predict(tokenizer_dir, tmp_path):
+    """Language-embedding models: `--language_column` gives each line its language; every command's output equals
+    the library's with the same language ids, and differs from one language for the whole file."""
+    import paddle
+
+    from ernie_m import ErnieMForSequenceClassification, ErnieMForTokenClassification, ErnieMModel, ErnieMTokenizer
+    from ernie_m.embeddings import sentence_embeddings
+    from ernie_m.tagging import tag_texts
+    from tests.helpers import save_language_model
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    texts, languages = ["The cat sleeps.", "Die Katze schläft.", "Кошка спит."], ["en", "de", "ru"]
+    (tmp_path / "lines.tsv").write_text("".join(f"{lang}\t{text}\n" for lang, text in zip(languages, texts)),
+                                        encoding="utf-8")
+    (tmp_path / "reversed.tsv").write_text("".join(f"{text}\t{lang}\n" for lang, text in zip(languages, texts)),
+                                           encoding="utf-8")
+
+    encoder = save_language_model(ErnieMModel, tokenizer, tmp_path / "encoder", seed=3)
+    _run_in_process("embed", str(tmp_path / "encoder"), str(tmp_path / "lines.tsv"), str(tmp_path / "v.npy"),
+                    "--language_column", "1", "--batch_size", "2")
+    vectors = np.load(tmp_path / "v.npy")
+    np.testing.assert_allclose(vectors, sentence_embeddings(encoder, tokenizer, texts, language=languages),
+                               atol=1e-5)
+    assert np.abs(vectors - sentence_embeddings(encoder, tokenizer, texts, language="en")).max() > 1e-3
+
+    classifier = save_language_model(ErnieMForSequenceClassification, tokenizer, tmp_path / "classifier", seed=4,
+                                     sharpen=["classifier"], num_labels=2)
+    _run_in_process("predict", str(tmp_path / "classifier"), str(tmp_path / "lines.tsv"), "--pairs",
+                    str(tmp_path / "lines.tsv"), "--language_column", "1", "--output", str(tmp_path / "p.jsonl"))
+    scores = [json.loads(line)["score"] for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    with paddle.no_grad():
+        for text, language, score in zip(texts, languages, scores):
+            batch = tokenizer(text, text, language=language, return_tensors="pd")
+            probabilities = paddle.nn.functional.softmax(classifier(**batch), -1).numpy()[0]
+            assert abs(probabilities.max() - score) <= 1e-5
+
+    tagger = save_language_model(ErnieMForTokenClassification, tokenizer, tmp_path / "tagger", seed=5,
+                                 sharpen=["classifier"], num_labels=4,
+                                 id2label=dict(enumerate(["O", "B-PER", "I-PER", "B-LOC"])))
+    _run_in_process("predict", str(tmp_path / "tagger"), str(tmp_path / "reversed.tsv"), "--language_column", "2",
+                    "--output", str(tmp_path / "tags.jsonl"))
+    rows = [json.loads(line) for line in (tmp_path / "tags.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [[tuple(s) for s in row["segments"]] for row in rows] == tag_texts(tagger, tokenizer, texts,
+                                                                               languages=languages)
+
+
+@pytest.mark.parametrize("argv_tail, message", [
+    (["--language_column", "1"], "no-language.txt:1: --language_column 1 expects language<TAB>text"),
+    ([], "this model has a language embedding: give --language"),
+    (["--language", "xx"], "unknown language 'xx'"),
+])
+def test_language_errors_name_the_line(tokenizer_dir, tmp_path, argv_tail, message):
+    from ernie_m import ErnieMForSequenceClassification, ErnieMTokenizer
+    from tests.helpers import save_language_model
+
+    save_language_model(ErnieMForSequenceClassification, ErnieMTokenizer.from_pretrained(tokenizer_dir),
+                        tmp_path / "m", seed=3)
+    (tmp_path / "no-language.txt").write_text("just a text\n", encoding="utf-8")
+    result = ernie_m("predict", str(tmp_path / "m"), str(tmp_path / "no-language.txt"), *argv_tail)
+    assert result.returncode == 2 and message in result.stderr and len(result.stderr.strip().splitlines()) == 1, \
+        result.stderr[-2000:]

@@ -112,3 +112,26 @@ def test_classifier_with_other_labels_loads_with_ignore_mismatched_sizes(tmp_pat
         str(tmp_path), num_labels=5, ignore_mismatched_sizes=True
     )
     assert model.classifier.weight.shape == [64, 5]
+
+
+def test_paddlenlp_classes_drop_a_language_embedding_and_the_outputs_move(tmp_path, tokenizer_dir):
+    """What docs/compatibility.md warns about: PaddleNLP's ErnieM loads a checkpoint with a language embedding
+    (only a log line about the unused tensor) and runs it without language ids. The gap against our model with
+    the ids is the loss; `ernie_m.AutoModel` keeps them."""
+    from tests.helpers import save_language_model
+
+    tokenizer = ernie_m.ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    ours = save_language_model(ernie_m.ErnieMModel, tokenizer, tmp_path / "m", seed=31)
+    theirs = paddlenlp_models.ErnieMModel.from_pretrained(str(tmp_path / "m"))
+    theirs.eval()
+    assert "embeddings.language_embeddings.weight" not in theirs.state_dict()
+    batch = tokenizer(["a short text"], language="de", return_tensors="pd")
+    with paddle.no_grad():
+        with_languages = ours(**batch)[0].numpy()
+        # PaddleNLP's mask hides id 0 ([CLS]); give both the same explicit mask so only the language rows differ.
+        mask = paddle.zeros([1, 1, 1, batch["input_ids"].shape[1]])
+        gap = np.abs(theirs(batch["input_ids"], attention_mask=mask)[0].numpy() - with_languages).max()
+        auto = ernie_m.AutoModel.from_pretrained(str(tmp_path / "m"))
+        auto.eval()
+        same = np.abs(auto(**batch)[0].numpy() - with_languages).max()
+    assert gap > 0.1 and same <= 1e-5

@@ -246,3 +246,30 @@ def test_a_corpus_file_with_no_usable_line_is_named_before_training(corpus, toke
     with pytest.raises(RunError, match=rf"{data}/mono/de.txt: no usable line for shard 0 of 1"):
         Pretraining(smoke_config(data, tokenizer_dir, f"data.num_workers={workers}"), str(tmp_path / "out"))
     assert not (tmp_path / "out" / "log_rank0.jsonl").exists()
+
+
+def test_without_a_language_embedding_the_checkpoint_is_the_released_architecture(corpus, tokenizer_dir, tmp_path):
+    """`model.language_embedding=false`: the run's checkpoint has PaddleNLP's key set, and PaddleNLP's ErnieMModel
+    runs it as our model does (the default, with an embedding, it would run without the language rows)."""
+    import numpy as np
+    import paddle
+    from paddlenlp.transformers import ErnieMModel as PaddleNLPErnieMModel
+
+    from ernie_m import ErnieMModel, ErnieMTokenizer
+
+    run = Pretraining(smoke_config(corpus, tokenizer_dir, "model.language_embedding=false"), str(tmp_path / "out"),
+                      stop_at=2)
+    run.train()
+    checkpoint = str(tmp_path / "out" / "checkpoint-2")
+    assert json.load(open(os.path.join(checkpoint, "config.json")))["num_languages"] == 0
+    ours, theirs = ErnieMModel.from_pretrained(checkpoint), PaddleNLPErnieMModel.from_pretrained(checkpoint)
+    assert set(ours.state_dict()) == set(theirs.state_dict())
+    batch = ErnieMTokenizer.from_pretrained(checkpoint)(["a short text", "ein etwas längerer Text hier"],
+                                                        padding=True, return_tensors="pd")
+    ours.eval(), theirs.eval()
+    with paddle.no_grad():
+        mask = batch["attention_mask"]
+        gap = np.abs(ours(batch["input_ids"], attention_mask=mask)[0].numpy() -
+                     theirs(batch["input_ids"], attention_mask=mask.unsqueeze([1, 2]).astype("float32").
+                            subtract(paddle.to_tensor(1.0)).multiply(paddle.to_tensor(1e4)))[0].numpy()).max()
+    assert gap <= 1e-5

@@ -255,3 +255,77 @@ def test_without_the_layer_taskflow_fails_on_paddle_3(tmp_path, tokenizer):
         layer.enable()
     assert layer.is_enabled()
     assert Taskflow("text_classification", task_path=directory)(TEXTS[0])[0]["predictions"]
+
+
+# ---- checkpoints with a language embedding ---------------------------------------------------------------------------
+LANGUAGES = ["en", "ru", "de"]  # of TEXTS (the third is French; any code the tokenizer knows works as a label)
+
+
+def test_text_classification_feeds_language_ids(tmp_path, tokenizer):
+    """`language=` for the task and `{"text", "language"}` per input: Taskflow's scores equal our model's run with
+    the same language ids (one text at a time), and the language changes them (else the check would be empty)."""
+    from tests.helpers import save_language_model
+
+    model = save_language_model(ErnieMForSequenceClassification, tokenizer, tmp_path / "clf", seed=21,
+                                sharpen=["classifier"], num_labels=3)
+
+    def expected(text, language):
+        with paddle.no_grad():
+            logits = model(**tokenizer(text, language=language, return_tensors="pd"))
+        return paddle.nn.functional.softmax(logits, -1).numpy()[0].max()
+
+    task_language = Taskflow("text_classification", task_path=str(tmp_path / "clf"), batch_size=2, language="de")
+    for text, result in zip(TEXTS, task_language(TEXTS)):
+        assert abs(result["predictions"][0]["score"] - expected(text, "de")) <= 1e-5
+    per_input = task_language([{"text": text, "language": language} for text, language in zip(TEXTS, LANGUAGES)])
+    scores = [result["predictions"][0]["score"] for result in per_input]
+    for text, language, score in zip(TEXTS, LANGUAGES, scores):
+        assert abs(score - expected(text, language)) <= 1e-5
+    assert max(abs(score - expected(text, "de")) for text, score in zip(TEXTS, scores)) > 1e-3
+
+    without = Taskflow("text_classification", task_path=str(tmp_path / "clf"))
+    with pytest.raises(ValueError, match="has a language embedding: give Taskflow"):
+        without(TEXTS[0])
+
+
+def test_ner_mode_feeds_language_ids(tmp_path, tokenizer):
+    from ernie_m.tagging import tag_texts
+    from tests.helpers import save_language_model
+
+    model = save_language_model(ErnieMForTokenClassification, tokenizer, tmp_path / "ner", seed=22,
+                                sharpen=["classifier"], num_labels=len(NER_LABELS),
+                                id2label=dict(enumerate(NER_LABELS)))
+    tag = Taskflow("ner", mode=layer.NER_MODE, task_path=str(tmp_path / "ner"), max_seq_len=12)  # several windows
+    results = tag([{"text": text, "language": language} for text, language in zip(TEXTS, LANGUAGES)])
+    expected = tag_texts(model, tokenizer, TEXTS, max_length=12, languages=LANGUAGES)
+    assert results == expected
+    assert expected != tag_texts(model, tokenizer, TEXTS, max_length=12, languages="de")
+
+
+def test_uie_m_feeds_the_task_language(tmp_path, tokenizer):
+    """UIE-M takes `language=` for the task: Paddle Inference equals the dynamic graph given the same language ids,
+    and those ids move the probabilities."""
+    from tests.helpers import save_language_model
+
+    model = save_language_model(UIEM, tokenizer, tmp_path / "uie", seed=23, sharpen=["linear_start", "linear_end"])
+    extract = Taskflow("information_extraction", model="uie-m-base", task_path=str(tmp_path / "uie"),
+                       schema=["person", "city"], max_seq_len=64, position_prob=0.5, language="ru")
+    static_log = _record_outputs(extract.task_instance)
+    extract(TEXTS)
+
+    class WithRussian:
+        def __init__(self, with_language):
+            self.with_language = with_language
+
+        def __call__(self, input_ids, position_ids):
+            ids = paddle.full_like(input_ids, tokenizer.language_id("ru"))
+            return model(input_ids, position_ids, language_ids=ids if self.with_language else None)
+
+    for with_language in (True, False):
+        predictor = DynamicPredictor(WithRussian(with_language), ["input_ids", "position_ids"])
+        predictor.install(extract.task_instance)
+        dynamic_log = _record_outputs(extract.task_instance)
+        extract(TEXTS)
+        gap = max(np.abs(s - d).max() for s, d in zip(static_log, dynamic_log))
+        assert len(static_log) == len(dynamic_log) >= 2
+        assert gap <= 1e-5 if with_language else gap > 1e-3

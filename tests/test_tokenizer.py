@@ -302,11 +302,15 @@ def test_language_per_text_in_a_batch(tokenizers):
     assert pairs["language_ids"][1] == ours("c", "e f", language=("ru", "en"))["language_ids"]
     # Pairs with a stride (QA's windows) give several rows per pair; each keeps its own pair's languages.
     windows = ours(["where", "who"], ["the quick brown fox jumps over", "a lazy dog sleeps here"],
-                   language=[("en", "de"), ("ru", "en")], max_length=8, stride=2)
+                   language=[("en", "de"), ("ru", "en")], max_length=10, stride=2)
     assert len(windows["input_ids"]) > 2
     for ids, row, source in zip(windows["input_ids"], windows["language_ids"], windows["overflow_to_sample"]):
         first, second = [("en", "de"), ("ru", "en")][source]
         assert row[0] == ours.language_id(first) and row[-1] == ours.language_id(second) and len(row) == len(ids)
+    # "where" takes 4 tokens: with the pair's 4 special tokens nothing is left for windows of the second text.
+    # PaddleNLP's window loop then never ended; the call is refused.
+    with pytest.raises(ValueError, match="text 0: the first text takes 4 tokens.*max_length=8"):
+        ours(["where"], ["the quick brown fox"], max_length=8, stride=2)
     with pytest.raises(ValueError, match="one language per text; got 1 for 2"):
         ours(texts, language=["de"])
     with pytest.raises(ValueError, match="unknown language 'xx'"):

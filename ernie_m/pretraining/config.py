@@ -40,6 +40,9 @@ class ModelSection:
     preset: str = "ernie-m-base"
     init_from: Optional[str] = None  # a from_pretrained directory or released name; wins over preset
     overrides: Dict[str, Any] = field(default_factory=dict)  # ErnieMConfig fields
+    # One embedding row per language (DESIGN §9): how BTMLM names the language to generate. False keeps the
+    # released architecture, which PaddleNLP's and HF's ErnieM classes run as trained.
+    language_embedding: bool = True
 
 
 @dataclass

@@ -60,8 +60,9 @@ def tokenizer_digest(tokenizer) -> str:
 
 
 def build_model(model: ModelSection, vocab_size: int, num_languages: int) -> ErnieMForPretraining:
-    """From `init_from` (a directory or a released name) or a preset; language embedding sized to the languages."""
-    overrides = dict(model.overrides, num_languages=num_languages)
+    """From `init_from` (a directory or a released name) or a preset; language embedding sized to the languages
+    unless the section turns it off."""
+    overrides = dict(model.overrides, num_languages=num_languages if model.language_embedding else 0)
     if model.init_from:  # strictly: a checkpoint missing encoder weights is refused, not trained from random
         return from_pretrained_for_training(ErnieMForPretraining, model.init_from, **overrides)
     return ErnieMForPretraining(ErnieMConfig.from_preset(model.preset, vocab_size=vocab_size, **overrides))
