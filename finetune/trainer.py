@@ -21,8 +21,11 @@ import paddle
 
 from ernie_m import parameter_digest
 from ernie_m.argtypes import integer_from, number_in
-from ernie_m.errors import reason
+from ernie_m.errors import first_line, reason
 from ernie_m.cpu import keep_freed_memory_on_cpu
+from ernie_m.pretraining.checkpoints import CheckpointManager
+from ernie_m.training.run_directory import truncate_log
+from ernie_m.weights import UnsafeCheckpointError, find_weight_file, load_state_dict, state_dict_mismatch
 from ernie_m.training import RunLog, amp_dtype, apply_update, atomic_directory, autocast, grad_scaler, step_finite
 from ernie_m.training import build_optimizer as build_shared_optimizer
 
@@ -49,6 +52,7 @@ class TrainingArguments:
     progress: bool = True  # a progress bar on rank 0
     max_nonfinite_steps: int = 20  # skipped (non-finite) updates in a row that stop the run
     evaluate_only: bool = False  # no training: the model as given is scored and kept as `best`
+    resume: bool = False  # continue from output_dir's checkpoint-<step> (written at every evaluation)
 
 
 class TrainingError(RuntimeError):
@@ -72,6 +76,9 @@ def add_training_arguments(parser, learning_rate: float, weight_decay: float, ep
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--amp", choices=["bf16", "fp16"])
     parser.add_argument("--overwrite", action="store_true", help="replace what an earlier run left in --output_dir")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the run in --output_dir from its last checkpoint (written at every evaluation) "
+                             "with the same arguments")
     parser.add_argument("--do_eval", action="store_true",
                         help="no training: score --model (a fine-tuned checkpoint) on the dev and test sets and write "
                              "the same results.json")
@@ -82,7 +89,7 @@ def training_arguments(args, progress: bool = True) -> TrainingArguments:
         output_dir=args.output_dir, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
         weight_decay=args.weight_decay, warmup=args.warmup, epochs=args.epochs, batch_size=args.batch_size,
         max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress,
-        evaluate_only=getattr(args, "do_eval", False))
+        evaluate_only=getattr(args, "do_eval", False), resume=getattr(args, "resume", False))
 
 
 def load_model(model_class, name_or_path: str, **kwargs):
@@ -111,10 +118,15 @@ def _check_output_dir(args) -> None:
     directory = getattr(args, "output_dir", None)
     if os.environ.get("PADDLE_TRAINER_ID", "0") != "0":
         return  # rank 0 decides; the others may already see its first files
-    if not directory or not os.path.isdir(directory) or not os.listdir(directory) or getattr(args, "overwrite", True):
+    if getattr(args, "resume", False) and getattr(args, "overwrite", False):
+        print("finetune: --resume continues the run in --output_dir and --overwrite replaces it: pass one",
+              file=sys.stderr)
+        raise SystemExit(2)
+    if not directory or not os.path.isdir(directory) or not os.listdir(directory) or \
+            getattr(args, "overwrite", True) or getattr(args, "resume", False):
         return
     print(f"finetune: {directory} holds an earlier run ({', '.join(sorted(os.listdir(directory))[:4])}); pass "
-          f"--overwrite to replace it, or choose another --output_dir", file=sys.stderr)
+          f"--resume to continue it, --overwrite to replace it, or choose another --output_dir", file=sys.stderr)
     raise SystemExit(2)
 
 
@@ -178,11 +190,52 @@ def _evaluate_only(model, tokenizer, evaluate, args: TrainingArguments, rank: in
             "arguments": asdict(args)}
 
 
+# What a resume must find as the run had it: the schedule and the data order follow from these.
+RESUME_FIXED = ("learning_rate", "layer_decay", "weight_decay", "warmup", "epochs", "batch_size", "max_steps",
+                "eval_steps", "seed", "amp", "adam_epsilon", "max_grad_norm")
+
+
+def _resume_from(checkpoints: CheckpointManager, model, optimizer, args: TrainingArguments, total_steps: int,
+                 world: int) -> dict:
+    """Load the latest checkpoint's weights and optimizer into the run; its trainer state, checked against the run."""
+    path = checkpoints.latest()
+    if path is None:
+        raise TrainingError(f"--resume: {args.output_dir} has no checkpoint-<step> to continue from (one is written "
+                            f"at every evaluation)")
+    try:
+        state = checkpoints.load_trainer_state(path)
+        saved = state.get("arguments") or {}
+        changed = [f"{name} was {saved.get(name)!r} and is {getattr(args, name)!r}" for name in RESUME_FIXED
+                   if saved.get(name) != getattr(args, name)]
+        if changed:
+            raise TrainingError(f"cannot resume from {path}: {changed[0]}; resume with the run's arguments "
+                                f"({path}/trainer_state.json)")
+        if state.get("world_size") != world or state.get("total_steps") != total_steps:
+            raise TrainingError(f"cannot resume from {path}: it was written by {state.get('world_size')} rank(s) for "
+                                f"{state.get('total_steps')} steps, this run has {world} for {total_steps} (the "
+                                f"ranks or the training data differ)")
+        weights_file = find_weight_file(path) or os.path.join(path, "model_state.pdparams")
+        weights = load_state_dict(weights_file)
+        mismatch = state_dict_mismatch({k: v.shape for k, v in model.state_dict().items()}, weights)
+        if mismatch:
+            raise ValueError(f"{weights_file}: {mismatch}")
+        model.set_state_dict(weights)
+        checkpoints.load_optimizer(path, optimizer, model=model)
+    except (OSError, ValueError, KeyError, TypeError, UnsafeCheckpointError) as error:
+        raise TrainingError(f"cannot resume from {path}: {first_line(error)}. Remove that directory and pass "
+                            f"--overwrite to start over") from None
+    return state
+
+
 def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callable[[List[dict]], Dict[str, np.ndarray]],
               evaluate: Callable[[object], Dict[str, float]], args: TrainingArguments) -> dict:
     """Train, evaluating on the development sets; keep the weights with the best average in `output_dir/best`.
 
     Returns {"best": {language: score, "average": ...}, "best_step": n, "history": [...]}.
+
+    Every evaluation also writes `output_dir/checkpoint-<step>` (weights, optimizer, trainer state; the last one is
+    kept), from which `args.resume` continues. The random state is reseeded from the step after each checkpoint, so
+    a resumed run takes the same steps as one never stopped.
     """
     world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
     os.makedirs(args.output_dir, exist_ok=True)
@@ -200,12 +253,22 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     if world > 1:
         paddle.distributed.init_parallel_env()  # gloo on CPU ranks, NCCL on GPUs
     train_model = paddle.DataParallel(model) if world > 1 else model
-    log = RunLog(args.output_dir, rank, total_steps, desc="fine-tune", jsonl=f"log_rank{rank}.jsonl",
+    checkpoints = CheckpointManager(args.output_dir, keep=1)
+    barrier = paddle.distributed.barrier if world > 1 else None
+    best, best_step, history, step, nonfinite_run = None, 0, [], 0, 0
+    if args.resume:
+        state = _resume_from(checkpoints, model, optimizer, args, total_steps, world)
+        step, best, best_step = int(state["step"]), state["best"], state["best_step"]
+        history, nonfinite_run = state["history"], state["nonfinite_run"]
+        paddle.seed(args.seed + step)
+        truncate_log(os.path.join(args.output_dir, f"log_rank{rank}.jsonl"), step)
+        if rank == 0:
+            print(f"resumed from {checkpoints.latest()} at step {step}")
+    log = RunLog(args.output_dir, rank, total_steps, initial=step, desc="fine-tune", jsonl=f"log_rank{rank}.jsonl",
                  progress=args.progress)
     eval_steps = args.eval_steps or steps_per_epoch
-    best, best_step, history = None, 0, []
-    step, epoch, started = 0, 0, time.perf_counter()
-    nonfinite_run = 0
+    # Epochs are whole passes over the loader, so the step says where the data stands.
+    epoch, skip, started = step // steps_per_epoch, step % steps_per_epoch, time.perf_counter()
 
     def run_evaluation():
         nonlocal best, best_step
@@ -220,11 +283,19 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
             if rank == 0:
                 save_model(model, tokenizer, os.path.join(args.output_dir, "best"))
         log.message(json.dumps({"step": step, "dev": {k: round(v, 4) for k, v in scores.items()}}))
+        checkpoints.save(step, model, optimizer, tokenizer,
+                         {"data": [{"epoch": epoch}] * world, "total_steps": total_steps, "best": best,
+                          "best_step": best_step, "history": history, "nonfinite_run": nonfinite_run,
+                          "arguments": asdict(args)},
+                         rank=rank, world_size=world, barrier=barrier)
+        paddle.seed(args.seed + step)  # the same random stream after this point, resumed or not
 
     model.train()
     while step < total_steps:
         sampler.set_epoch(epoch)
-        for batch in loader:
+        for index, batch in enumerate(loader):
+            if index < skip:
+                continue  # a resumed epoch: these batches were trained on before the checkpoint
             with autocast(amp):
                 loss = train_model(**batch, return_dict=True).loss
             (scaler.scale(loss) if scaler else loss).backward()
@@ -251,7 +322,7 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
                 run_evaluation()
             if step >= total_steps:
                 break
-        epoch += 1
+        epoch, skip = epoch + 1, 0
     log.close()
     result = {"best": best, "best_step": best_step, "history": history, "steps": step,
               "seconds": time.perf_counter() - started, "arguments": asdict(args)}

@@ -96,10 +96,64 @@ def test_an_earlier_run_is_not_replaced_unless_asked_and_do_eval_scores_a_checkp
     with pytest.raises(SystemExit) as caught:
         classification.main([*common, "--model", tiny_model_dir, "--output_dir", str(out), "--max_steps", "1"])
     error = capsys.readouterr().err
-    assert caught.value.code == 2 and "holds an earlier run" in error and "pass --overwrite" in error
+    assert caught.value.code == 2 and "holds an earlier run" in error and "--overwrite to replace it" in error
     assert json.loads((out / "results.json").read_text()) == trained  # untouched
     # --do_eval on the fine-tuned checkpoint: the same test scores, no training step.
     classification.main([*common, "--model", str(out / "best"), "--output_dir", str(tmp_path / "eval"),
                          "--do_eval"])
     evaluated = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert evaluated["test_accuracy"] == trained["test_accuracy"] and evaluated["best_step"] == 0
+
+
+class _Crash(Exception):
+    pass
+
+
+def _resumable_run(tiny_model_dir, output_dir, resume=False, crash_at_evaluation=None):
+    """A tiny classifier fine-tuned for 3 epochs of 4 steps, evaluated every 3 steps (so a checkpoint falls inside
+    an epoch); the evaluation can crash the run (before its checkpoint is written). Returns (model, history)."""
+    import paddle
+
+    from ernie_m import ErnieMForSequenceClassification, ErnieMTokenizer
+    from finetune.trainer import fine_tune
+
+    paddle.seed(3)
+    model = ErnieMForSequenceClassification.from_pretrained(tiny_model_dir, num_labels=2)  # dropout on: RNG matters
+    tokenizer = ErnieMTokenizer.from_pretrained(tiny_model_dir)
+    features = [{"input_ids": [0, 5 + i, 9 + i % 3, 2], "labels": i % 2} for i in range(8)]
+    calls = {"n": 0}
+
+    def evaluate(trained):
+        calls["n"] += 1
+        if calls["n"] == crash_at_evaluation:
+            raise _Crash()
+        return {"en": float(trained.classifier.weight.numpy().sum())}
+
+    def collate(batch):
+        out = pad_inputs(batch, tokenizer.pad_token_id)
+        out["labels"] = np.array([f["labels"] for f in batch], dtype=np.int64)
+        return out
+
+    args = TrainingArguments(output_dir=str(output_dir), batch_size=2, epochs=3, eval_steps=3, progress=False,
+                             learning_rate=1e-3, resume=resume)
+    result = fine_tune(model, tokenizer, features, collate, evaluate, args)
+    return model, result["history"]
+
+
+def test_resume_continues_from_the_last_checkpoint_as_if_never_stopped(tiny_model_dir, tmp_path):
+    """Before: no --resume; an interrupted run started over. Now a run stopped at its third evaluation (step 9,
+    mid-epoch 3) resumes from checkpoint-6 and ends with the weights and history of the run never stopped."""
+    from ernie_m import parameter_digest
+    from finetune.trainer import TrainingError
+
+    whole, whole_history = _resumable_run(tiny_model_dir, tmp_path / "whole")
+    with pytest.raises(_Crash):
+        _resumable_run(tiny_model_dir, tmp_path / "split", crash_at_evaluation=3)
+    assert sorted(p for p in os.listdir(tmp_path / "split") if p.startswith("checkpoint-")) == ["checkpoint-6"]
+    resumed, resumed_history = _resumable_run(tiny_model_dir, tmp_path / "split", resume=True)
+    assert [h["step"] for h in resumed_history] == [3, 6, 9, 12] == [h["step"] for h in whole_history]
+    assert parameter_digest(resumed) == parameter_digest(whole)
+    assert resumed_history == whole_history
+
+    with pytest.raises(TrainingError, match="has no checkpoint-<step> to continue from"):
+        _resumable_run(tiny_model_dir, tmp_path / "empty", resume=True)
