@@ -19,8 +19,8 @@ def test_the_benchmark_runs_and_reports(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     done = subprocess.run(
         [sys.executable, "-m", "tools.bench", "--preset", "ernie-m-tiny", "--vocab_size", "500", "--length", "32",
-         "--train_batch", "2", "--inference_batches", "1,4", "--repeats", "1", "--sections", "pretraining,inference",
-         "--output_dir", str(tmp_path), "--shared_process"],
+         "--train_batch", "2", "--inference_batches", "1,4", "--repeats", "1", "--sections", "pretraining,inference,data",
+         "--data_megabytes", "2", "--data_min_piece_bytes", "4096", "--output_dir", str(tmp_path), "--shared_process"],
         capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((tmp_path / "results.json").read_text())
@@ -33,3 +33,9 @@ def test_the_benchmark_runs_and_reports(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "## Targets" in report and "| ours/camlm |" in report and "| HF XLM-R |" in report
     assert (tmp_path / "speed.png").stat().st_size > 1000
+    # The data section: readers grow 2 -> 16 and together still read each byte of the corpus about once.
+    rows = results["data"]["rows"]
+    assert [row["readers"] for row in rows] == [2, 4, 8, 16]
+    # (each piece start reads on to the next line: on 2 MB cut for 64 shards that is a few percent; on 1 GB, 0.01%)
+    assert all(1.0 <= row["bytes_read_over_corpus"] < 1.1 for row in rows)
+    assert "## Data path" in report

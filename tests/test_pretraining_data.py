@@ -1,5 +1,6 @@
 """ernie_m.pretraining.data: language sampling, example streams, token budgets and bucketing, reader workers."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -73,34 +74,131 @@ def _sources(batches):
 
 
 def test_dataloader_workers_shard_the_corpus_and_resume_exactly(tmp_path, tokenizer_dir):
-    """Two DataLoader workers: pools arrive in worker order, each worker reads its own lines, and a stream restored
-    from a mid-run state (including batches bucketed but not yet handed out) continues with the same batches."""
+    """Two DataLoader workers over four shards: pools arrive in worker order, each worker reads its own shards, and
+    a stream restored from a mid-run state (including batches bucketed but not yet handed out) continues with the
+    same batches."""
     tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
     (tmp_path / "en-de.tsv").write_text("".join(f"sentence {i}\tSatz {i} " + "und " * (i % 5) + "\n"
                                                 for i in range(40)))
-    stream = _parallel_stream(tmp_path, tokenizer, num_workers=2)
+    stream = _parallel_stream(tmp_path, tokenizer, num_workers=2, shards=4)
     first = [stream.next_batch(4) for _ in range(5)]
     state = json.loads(json.dumps(stream.state()))  # what a checkpoint holds
-    assert state["next_role"] in (0, 1) and all(role is not None for role in state["roles"])
+    assert state["next_role"] in (0, 1) and len(state["positions"]) >= 2
     assert state["pending"], "the test should cut the run mid-pool"
     expected = [stream.next_batch(4) for _ in range(9)]
     stream.close()
 
-    restored = _parallel_stream(tmp_path, tokenizer, num_workers=2)
+    restored = _parallel_stream(tmp_path, tokenizer, num_workers=2, shards=4)
     restored.load_state(state)
     assert _sources([restored.next_batch(4) for _ in range(9)]) == _sources(expected)
     restored.close()
 
-    # The two workers read disjoint halves of the lines (worker w keeps lines with number % 2 == w).
+    # The workers own disjoint shards (worker w: shards w and w + 2), which read disjoint lines.
     assert {len(batch) for batch in first} == {4, 2}  # pools of 6 cut into batches of at most 4
-    pools = [restored._make_source(role).next_pool() for role in (0, 1)]
+    assert [restored._make_shard.owned(role) for role in (0, 1)] == [[0, 2], [1, 3]]
+    pools = [restored._make_shard(shard).next_pool() for shard in range(4)]
     lines = [{tuple(e.source.tolist()) for e in pool} for pool in pools]
-    assert not lines[0] & lines[1]
+    assert all(not lines[a] & lines[b] for a in range(4) for b in range(a + 1, 4))
 
-    # In-process tokenization gives other shards, and a state saved with workers does not load there.
-    in_process = _parallel_stream(tmp_path, tokenizer, num_workers=0)
-    with pytest.raises(CorpusError, match="data.num_workers=2; this run has 1 rank"):
-        in_process.load_state(state)
+    with pytest.raises(CorpusError, match="data.shards=4; this run has data.shards=8"):
+        _parallel_stream(tmp_path, tokenizer, num_workers=2, shards=8).load_state(state)
+    with pytest.raises(CorpusError, match="data.shards=1 is fewer than the readers"):
+        _parallel_stream(tmp_path, tokenizer, num_workers=2, shards=1)
+
+
+class LineIds:
+    """A tokenizer stand-in: "x 17" -> [17], so that every example says which line it came from."""
+
+    num_threads = 1
+
+    @staticmethod
+    def encode_batch_ids(texts):
+        return [[int(text.split()[-1])] for text in texts]
+
+
+def _write_numbered(directory, counts):
+    """<lang>.txt files of numbered lines ("en 17"), numbers unique over the files, of several lengths."""
+    first = 0
+    for language, count in counts.items():
+        (directory / f"{language}.txt").write_text(
+            "".join(f"{language} " + "w " * (i % 4) + f"{first + i}\n" for i in range(count)))
+        first += count
+
+
+def _mono_stream(directory, rank, ranks, **kwargs):
+    from ernie_m.pretraining import find_monolingual_files
+
+    return ExampleStream(find_monolingual_files(str(directory)), LineIds(), {"en": 0, "de": 1, "sw": 2},
+                         alpha=kwargs.pop("alpha", 1.0), seed=5, shard=rank, num_shards=ranks,
+                         **{"pool_size": 8, "shards": 6, "min_piece_bytes": 64, **kwargs})
+
+
+def _take(stream, batches):
+    return [int(e.tokens[0]) for _ in range(batches) for e in stream.next_batch(4)]
+
+
+def _pending(stream):
+    return [int(e.tokens[0]) for batches in stream.pending.values() for batch in batches for e in batch]
+
+
+def _shard_lines(directory, shards, min_piece_bytes):
+    """What each (shard, source) reads in one pass, in order: the standard a resumed run is held to."""
+    from ernie_m.pretraining import find_monolingual_files
+    from ernie_m.pretraining.corpus import LineReader, shard_pieces
+    from ernie_m.pretraining.data import sources_of
+
+    order = {}
+    for source in sources_of(find_monolingual_files(str(directory)), shards, min_piece_bytes):
+        for shard in range(shards):
+            reader, lines = LineReader(shard_pieces(source.pieces, shard, shards), 1), []
+            for _, fields in reader:
+                if reader.epoch:
+                    break
+                lines.append(int(fields[0].split()[-1]))
+            order[(shard, source.name)] = lines
+    return order
+
+
+@pytest.mark.parametrize("new_ranks", [1, 3])
+def test_a_run_resumes_on_another_number_of_ranks_without_repeating_or_skipping_a_line(tmp_path, new_ranks):
+    """Two ranks read for a while and save; the run resumes on `new_ranks`. Over both parts, every line is handed
+    out at most once, and each shard's lines form a prefix of what the shard reads in a pass (the batches cut but
+    not yet handed out at the end count as taken: they come next)."""
+    from ernie_m.pretraining.data import merge_positions
+
+    _write_numbered(tmp_path, {"en": 700, "de": 500, "sw": 300})
+    before = [_mono_stream(tmp_path, rank, 2) for rank in range(2)]
+    taken = [line for stream in before for line in _take(stream, 25)]
+    saved = json.loads(json.dumps([stream.state() for stream in before]))
+    after = []
+    for rank in range(new_ranks):
+        stream = _mono_stream(tmp_path, rank, new_ranks)
+        stream.load_state(merge_positions(saved, rank, new_ranks, 0))
+        after.append(stream)
+    taken += [line for stream in after for line in _take(stream, 60 // new_ranks)]
+    taken += [line for stream in after for line in _pending(stream)]
+
+    assert len(taken) == len(set(taken)), "a line was handed out twice"
+    for (shard, source), lines in _shard_lines(tmp_path, 6, 64).items():
+        mine = [line for line in lines if line in set(taken)]
+        assert mine == lines[:len(mine)], f"shard {shard} skipped a line of {source}"
+    assert len(taken) > 400  # enough to cross several pools on every shard
+
+
+def test_language_shares_follow_the_sampling_exponent_across_shards(tmp_path):
+    """Sources of 1 : 4 : 16 bytes sampled with alpha = 0.3 over two ranks and six shards: the shares of the drawn
+    examples match p_i ∝ q_i^0.3 within 4 standard deviations."""
+    (tmp_path / "sw.txt").write_text("".join(f"sw {i}\n" for i in range(100)))
+    (tmp_path / "de.txt").write_text("".join(f"de {1000 + i}\n" for i in range(400)))
+    (tmp_path / "en.txt").write_text("".join(f"en {10000 + i}\n" for i in range(1600)))
+    streams = [_mono_stream(tmp_path, rank, 2, alpha=0.3, pool_size=64) for rank in range(2)]
+    drawn = np.array([line for stream in streams for line in _take(stream, 600)])
+    shares = np.array([(drawn >= 10000).mean(), ((drawn >= 1000) & (drawn < 10000)).mean(), (drawn < 1000).mean()])
+    sizes = [os.path.getsize(tmp_path / f"{code}.txt") for code in ("en", "de", "sw")]
+    expected = sampling_probabilities(sizes, 0.3)
+    sigma = np.sqrt(expected * (1 - expected) / len(drawn))
+    assert (np.abs(shares - expected) < 4 * sigma).all(), (shares, expected)
+    assert expected[2] > 1.5 * sizes[2] / sum(sizes)  # the small language is upsampled
 
 
 def test_token_budget_counts_every_token_of_each_objectives_rows(tmp_path, tokenizer_dir):

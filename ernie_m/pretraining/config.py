@@ -55,6 +55,10 @@ class DataSection:
     bucket_batches: int = 8  # a pool of this many of the largest batches is bucketed together
     pool_size: Optional[int] = None  # or the pool's size in examples
     num_workers: int = 0  # reader processes (0: in the training process)
+    # The corpus is read through this many virtual shards, whatever the number of ranks x workers (at most this
+    # many); the data position is kept per shard, so a run resumes on another number of ranks (DESIGN §10).
+    shards: int = 64
+    min_shard_bytes: int = 1 << 20  # a source is cut into byte ranges no smaller than this
 
     def validate(self, path: str) -> None:
         _check(0 < self.alpha <= 1, f"{path}.alpha", f"must be in (0, 1], got {self.alpha}")
@@ -64,6 +68,8 @@ class DataSection:
                "must be in [1, 10000000] (examples tokenized together)")
         _check(self.bucket_batches <= 1024, f"{path}.bucket_batches", f"must be at most 1024, got {self.bucket_batches}")
         _check(0 <= self.num_workers <= 256, f"{path}.num_workers", f"must be in [0, 256], got {self.num_workers}")
+        _check(1 <= self.shards <= 65536, f"{path}.shards", f"must be in [1, 65536], got {self.shards}")
+        _check(self.min_shard_bytes >= 1, f"{path}.min_shard_bytes", f"must be at least 1, got {self.min_shard_bytes}")
 
 
 @dataclass
@@ -176,11 +182,14 @@ class PretrainingConfig:
 
 
 # What a resumed run must share with the run that wrote the checkpoint: the schedule's length (the learning rate
-# would jump), the language ids (embedding rows would change meaning) and the model's shape.
+# would jump), the language ids (embedding rows would change meaning), the model's shape and how the corpus is cut
+# into shards (the data position is kept per shard).
 FROZEN_ON_RESUME = {
     "schedule length (the sum of stages.*.steps)": lambda c: c.schedule_steps,
     "languages": lambda c: c.languages,
     "model": lambda c: dataclasses.asdict(c.model),
+    "data.shards": lambda c: c.data.shards,
+    "data.min_shard_bytes": lambda c: c.data.min_shard_bytes,
 }
 
 

@@ -1,19 +1,25 @@
 """Example streams for the pretraining loop: language sampling, tokenization in DataLoader workers, length
-bucketing, and a position that resumes exactly.
+bucketing, and a position that resumes exactly, or on another number of ranks.
 
-The work is split in two:
+The work is split in three:
 
-- `PoolSource` (in a DataLoader worker, or in the training process when `num_workers=0`) reads its shard of the
-  corpus, picks a file for each example with XLM-R's smoothed probability p_i ∝ q_i^alpha (q_i = the file's share
-  of the corpus bytes; alpha = 1 keeps the natural distribution, 0 is uniform), and tokenizes a *pool* of
-  `pool_size` examples at a time. Worker w of W on rank r reads the lines whose number modulo (ranks x W) is r x W + w.
+- A *source* is what examples are drawn from: one language (monolingual) or one pair (parallel), with all its
+  files. A source is picked for each example with XLM-R's smoothed probability p_i ∝ q_i^alpha (q_i = the source's
+  share of the corpus bytes; alpha = 1 keeps the natural distribution, 0 is uniform).
+- The corpus is read through a fixed number of virtual *shards* (`data.shards`, independent of the world size).
+  Shard v holds its pieces of every source (ernie_m.pretraining.corpus) and its own generator; `ShardSource` reads
+  and tokenizes pools of `pool_size` examples from one shard. Reader g of G (rank r's worker w, g = r x W + w, G =
+  ranks x W) owns the shards v with v mod G = g and takes pools from them in turn. So each byte of the corpus is
+  read once a pass, whatever the number of ranks and workers.
 - `ExampleStream` (in the training process) takes the pools in worker order, sorts each by length and cuts it into
   batches of neighbours (by count, or by a budget of padded tokens), handed out in random order: padding is cut
   without changing what is seen. The batch shape comes from the training step, so workers need not know the stage.
 
-Exact resume: each pool arrives with its worker's state after producing it. The stream keeps, per worker, the
-state behind the last pool it consumed, which worker comes next (a DataLoader hands pools out round-robin), its own
-generator and the batches not yet handed out. On resume, worker i restarts as the worker that was due i-th.
+The data position is the state of every shard (per piece, the byte offset of its next line, and its generator),
+kept as of the last pool the training process consumed, plus each rank's batches cut but not handed out.
+With the same ranks and workers a resume is exact (each worker restarts with the shard that was due). With others,
+the shards are dealt again and each continues from its own position; the pending batches of the old rank r go to
+the new rank r mod ranks. No line is repeated or skipped, but the order in which shards interleave differs.
 """
 from __future__ import annotations
 
@@ -25,9 +31,9 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..objectives.examples import Monolingual, Parallel
-from .corpus import CorpusError, LineReader, ParallelFile
+from .corpus import CorpusError, LineReader, ParallelFile, plan_pieces, shard_pieces
 
-__all__ = ["sampling_probabilities", "PoolSource", "ExampleStream"]
+__all__ = ["sampling_probabilities", "Source", "sources_of", "ShardSource", "ExampleStream", "merge_positions"]
 
 
 def sampling_probabilities(sizes: Sequence[float], alpha: float) -> np.ndarray:
@@ -83,20 +89,43 @@ def _example_from_json(item, parallel: bool):
     return _from_segments([(np.asarray(tokens, dtype=np.int64), language) for tokens, language in item], parallel)
 
 
-# ---- the worker side -----------------------------------------------------------------------------------------------
+# ---- sources and shards --------------------------------------------------------------------------------------------
 
-class PoolSource:
-    """Reads and tokenizes pools of examples from one shard of the corpus files."""
+class Source:
+    """One language (or pair) and its files, cut into pieces for the shards."""
 
-    def __init__(self, files, tokenizer, language_ids: Dict[str, int], probabilities: np.ndarray, seed,
-                 shard: int, num_shards: int, pool_size: int):
-        self.files = list(files)
-        self.parallel = isinstance(self.files[0], ParallelFile)
+    def __init__(self, key: tuple, files: list, shards: int, min_piece_bytes: int):
+        self.key, self.files = key, list(files)
+        self.size = sum(os.path.getsize(file.path) for file in self.files)
+        self.pieces = plan_pieces([file.path for file in self.files], shards, min_piece_bytes)
+
+    @property
+    def name(self) -> str:
+        return "-".join(self.key)
+
+
+def sources_of(files, shards: int, min_piece_bytes: int) -> List[Source]:
+    """The files grouped by what they hold (a language, or a pair), in a stable order."""
+    grouped: Dict[tuple, list] = {}
+    for file in sorted(files, key=lambda f: f.path):
+        grouped.setdefault(file.source, []).append(file)
+    return [Source(key, grouped[key], shards, min_piece_bytes) for key in sorted(grouped)]
+
+
+class ShardSource:
+    """Reads and tokenizes pools of examples from one virtual shard of the corpus."""
+
+    def __init__(self, sources: Sequence[Source], shard: int, shards: int, tokenizer, language_ids: Dict[str, int],
+                 probabilities: np.ndarray, seed, pool_size: int):
+        self.sources = list(sources)
+        self.parallel = isinstance(self.sources[0].files[0], ParallelFile)
+        self.shard = shard
         self.tokenizer = tokenizer
-        self.language_ids = language_ids
+        self.languages = [[language_ids[code] for code in source.key] for source in self.sources]
         self.probabilities = probabilities
         self.pool_size = pool_size
-        self.readers = [LineReader(f.path, 2 if self.parallel else 1, shard, num_shards) for f in self.files]
+        self.readers = [LineReader(shard_pieces(source.pieces, shard, shards), 2 if self.parallel else 1,
+                                   f"shard {shard} of {shards}") for source in self.sources]
         self._iterators = [iter(reader) for reader in self.readers]
         self.rng = np.random.default_rng(seed)
 
@@ -104,26 +133,35 @@ class PoolSource:
         return {"readers": [reader.state() for reader in self.readers], "rng": self.rng.bit_generator.state}
 
     def load_state(self, state: dict) -> None:
+        if len(state["readers"]) != len(self.readers):
+            raise CorpusError(f"shard {self.shard}'s saved position has {len(state['readers'])} sources, the corpus "
+                              f"now has {len(self.readers)}: the corpus changed since the checkpoint")
         for reader, reader_state in zip(self.readers, state["readers"]):
             reader.load_state(reader_state)
         self._iterators = [iter(reader) for reader in self.readers]
         self.rng.bit_generator.state = state["rng"]
 
+    def release(self) -> None:
+        """Close the files the readers hold open between pools (a worker may own many shards of many sources);
+        each reader reopens at its position when next read."""
+        for iterator in self._iterators:
+            iterator.close()
+        self._iterators = [iter(reader) for reader in self.readers]
+
     def next_pool(self) -> list:
-        chosen = self.rng.choice(len(self.files), size=self.pool_size, p=self.probabilities)
+        chosen = self.rng.choice(len(self.sources), size=self.pool_size, p=self.probabilities)
         raw = [(int(index), next(self._iterators[index])[1]) for index in chosen]
         width = 2 if self.parallel else 1
         # One batched tokenizer call for the whole pool (sentencepiece's C++ encoder does the work).
         ids = self.tokenizer.encode_batch_ids([field for _, fields in raw for field in fields])
         examples = []
         for position, (index, _) in enumerate(raw):
-            file = self.files[index]
             tokens = [np.asarray(t, dtype=np.int64) for t in ids[position * width:(position + 1) * width]]
+            languages = self.languages[index]
             if self.parallel:
-                examples.append(Parallel(tokens[0], self.language_ids[file.source_language], tokens[1],
-                                         self.language_ids[file.target_language]))
+                examples.append(Parallel(tokens[0], languages[0], tokens[1], languages[1]))
             else:
-                examples.append(Monolingual(tokens[0], self.language_ids[file.language]))
+                examples.append(Monolingual(tokens[0], languages[0]))
         return examples
 
 
@@ -145,8 +183,9 @@ def _die_with_parent() -> None:
             pass
 
 
-def _pool_dataset(make_source, role_states: list, first_role: int):
-    """An IterableDataset whose worker i plays role (first_role + i) mod W, from that role's saved state."""
+def _pool_dataset(make_shard, positions: Dict[int, dict], cursors: List[int], first_role: int):
+    """An IterableDataset whose worker i plays role (first_role + i) mod W: it takes pools from its role's shards in
+    turn, from the shard that is due, each shard from its saved position."""
     from paddle.io import IterableDataset, get_worker_info
 
     class PoolDataset(IterableDataset):
@@ -155,31 +194,64 @@ def _pool_dataset(make_source, role_states: list, first_role: int):
             if info is not None:
                 _die_with_parent()
                 # Workers are separate processes: one sentencepiece thread each, not one per core.
-                make_source.tokenizer.num_threads = 1
-            role = (first_role + (info.id if info is not None else 0)) % len(role_states)
-            source = make_source(role)
-            if role_states[role] is not None:
-                source.load_state(role_states[role])
+                make_shard.tokenizer.num_threads = 1
+            role = (first_role + (info.id if info is not None else 0)) % len(cursors)
+            owned, cursor, shards = make_shard.owned(role), cursors[role], {}
             while True:
-                examples = source.next_pool()
-                yield {**pack_pool(examples), "state": json.dumps({"role": role, **source.state()})}
+                shard = owned[cursor % len(owned)]
+                if shard not in shards:
+                    shards[shard] = make_shard(shard)
+                    if positions.get(shard) is not None:
+                        shards[shard].load_state(positions[shard])
+                examples = shards[shard].next_pool()
+                shards[shard].release()
+                cursor += 1
+                yield {**pack_pool(examples), "state": json.dumps({"role": role, "shard": shard, "cursor": cursor,
+                                                                   "position": shards[shard].state()})}
 
     return PoolDataset()
 
 
-class _SourceFactory:
-    """Builds the `PoolSource` of one worker role (a class rather than a closure so the tokenizer is reachable)."""
+class _ShardFactory:
+    """Builds the `ShardSource` of a shard, and says which shards a worker role owns (a class rather than a
+    closure so the tokenizer is reachable)."""
 
-    def __init__(self, files, tokenizer, language_ids, probabilities, seed, shard, num_shards, num_workers,
-                 pool_size):
-        self.files, self.tokenizer, self.language_ids = files, tokenizer, language_ids
+    def __init__(self, sources, shards, tokenizer, language_ids, probabilities, seed, pool_size, first_reader,
+                 readers):
+        self.sources, self.shards, self.tokenizer, self.language_ids = sources, shards, tokenizer, language_ids
         self.probabilities, self.seed, self.pool_size = probabilities, seed, pool_size
-        self.shard, self.num_shards, self.num_workers = shard, num_shards, num_workers
+        self.first_reader, self.readers = first_reader, readers
 
-    def __call__(self, role: int) -> PoolSource:
-        return PoolSource(self.files, self.tokenizer, self.language_ids, self.probabilities, [self.seed, 0, role],
-                          shard=self.shard * self.num_workers + role, num_shards=self.num_shards * self.num_workers,
-                          pool_size=self.pool_size)
+    def owned(self, role: int) -> List[int]:
+        return list(range(self.first_reader + role, self.shards, self.readers))
+
+    def __call__(self, shard: int) -> ShardSource:
+        return ShardSource(self.sources, shard, self.shards, self.tokenizer, self.language_ids, self.probabilities,
+                           [self.seed, 0, shard], self.pool_size)
+
+
+def merge_positions(saved: Sequence[dict], rank: int, ranks: int, num_workers: int) -> dict:
+    """The data position rank `rank` of `ranks` resumes from, given every rank's saved one: the saved rank's own
+    when the ranks and workers are the same (an exact resume); otherwise every shard's position (the stream keeps
+    its own shards') and the pending batches of the old ranks r with r mod ranks = rank."""
+    for state in saved:
+        if "layout" not in state:
+            raise CorpusError("the checkpoint's data position predates byte-range sharding (it is kept per reader, "
+                              "not per shard); resume it with the version that wrote it, or start a new run")
+    layout = saved[0]["layout"]
+    if len(saved) == ranks and layout["num_workers"] == num_workers:
+        return saved[rank]
+    positions = {}
+    for state in saved:
+        positions.update(state["positions"])
+    pending: Dict[str, list] = {}
+    for old_rank, state in enumerate(saved):
+        if old_rank % ranks == rank:
+            for shape, batches in state["pending"]:
+                pending.setdefault(json.dumps(shape), []).extend(batches)
+    return {"layout": dict(layout, rank=rank, ranks=ranks, num_workers=num_workers), "positions": positions,
+            "cursors": None, "next_role": 0, "rng": None,
+            "pending": [[json.loads(shape), batches] for shape, batches in pending.items()]}
 
 
 # ---- the training-process side -------------------------------------------------------------------------------------
@@ -192,17 +264,25 @@ class ExampleStream:
         tokenizer: an `ErnieMTokenizer` (its `encode_batch_ids` does the work).
         language_ids: language code -> id; every file's languages must be in it.
         alpha: the language sampling exponent.
+        seed: the run's data seed (the same on every rank).
         shard / num_shards: this rank and the number of ranks.
         pool_size: examples tokenized and bucketed together (a few batches' worth).
         num_workers: DataLoader worker processes that read and tokenize; 0 does it in this process.
+        shards: virtual shards of the corpus (at least ranks x workers; fixed for a run).
+        min_piece_bytes: the smallest byte range a source is cut into.
     """
 
     def __init__(self, files, tokenizer, language_ids: Dict[str, int], alpha: float, seed: int,
-                 shard: int = 0, num_shards: int = 1, pool_size: int = 64, num_workers: int = 0):
+                 shard: int = 0, num_shards: int = 1, pool_size: int = 64, num_workers: int = 0, shards: int = 1,
+                 min_piece_bytes: int = 1 << 20):
         if not files:
             raise CorpusError("no corpus files for this stream")
         if pool_size < 1 or num_workers < 0:
             raise ValueError(f"pool_size must be >= 1 and num_workers >= 0, got {pool_size} and {num_workers}")
+        roles = max(1, num_workers)
+        if shards < num_shards * roles:
+            raise CorpusError(f"data.shards={shards} is fewer than the readers (ranks x data.num_workers = "
+                              f"{num_shards} x {roles}): every reader needs a shard of its own; raise data.shards")
         self.parallel = isinstance(files[0], ParallelFile)
         for file in files:
             languages = (file.source_language, file.target_language) if self.parallel else (file.language,)
@@ -213,32 +293,35 @@ class ExampleStream:
                     f"{sorted(language_ids)}"
                 )
         self.files = list(files)
-        self.shard, self.num_shards, self.num_workers = shard, num_shards, num_workers
-        self.probabilities = sampling_probabilities([os.path.getsize(f.path) for f in self.files], alpha)
-        self._make_source = _SourceFactory(self.files, tokenizer, language_ids, self.probabilities, seed, shard,
-                                           num_shards, max(1, num_workers), pool_size)
-        self.role_states: List[Optional[dict]] = [None] * max(1, num_workers)
+        self.sources = sources_of(self.files, shards, min_piece_bytes)
+        self.shard, self.num_shards, self.num_workers, self.shards = shard, num_shards, num_workers, shards
+        self.probabilities = sampling_probabilities([source.size for source in self.sources], alpha)
+        self._make_shard = _ShardFactory(self.sources, shards, tokenizer, language_ids, self.probabilities, seed,
+                                         pool_size, shard * roles, num_shards * roles)
+        self.owned_shards = [v for role in range(roles) for v in self._make_shard.owned(role)]
+        self.positions: Dict[int, Optional[dict]] = {}  # shard -> position after the last pool consumed from it
+        self.cursors = [0] * roles  # per worker role, how many pools it has produced
         self.next_role = 0
-        self.rng = np.random.default_rng([seed, 1])
+        self._seed = [seed + shard, 1]
+        self.rng = np.random.default_rng(self._seed)
         # Batches cut but not yet handed out, per batch shape (objectives sharing a stream may ask for different
         # shapes; each keeps its own, so switching objectives drops nothing).
         self.pending: Dict[tuple, list] = {}
         self._pools = None  # the pool iterator, started at the first batch
 
     def check_files(self) -> None:
-        """Raise CorpusError, naming the file, when a file has no usable line in a shard this rank's readers will
+        """Raise CorpusError, naming the file, when a source has no usable line in a shard this rank's readers will
         read: found before training, not in a reader worker at the first step (where Paddle's DataLoader reports
         only a killed queue). Each check stops at the shard's first good line."""
-        roles = max(1, self.num_workers)
-        for role in range(roles):
-            for file in self.files:
-                reader = LineReader(file.path, 2 if self.parallel else 1, self.shard * roles + role,
-                                    self.num_shards * roles)
+        for shard in self.owned_shards:
+            for source in self.sources:
+                reader = LineReader(shard_pieces(source.pieces, shard, self.shards), 2 if self.parallel else 1,
+                                    f"shard {shard} of {self.shards}")
                 next(iter(reader))
 
     # ---- pools ---------------------------------------------------------------------------------------------------
     def _start(self):
-        dataset = _pool_dataset(self._make_source, list(self.role_states), self.next_role)
+        dataset = _pool_dataset(self._make_shard, dict(self.positions), list(self.cursors), self.next_role)
         if self.num_workers == 0:
             return iter(dataset)
         from paddle.io import DataLoader
@@ -252,11 +335,12 @@ class ExampleStream:
             self._pools = self._start()
         item = next(self._pools)
         state = json.loads(item.pop("state"))
-        role = state.pop("role")
+        role = state["role"]
         if role != self.next_role:  # the exact-resume bookkeeping rests on this order
             raise RuntimeError(f"pool from worker {role} arrived when worker {self.next_role} was due")
-        self.role_states[role] = state
-        self.next_role = (role + 1) % len(self.role_states)
+        self.positions[state["shard"]] = state["position"]
+        self.cursors[role] = state["cursor"]
+        self.next_role = (role + 1) % len(self.cursors)
         arrays = {key: value.numpy() if hasattr(value, "numpy") else value for key, value in item.items()}
         return unpack_pool(arrays, self.parallel)
 
@@ -267,39 +351,48 @@ class ExampleStream:
     # ---- state ---------------------------------------------------------------------------------------------------
     def state(self) -> dict:
         return {
-            "shard": self.shard, "num_shards": self.num_shards, "num_workers": self.num_workers,
-            "next_role": self.next_role, "roles": list(self.role_states), "rng": self.rng.bit_generator.state,
+            "layout": {"shards": self.shards, "rank": self.shard, "ranks": self.num_shards,
+                       "num_workers": self.num_workers},
+            "positions": {str(shard): position for shard, position in self.positions.items()},
+            "cursors": list(self.cursors), "next_role": self.next_role, "rng": self.rng.bit_generator.state,
             "pending": [[list(shape), [[_example_to_json(example) for example in batch] for batch in batches]]
                         for shape, batches in self.pending.items()],
         }
 
     def load_state(self, state: dict) -> None:
+        """Resume from a position: this rank's own saved one, or one `merge_positions` made for another number of
+        ranks or workers."""
         if self._pools is not None:
             raise RuntimeError("load_state must come before the first batch")
-        saved = (state.get("num_shards"), state.get("num_workers"))
-        if saved != (self.num_shards, self.num_workers) or state.get("shard") != self.shard:
-            raise CorpusError(
-                f"the checkpoint's data position is for {saved[0]} rank(s) with data.num_workers={saved[1]}; this run "
-                f"has {self.num_shards} rank(s) with data.num_workers={self.num_workers}. Resume with the same "
-                f"number of ranks and workers (each worker reads its own shard of the corpus)"
-            )
-        self.role_states = list(state["roles"])
-        self.next_role = int(state["next_role"])
-        self.rng.bit_generator.state = state["rng"]
-        if "pending_shape" in state:  # written before batch shapes were kept apart: one shape's batches
-            saved = {tuple(state["pending_shape"]) + (1.0, False, None): state["pending"]}
-        else:
-            saved = {tuple(shape): batches for shape, batches in state["pending"]}
+        layout = state.get("layout") or {}
+        if layout.get("shards") != self.shards:
+            raise CorpusError(f"the checkpoint's data position is over data.shards={layout.get('shards')}; this run "
+                              f"has data.shards={self.shards}. Resume with the saved value (the shards are the "
+                              f"position's unit)")
+        owned = set(self.owned_shards)
+        self.positions = {int(shard): position for shard, position in state["positions"].items()
+                          if int(shard) in owned}
+        exact = layout.get("ranks") == self.num_shards and layout.get("num_workers") == self.num_workers
+        if exact and state.get("cursors") is not None:
+            self.cursors, self.next_role = list(state["cursors"]), int(state["next_role"])
+        if state.get("rng") is not None:
+            self.rng.bit_generator.state = state["rng"]
+        saved = {tuple(shape): batches for shape, batches in state["pending"]}
         self.pending = {shape: [[_example_from_json(item, self.parallel) for item in batch] for batch in batches]
                         for shape, batches in saved.items()}
 
     def bad_lines(self) -> Counter:
-        """Bad lines met in the pools consumed so far, by kind, over every worker."""
+        """Bad lines met in the pools consumed so far, by kind, over this rank's shards."""
         total: Counter = Counter()
-        for role_state in self.role_states:
-            for reader_state in (role_state or {}).get("readers", []):
+        for position in self.positions.values():
+            for reader_state in (position or {}).get("readers", []):
                 total.update(reader_state.get("bad_lines", {}))
         return total
+
+    def bytes_read(self) -> int:
+        """Bytes read from the corpus files for the pools consumed so far, over this rank's shards."""
+        return sum(reader.get("bytes_read", 0) for position in self.positions.values()
+                   for reader in (position or {}).get("readers", []))
 
     # ---- batches -------------------------------------------------------------------------------------------------
     @staticmethod

@@ -34,7 +34,7 @@ from ..weights import UnsafeCheckpointError, load_state_dict, parameter_digest, 
 from .checkpoints import CheckpointManager
 from .config import ModelSection, PretrainingConfig, resume_conflict
 from .corpus import CorpusError, find_monolingual_files, find_parallel_files
-from .data import ExampleStream
+from .data import ExampleStream, merge_positions
 from .evaluation import BTMLMGate, HeldOutSet, evaluate_held_out
 from .schedule import objective_at, stage_at
 
@@ -114,8 +114,9 @@ def build_streams(config: PretrainingConfig, tokenizer, language_ids, rank: int,
         if not directory:
             raise CorpusError(f"objectives {objectives} need data.{directory_key}")
         streams[kind] = ExampleStream(
-            finder(directory), tokenizer, language_ids, alpha=data.alpha, seed=config.train.seed * 1000 + rank,
-            shard=rank, num_shards=world, pool_size=pool_size, num_workers=data.num_workers,
+            finder(directory), tokenizer, language_ids, alpha=data.alpha, seed=config.train.seed * 1000,
+            shard=rank, num_shards=world, pool_size=pool_size, num_workers=data.num_workers, shards=data.shards,
+            min_piece_bytes=data.min_shard_bytes,
         )
         streams[kind].check_files()
     return streams
@@ -250,9 +251,6 @@ class Pretraining:
                 raise RunError(f"cannot resume from {path}: the tokenizer's files ({self.config.tokenizer}) differ "
                                f"from the ones the run was trained with (the checkpoint holds those); resume with "
                                f"tokenizer={path} or start a new --output_dir")
-            if len(state["data"]) != self.world:
-                raise RunError(f"{path} was written by {len(state['data'])} rank(s); this run has {self.world}. "
-                               f"Resume with the same number of ranks (the data position is per rank)")
             weights_file = os.path.join(path, "model_state.pdparams")
             weights = load_state_dict(weights_file)
             expected = {key: value.shape for key, value in self.model.state_dict().items()}
@@ -262,8 +260,9 @@ class Pretraining:
             self.model.set_state_dict(weights)
             if not self.sharding:
                 self.checkpoints.load_optimizer(path, self.optimizer, model=self.model)
-            for kind, stream in self.streams.items():
-                stream.load_state(state["data"][self.rank][kind])
+            for kind, stream in self.streams.items():  # on any number of ranks (ernie_m.pretraining.data)
+                stream.load_state(merge_positions([rank_state[kind] for rank_state in state["data"]], self.rank,
+                                                  self.world, self.config.data.num_workers))
         except (OSError, ValueError, KeyError, TypeError, CorpusError, UnsafeCheckpointError) as error:
             # truncated, corrupted, incomplete or crafted files
             detail = first_line(error)

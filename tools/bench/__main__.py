@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=$(nproc) python -m tools.bench --output_dir outputs/bench            # the base shape, ~12 min
     python -m tools.bench --preset ernie-m-mini --vocab_size 8000 --sections tokenizer,inference
+    python -m tools.bench --sections data --data_megabytes 1024                             # the data path, 1 GB
 
 Every figure is a median over `--repeats` runs after a warm-up, and every comparison a ratio taken in this run,
 on this machine (shared machines are noisy: compare ratios, not absolute times across runs). Writes
@@ -17,7 +18,7 @@ import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
-SECTIONS = ("pretraining", "inference", "tokenizer")
+SECTIONS = ("pretraining", "inference", "tokenizer", "data")
 
 
 def parse_args(argv=None):
@@ -32,6 +33,9 @@ def parse_args(argv=None):
     parser.add_argument("--sections", default=",".join(SECTIONS))
     parser.add_argument("--tokenizer_lines", type=int, default=20000)
     parser.add_argument("--tokenizer_vocab", type=int, default=32000)
+    parser.add_argument("--data_megabytes", type=float, default=1024, help="size of the generated corpus (data)")
+    parser.add_argument("--data_min_piece_bytes", type=int, default=1 << 20,
+                        help="data.min_shard_bytes for the data section (small corpora need small pieces)")
     parser.add_argument("--cache_dir", default="outputs/package_cache", help="where the demo caches its packages")
     parser.add_argument("--output_dir", default="outputs/bench")
     parser.add_argument("--shared_process", action="store_true",
@@ -87,6 +91,13 @@ def main(argv=None) -> None:
             results["tokenizer"] = tokenizer.run(work_dir, args.cache_dir, args.tokenizer_lines, 256, args.repeats,
                                                  args.tokenizer_vocab)
         print(json.dumps(results["tokenizer"]["ratios"]), flush=True)
+
+    if "data" in sections:
+        from . import data
+
+        with tempfile.TemporaryDirectory() as work_dir:
+            results["data"] = data.run(work_dir, args.data_megabytes, min_piece_bytes=args.data_min_piece_bytes)
+        print(json.dumps(results["data"]["ratios"]), flush=True)
 
     os.makedirs(args.output_dir, exist_ok=True)
     with open(os.path.join(args.output_dir, "results.json"), "w") as handle:

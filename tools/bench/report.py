@@ -89,6 +89,18 @@ def write_report(results: Dict, output_dir: str) -> str:
                   f"{tok['identical_ids_with_paddlenlp']} lines.", ""]
         rows = [[name, f"{f['sentences_per_s']:.0f}", f"{f['median_s']:.2f}"] for name, f in tok["results"].items()]
         lines += _table(["tokenizer", "sentences/s", "seconds for all lines"], rows) + [""]
+    if "data" in results:
+        data = results["data"]
+        lines += ["## Data path: reading as the readers grow", "",
+                  f"A generated corpus of {data['corpus_bytes'] / (1 << 20):.0f} MiB (three languages), read for one "
+                  f"pass through {data['shards']} virtual shards; each reader (rank x worker) reads only its shards' "
+                  f"byte ranges. Before byte-range sharding every reader read every byte: the corpus times the "
+                  f"readers.", ""]
+        rows = [[str(r["ranks"]), str(r["readers"]), f"{r['bytes_read_over_corpus']:.4f}",
+                 f"{r['lines_per_second_per_reader_median']:.0f}", f"{r['lines_per_second_per_reader_min']:.0f}"]
+                for r in data["rows"]]
+        lines += _table(["ranks", "readers", "bytes read / corpus", "lines/s per reader (median)", "(slowest)"],
+                        rows) + [""]
     lines += ["![speed](speed.png)", ""]
     with open(os.path.join(output_dir, "report.md"), "w") as handle:
         handle.write("\n".join(lines))
