@@ -84,10 +84,16 @@ def test_a_source_smaller_than_the_shards_is_shared_line_by_line(tmp_path):
     assert [fields[0] for _, fields in take(iter(late), 3)] == ["a", "b", "c"] and late.whole_pieces
 
 
-def test_compressed_files_are_read_whole_and_resume(tmp_path):
-    path = tmp_path / "en.part1.txt.gz"
-    with gzip.open(path, "wt") as handle:
-        handle.write("".join(f"line {i}\n" for i in range(20)))
+@pytest.mark.parametrize("suffix", [".gz", ".zst"])
+def test_compressed_files_are_read_whole_and_resume(tmp_path, suffix):
+    path = tmp_path / f"en.part1.txt{suffix}"
+    text = "".join(f"line {i}\n" for i in range(20)).encode()
+    if suffix == ".gz":
+        path.write_bytes(gzip.compress(text))
+    else:
+        import zstandard
+
+        path.write_bytes(zstandard.ZstdCompressor().compress(text))
     assert plan_pieces([str(path)], 8, min_piece_bytes=1) == [Piece(str(path))]  # no random access: one piece
     assert [f.language for f in find_monolingual_files(str(tmp_path))] == ["en"]
     reader = LineReader(str(path), 1)
@@ -98,6 +104,7 @@ def test_compressed_files_are_read_whole_and_resume(tmp_path):
     again.load_state(state)
     assert take(iter(again), 5) == take(iterator, 5)
     assert again.state()["offset"] == reader.state()["offset"]
+    assert [fields[0] for _, fields in take(iter(LineReader(str(path), 1)), 20)] == text.decode().split("\n")[:-1]
 
 
 def test_reader_with_no_usable_line_is_a_clear_error(tmp_path):
