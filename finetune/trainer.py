@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -256,6 +257,9 @@ def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callabl
     checkpoints = CheckpointManager(args.output_dir, keep=1)
     barrier = paddle.distributed.barrier if world > 1 else None
     best, best_step, history, step, nonfinite_run = None, 0, [], 0, 0
+    if not args.resume and rank == 0:
+        for _, path in checkpoints.checkpoints():  # an earlier run's (--overwrite): never to be resumed into this one
+            shutil.rmtree(path)
     if args.resume:
         state = _resume_from(checkpoints, model, optimizer, args, total_steps, world)
         step, best, best_step = int(state["step"]), state["best"], state["best_step"]

@@ -157,3 +157,7 @@ def test_resume_continues_from_the_last_checkpoint_as_if_never_stopped(tiny_mode
 
     with pytest.raises(TrainingError, match="has no checkpoint-<step> to continue from"):
         _resumable_run(tiny_model_dir, tmp_path / "empty", resume=True)
+    # A new run over a finished one (--overwrite) removes its checkpoints: a later --resume cannot mix the two.
+    with pytest.raises(_Crash):
+        _resumable_run(tiny_model_dir, tmp_path / "whole", crash_at_evaluation=1)
+    assert not [p for p in os.listdir(tmp_path / "whole") if p.startswith("checkpoint-")]
