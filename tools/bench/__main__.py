@@ -19,6 +19,7 @@ import tempfile
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 SECTIONS = ("pretraining", "inference", "tokenizer", "data")
+DEFAULT_SECTIONS = ("pretraining", "inference", "tokenizer")  # `data` on request: it generates a 1 GiB corpus
 
 
 def parse_args(argv=None):
@@ -30,7 +31,7 @@ def parse_args(argv=None):
     parser.add_argument("--train_batch", type=int, default=8, help="pairs (CAMLM) / sentences (BTMLM) a step")
     parser.add_argument("--inference_batches", default="1,32")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"any of {','.join(SECTIONS)}")
     parser.add_argument("--tokenizer_lines", type=int, default=20000)
     parser.add_argument("--tokenizer_vocab", type=int, default=32000)
     parser.add_argument("--data_megabytes", type=float, default=1024, help="size of the generated corpus (data)")
