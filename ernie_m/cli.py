@@ -84,6 +84,11 @@ def _language_argument(model, tokenizer, args, languages: Optional[list]):
     return language
 
 
+def _languages_of_batch(language, start: int, size: int):
+    """The part of `_language_argument`'s result for texts[start:start + size]: one code serves every batch."""
+    return language if language is None or isinstance(language, str) else language[start:start + size]
+
+
 def _check_output_file(path: Optional[str]) -> None:
     """Before any work: the file's directory exists and is writable (else the result would be lost at the end)."""
     if path is None:
@@ -177,10 +182,8 @@ def predict(args) -> None:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     with paddle.no_grad():
         for start in range(0, len(texts), args.batch_size):
-            kwargs = {}
-            if language is not None:
-                kwargs["language"] = language if isinstance(language, str) else \
-                    language[start:start + args.batch_size]
+            batch_language = _languages_of_batch(language, start, args.batch_size)
+            kwargs = {} if batch_language is None else {"language": batch_language}
             batch = tokenizer(texts[start:start + args.batch_size],
                               pairs[start:start + args.batch_size] if pairs else None, max_length=args.max_length,
                               truncation=True, padding=True, return_attention_mask=True, **kwargs)
@@ -207,10 +210,8 @@ def _tag(args) -> None:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     for start in range(0, len(texts), args.batch_size):
         chunk = texts[start:start + args.batch_size]
-        chunk_language = language if language is None or isinstance(language, str) else \
-            language[start:start + args.batch_size]
         for segments in tag_texts(model, tokenizer, chunk, args.max_length, args.batch_size,
-                                  languages=chunk_language):
+                                  languages=_languages_of_batch(language, start, args.batch_size)):
             entities = [{"text": text, "label": label} for text, label in segments if label != "O"]
             out.write(json.dumps({"segments": segments, "entities": entities}, ensure_ascii=False) + "\n")
     if args.output:
