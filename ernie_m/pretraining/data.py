@@ -10,7 +10,8 @@ The work is split in three:
   Shard v holds its pieces of every source (ernie_m.pretraining.corpus) and its own generator; `ShardSource` reads
   and tokenizes pools of `pool_size` examples from one shard. Reader g of G (rank r's worker w, g = r x W + w, G =
   ranks x W) owns the shards v with v mod G = g and takes pools from them in turn. So each byte of the corpus is
-  read once a pass, whatever the number of ranks and workers.
+  read once a pass, whatever the number of ranks and workers (a language too small to give every shard a piece of
+  its own is shared, and each sharer reads it whole to take its turn of lines).
 - `ExampleStream` (in the training process) takes the pools in worker order, sorts each by length and cuts it into
   batches of neighbours (by count, or by a budget of padded tokens), handed out in random order: padding is cut
   without changing what is seen. The batch shape comes from the training step, so workers need not know the stage.
