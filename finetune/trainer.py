@@ -26,7 +26,7 @@ from ernie_m.errors import first_line, reason
 from ernie_m.cpu import keep_freed_memory_on_cpu
 from ernie_m.pretraining.checkpoints import CheckpointManager
 from ernie_m.training.run_directory import truncate_log
-from ernie_m.weights import UnsafeCheckpointError, find_weight_file, load_state_dict, state_dict_mismatch
+from ernie_m.weights import UnsafeCheckpointError
 from ernie_m.training import RunLog, amp_dtype, apply_update, atomic_directory, autocast, grad_scaler, step_finite
 from ernie_m.training import build_optimizer as build_shared_optimizer
 
@@ -215,12 +215,7 @@ def _resume_from(checkpoints: CheckpointManager, model, optimizer, args: Trainin
             raise TrainingError(f"cannot resume from {path}: it was written by {state.get('world_size')} rank(s) for "
                                 f"{state.get('total_steps')} steps, this run has {world} for {total_steps} (the "
                                 f"ranks or the training data differ)")
-        weights_file = find_weight_file(path) or os.path.join(path, "model_state.pdparams")
-        weights = load_state_dict(weights_file)
-        mismatch = state_dict_mismatch({k: v.shape for k, v in model.state_dict().items()}, weights)
-        if mismatch:
-            raise ValueError(f"{weights_file}: {mismatch}")
-        model.set_state_dict(weights)
+        checkpoints.load_model(path, model)
         checkpoints.load_optimizer(path, optimizer, model=model)
     except (OSError, ValueError, KeyError, TypeError, UnsafeCheckpointError) as error:
         raise TrainingError(f"cannot resume from {path}: {first_line(error)}. Remove that directory and pass "

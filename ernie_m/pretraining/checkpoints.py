@@ -23,7 +23,7 @@ import numpy as np
 import paddle
 
 from ..atomic import replace_directory
-from ..weights import load_state_dict, save_state_dict
+from ..weights import find_weight_file, load_state_dict, save_state_dict, state_dict_mismatch
 
 __all__ = ["CheckpointManager"]
 
@@ -184,6 +184,17 @@ class CheckpointManager:
         if problem:
             raise ValueError(f"{state_file}: {problem}")
         return state
+
+    @staticmethod
+    def load_model(path: str, model) -> None:
+        """Load the checkpoint's weights into `model`, strictly: the same keys and shapes, or ValueError naming the
+        first difference (Paddle would only warn, and unmatched weights would train on from random)."""
+        weights_file = find_weight_file(path) or os.path.join(path, "model_state.pdparams")
+        weights = load_state_dict(weights_file)
+        mismatch = state_dict_mismatch({key: value.shape for key, value in model.state_dict().items()}, weights)
+        if mismatch:
+            raise ValueError(f"{weights_file}: {mismatch}")
+        model.set_state_dict(weights)
 
     @classmethod
     def load_optimizer(cls, path: str, optimizer, rank: int = 0, world_size: int = 1, model=None) -> None:

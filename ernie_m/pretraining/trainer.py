@@ -30,7 +30,7 @@ from ..training import (
 from ..training.loading import from_pretrained_for_training
 from ..training.precision import amp_requested
 from ..training.run_directory import RunDirectory, RunDirectoryError, truncate_log
-from ..weights import UnsafeCheckpointError, load_state_dict, parameter_digest, state_dict_mismatch
+from ..weights import UnsafeCheckpointError, parameter_digest
 from .checkpoints import CheckpointManager
 from .config import ModelSection, PretrainingConfig, resume_conflict
 from .corpus import CorpusError, find_monolingual_files, find_parallel_files
@@ -251,13 +251,7 @@ class Pretraining:
                 raise RunError(f"cannot resume from {path}: the tokenizer's files ({self.config.tokenizer}) differ "
                                f"from the ones the run was trained with (the checkpoint holds those); resume with "
                                f"tokenizer={path} or start a new --output_dir")
-            weights_file = os.path.join(path, "model_state.pdparams")
-            weights = load_state_dict(weights_file)
-            expected = {key: value.shape for key, value in self.model.state_dict().items()}
-            mismatch = state_dict_mismatch(expected, weights)
-            if mismatch:
-                raise ValueError(f"{weights_file}: {mismatch}")
-            self.model.set_state_dict(weights)
+            self.checkpoints.load_model(path, self.model)
             if not self.sharding:
                 self.checkpoints.load_optimizer(path, self.optimizer, model=self.model)
             for kind, stream in self.streams.items():  # on any number of ranks (ernie_m.pretraining.data)
