@@ -6,7 +6,9 @@ THREADS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: test env demo clean
 
-env: $(VENV)/.installed
+NATIVE := ernie_m/kernels/native/build/ernie_m_ops.stamp
+
+env: $(VENV)/.installed $(NATIVE)
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +16,11 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install --quiet --no-deps -e .
 	touch $@
+
+# The C++ CPU operators (ernie_m/kernels/native). Without a compiler the model runs Paddle's ops and says so.
+$(NATIVE): $(VENV)/.installed ernie_m/kernels/native/ernie_m_ops.cc
+	$(PY) -m ernie_m.kernels.native 2>$(VENV)/native-build.log || \
+		echo "ernie_m: the native CPU kernels did not build (see $(VENV)/native-build.log); Paddle's ops will be used"
 
 test: env
 	OMP_NUM_THREADS=$(THREADS) $(PY) -m pytest -q

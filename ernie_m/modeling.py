@@ -128,7 +128,7 @@ class ErnieMEmbeddings(nn.Layer):
             if self.language_embeddings is None:
                 raise ValueError("language_ids were given but the model has no language embedding (num_languages=0)")
             embeddings = embeddings + self.language_embeddings(language_ids)
-        return self.dropout(self.layer_norm(embeddings))
+        return self.dropout(kernels.layer_norm(self.layer_norm, embeddings))
 
 
 class ErnieMSelfAttention(nn.Layer):
@@ -175,13 +175,13 @@ class ErnieMEncoderLayer(nn.Layer):
         self.norm2 = nn.LayerNorm(hidden, epsilon=config.layer_norm_eps)
         self.dropout1 = kernels.Dropout(config.hidden_dropout_prob)
         self.dropout2 = kernels.Dropout(config.hidden_dropout_prob)
-        self.activation = getattr(F, config.hidden_act)
+        self.activation = kernels.activation(config.hidden_act)
 
     def forward(self, hidden_states, attention_bias=None, output_attentions=False):
         attended, probs = self.self_attn(hidden_states, attention_bias, output_attentions)
-        hidden_states = self.norm1(hidden_states + self.dropout1(attended))
+        hidden_states = kernels.layer_norm(self.norm1, hidden_states, self.dropout1(attended))
         transformed = kernels.linear(self.linear2, self.activation(kernels.linear(self.linear1, hidden_states)))
-        hidden_states = self.norm2(hidden_states + self.dropout2(transformed))
+        hidden_states = kernels.layer_norm(self.norm2, hidden_states, self.dropout2(transformed))
         return hidden_states, probs
 
 
@@ -533,15 +533,15 @@ class ErnieMLMHead(nn.Layer):
     def __init__(self, config: ErnieMConfig):
         super().__init__()
         self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.activation = getattr(F, config.hidden_act)
+        self.activation = kernels.activation(config.hidden_act)
         self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.bias = self.create_parameter(
             [config.vocab_size], is_bias=True, default_initializer=nn.initializer.Constant(0.0)
         )
 
     def forward(self, hidden_states, word_embeddings):
-        hidden_states = self.layer_norm(self.activation(self.dense(hidden_states)))
-        return paddle.matmul(hidden_states, word_embeddings, transpose_y=True) + self.bias
+        hidden_states = kernels.layer_norm(self.layer_norm, self.activation(kernels.linear(self.dense, hidden_states)))
+        return kernels.tied_projection(hidden_states, word_embeddings, self.bias)
 
 
 class ErnieMForPretraining(ErnieMPretrainedModel):

@@ -18,7 +18,8 @@ from paddle import Tensor
 
 from . import cpu
 
-__all__ = ["linear", "dropout", "Dropout", "attention", "nothing_hidden", "set_cpu_fast_paths", "cpu_fast_paths"]
+__all__ = ["linear", "tied_projection", "layer_norm", "activation", "token_cross_entropy", "dropout", "Dropout",
+           "attention", "nothing_hidden", "set_cpu_fast_paths", "cpu_fast_paths"]
 
 _enabled = os.environ.get("ERNIE_M_CPU_FAST_PATHS", "1") != "0"
 
@@ -41,6 +42,48 @@ def linear(layer: nn.Layer, x: Tensor) -> Tensor:
     if _fast(x) and type(layer) is nn.Linear and layer.bias is not None:  # not subclasses or wrappers (LoRA)
         return cpu.linear(x, layer.weight, layer.bias)
     return layer(x)
+
+
+def tied_projection(x: Tensor, embedding: Tensor, bias: Tensor) -> Tensor:
+    """`x @ embedding^T + bias`: the LM head's projection onto a vocabulary tied to the word embeddings."""
+    if _fast(x):
+        out = cpu.tied_projection(x, embedding, bias)
+        if out is not None:
+            return out
+    return paddle.matmul(x, embedding, transpose_y=True) + bias
+
+
+def layer_norm(layer: nn.Layer, x: Tensor, residual: Optional[Tensor] = None) -> Tensor:
+    """`layer(x + residual)` (or `layer(x)`) for an `nn.LayerNorm` over the last dimension."""
+    if _fast(x) and type(layer) is nn.LayerNorm and len(layer._normalized_shape) == 1 \
+            and layer.weight is not None and layer.bias is not None:
+        out = cpu.layer_norm(x, residual, layer.weight, layer.bias, layer._epsilon)
+        if out is not None:
+            return out
+    return layer(x if residual is None else x + residual)
+
+
+def _gelu(x: Tensor) -> Tensor:
+    if _fast(x):
+        out = cpu.gelu(x)
+        if out is not None:
+            return out
+    return F.gelu(x)
+
+
+def activation(name: str):
+    """The activation function called `name` in `paddle.nn.functional` (a config's `hidden_act`); GELU through the
+    CPU fast path."""
+    return _gelu if name == "gelu" else getattr(F, name)
+
+
+def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
+    """(cross-entropy of each row of `logits` [n, vocab] against `labels` [n], the argmax of each row)."""
+    if _fast(logits):
+        out = cpu.token_cross_entropy(logits, labels)
+        if out is not None:
+            return out
+    return F.cross_entropy(logits, labels, reduction="none").reshape([-1]), logits.argmax(axis=-1)
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:

@@ -5,8 +5,8 @@ from typing import Dict, Tuple
 
 import numpy as np
 import paddle
-import paddle.nn.functional as F
 
+from .. import kernels
 from .batch import AUXILIARY, MAIN, PretrainingBatch
 
 __all__ = ["model_inputs", "masked_lm_loss"]
@@ -32,8 +32,8 @@ def masked_lm_loss(model, batch: PretrainingBatch, auxiliary_weight: float = 1.0
     predictions (CAMLM's context side) when there are any. Metrics: loss and accuracy of each group."""
     logits = model(**model_inputs(model, batch))
     labels = paddle.to_tensor(batch.masked_labels)
-    per_token = F.cross_entropy(logits, labels, reduction="none").reshape([-1])
-    correct = (logits.argmax(axis=-1) == labels).astype("float32")
+    per_token, predicted = kernels.token_cross_entropy(logits, labels)
+    correct = (predicted == labels).astype("float32")
     total = None
     metrics: Dict[str, float] = {}
     for group, suffix, weight in ((MAIN, "", 1.0), (AUXILIARY, "_context_mmlm", auxiliary_weight)):

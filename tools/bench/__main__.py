@@ -25,10 +25,15 @@ DEFAULT_SECTIONS = ("pretraining", "inference", "tokenizer")  # `data` on reques
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(prog="python -m tools.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--preset", default="ernie-m-base")
-    parser.add_argument("--vocab_size", type=int, default=250002)
-    parser.add_argument("--length", type=int, default=128, help="sequence length of every batch")
-    parser.add_argument("--train_batch", type=int, default=8, help="pairs (CAMLM) / sentences (BTMLM) a step")
+    parser.add_argument("--preset", default="ernie-m-base",
+                        help="a model preset, or `demo`: the demo's model, vocabulary, length, token budget, CAMLM "
+                             "masking and threads per job (tools/bench/demo_shape.py); flags given override it")
+    parser.add_argument("--vocab_size", type=int)
+    parser.add_argument("--length", type=int, help="sequence length of every batch")
+    parser.add_argument("--train_batch", type=int, help="pairs (CAMLM) / sentences (BTMLM) a step")
+    parser.add_argument("--camlm_mask_prob", type=float, help="CAMLM's masking rate on the predicted side")
+    parser.add_argument("--threads", type=int, help="OMP_NUM_THREADS of every variant (default: the environment's, "
+                                                    "else the cores; with --preset demo, a demo job's)")
     parser.add_argument("--inference_batches", default="1,32")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"any of {','.join(SECTIONS)}")
@@ -45,27 +50,43 @@ def parse_args(argv=None):
     unknown = set(args.sections.split(",")) - set(SECTIONS)
     if unknown:
         parser.error(f"unknown section(s) {sorted(unknown)}; choose from {', '.join(SECTIONS)}")
+    args.model_overrides = {}
+    shape = dict(model_preset=args.preset, vocab_size=250002, length=128, train_batch=8, camlm_mask_prob=0.15,
+                 threads=None)
+    if args.preset == "demo":
+        from .demo_shape import demo_shape
+
+        shape = demo_shape()
+        args.model_overrides = shape.pop("overrides")
+    args.model_preset = shape["model_preset"]
+    for field in ("vocab_size", "length", "train_batch", "camlm_mask_prob", "threads"):
+        if getattr(args, field) is None:
+            setattr(args, field, shape[field])
     return args
 
 
 def main(argv=None) -> None:
-    args = parse_args(argv)
-    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
     from ernie_m.cpu import configure_process
 
-    configure_process()  # before Paddle loads in this process (ernie_m/cpu.py)
+    configure_process()  # before Paddle loads in this process (ernie_m/cpu.py); `--preset demo` loads it
+    args = parse_args(argv)
+    if args.threads:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count()))
     import ernie_m
 
     from . import common
     from .report import write_report
 
     common.SHARED_PROCESS["on"] = args.shared_process
-    config = ernie_m.ErnieMConfig.from_preset(args.preset, vocab_size=args.vocab_size)
+    config = ernie_m.ErnieMConfig.from_preset(args.model_preset, vocab_size=args.vocab_size, **args.model_overrides)
     sections = args.sections.split(",")
     results = {
         "command": "python -m tools.bench " + " ".join(argv if argv is not None else sys.argv[1:]),
         "machine": common.machine(),
-        "shape": {"preset": args.preset, "vocab_size": args.vocab_size, "length": args.length,
+        "shape": {"preset": args.preset, "model_preset": args.model_preset, "vocab_size": args.vocab_size,
+                  "length": args.length, "camlm_mask_prob": args.camlm_mask_prob,
+                  "dropout": config.hidden_dropout_prob, "num_languages": config.num_languages,
                   "hidden_size": config.hidden_size, "layers": config.num_hidden_layers,
                   "train_batch": args.train_batch, "inference_batches": args.inference_batches,
                   "repeats": args.repeats},
@@ -77,7 +98,8 @@ def main(argv=None) -> None:
     if "pretraining" in sections:
         from . import pretraining
 
-        results["pretraining"] = pretraining.run(config, args.train_batch, args.length, args.repeats, peak)
+        results["pretraining"] = pretraining.run(config, args.train_batch, args.length, args.repeats, peak,
+                                                 args.camlm_mask_prob)
         print(json.dumps(results["pretraining"]["ratios"]), flush=True)
     if "inference" in sections:
         from . import inference

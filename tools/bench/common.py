@@ -119,17 +119,18 @@ def _onednn_matmul_seconds(size: int, repeats: int) -> float:
 
 
 def paddlenlp_config(config):
-    """PaddleNLP's ErnieMConfig with our config's shape (the peer in every Paddle comparison)."""
+    """PaddleNLP's ErnieMConfig with our config's shape and dropout (the peer in every Paddle comparison)."""
     from paddlenlp.transformers import ErnieMConfig as PaddleNLPConfig
 
     return PaddleNLPConfig(
         vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
         num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
-        max_position_embeddings=config.max_position_embeddings)
+        max_position_embeddings=config.max_position_embeddings, hidden_dropout_prob=config.hidden_dropout_prob,
+        attention_probs_dropout_prob=config.attention_probs_dropout_prob)
 
 
 def xlmr_config(config):
-    """transformers' XLMRobertaConfig with our config's shape, and torch on this run's threads."""
+    """transformers' XLMRobertaConfig with our config's shape and dropout, and torch on this run's threads."""
     import torch
     from transformers import XLMRobertaConfig
 
@@ -139,7 +140,8 @@ def xlmr_config(config):
         vocab_size=config.vocab_size, hidden_size=config.hidden_size, num_hidden_layers=config.num_hidden_layers,
         num_attention_heads=config.num_attention_heads, intermediate_size=config.intermediate_size,
         max_position_embeddings=config.max_position_embeddings, type_vocab_size=1, layer_norm_eps=1e-5,
-        pad_token_id=1)
+        pad_token_id=1, hidden_dropout_prob=config.hidden_dropout_prob,
+        attention_probs_dropout_prob=config.attention_probs_dropout_prob)
 
 
 def encoder_forward_flops(hidden: int, layers: int, intermediate: int, batch: int, length: int) -> float:

@@ -31,14 +31,15 @@ DEFAULT_MALLOC, KEPT_MEMORY = " (default malloc)", " (kept memory)"
 WARMUP = 4
 
 
-def _camlm_batch(config, batch: int, length: int, seed: int = 0):
-    from ernie_m.objectives import CAMLM, Parallel, SpecialIds
+def _camlm_batch(config, batch: int, length: int, mask_prob: float, seed: int = 0):
+    from ernie_m.objectives import CAMLM, MaskingConfig, Parallel, SpecialIds
 
     rng = np.random.default_rng(seed)
     vocab = config.vocab_size
     side = (length - 4) // 2  # [CLS] a [SEP] [SEP] b [SEP]
     pairs = [Parallel(rng.integers(4, vocab - 1, side), 0, rng.integers(4, vocab - 1, side), 1) for _ in range(batch)]
-    return CAMLM(SpecialIds(mask=vocab - 1), vocab, max_length=length)(pairs, rng)
+    camlm = CAMLM(SpecialIds(mask=vocab - 1), vocab, max_length=length, masking=MaskingConfig(mask_prob=mask_prob))
+    return camlm(pairs, rng)
 
 
 def _monolingual(config, batch: int, length: int, seed: int = 1):
@@ -168,8 +169,9 @@ def _hf_xlmr(config, batch_data, repeats: int) -> Dict[str, dict]:
     return {"hf/xlmr": median_seconds(step, repeats, WARMUP)}
 
 
-def run(config, batch: int, length: int, repeats: int, peak_gflops: float) -> Dict[str, object]:
-    batch_data = _camlm_batch(config, batch, length)
+def run(config, batch: int, length: int, repeats: int, peak_gflops: float, camlm_mask_prob: float = 0.15
+        ) -> Dict[str, object]:
+    batch_data = _camlm_batch(config, batch, length, camlm_mask_prob)
     sentences = _monolingual(config, batch, length)
     plan = [  # (variant, its arguments, keep freed memory, suffix of its names)
         (_ours, (config, batch_data, sentences, repeats), True, ""),
