@@ -204,3 +204,15 @@ def test_a_stale_build_is_not_used(tmp_path, monkeypatch):
     (tmp_path / f"{native.NAME}.stamp").write_text("a build of another source")
     monkeypatch.setenv("ERNIE_M_NATIVE_DIR", str(tmp_path))
     assert "another source" in native._why_unusable()
+
+
+def test_penalised_argmax_equals_paddle_and_never_picks_a_penalised_column(ops):
+    rng = np.random.default_rng(5)
+    logits = rng.standard_normal((40, 777)).astype("float32")
+    logits[:, 3] = 50.0  # the best column everywhere, but penalised
+    logits[0, [10, 400]] = 60.0  # a tie: the first wins, as argmax
+    penalty = np.zeros(777, dtype="float32")
+    penalty[[0, 1, 2, 3]] = -np.inf
+    got = ops.penalised_argmax(paddle.to_tensor(logits), paddle.to_tensor(penalty)).numpy()
+    assert np.array_equal(got, (logits + penalty).argmax(axis=-1))
+    assert got[0] == 10 and not np.isin(got, [0, 1, 2, 3]).any()

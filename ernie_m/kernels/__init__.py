@@ -18,7 +18,8 @@ from paddle import Tensor
 
 from . import cpu
 
-__all__ = ["linear", "tied_projection", "layer_norm", "activation", "token_cross_entropy", "dropout", "Dropout",
+__all__ = ["linear", "tied_projection", "layer_norm", "activation", "token_cross_entropy", "penalised_argmax",
+           "dropout", "Dropout",
            "attention", "nothing_hidden", "set_cpu_fast_paths", "cpu_fast_paths"]
 
 _enabled = os.environ.get("ERNIE_M_CPU_FAST_PATHS", "1") != "0"
@@ -84,6 +85,15 @@ def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]
         if out is not None:
             return out
     return F.cross_entropy(logits, labels, reduction="none").reshape([-1]), logits.argmax(axis=-1)
+
+
+def penalised_argmax(logits: Tensor, penalty: Tensor) -> Tensor:
+    """`(logits + penalty).argmax(axis=-1)` for `logits` [n, vocab] and `penalty` [vocab] (0, or -inf to exclude)."""
+    if _fast(logits):
+        out = cpu.penalised_argmax(logits, penalty)
+        if out is not None:
+            return out
+    return (logits + penalty).argmax(axis=-1)
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:

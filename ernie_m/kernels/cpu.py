@@ -55,6 +55,12 @@ def token_cross_entropy(logits, labels):
     return None if ops is None else ops.cross_entropy(logits, labels)
 
 
+def penalised_argmax(logits, penalty):
+    """argmax per row of logits + penalty, or None without the C++ operators."""
+    ops = _native(logits)
+    return None if ops is None else ops.penalised_argmax(logits, penalty)
+
+
 def dropout(x, p: float):
     """Dropout with the mask drawn by NumPy. Each mask's seed comes from Paddle's generator, so `paddle.seed`
     still fixes the masks and recompute replays them."""

@@ -15,6 +15,7 @@ from typing import List, Optional, Sequence
 import numpy as np
 import paddle
 
+from .. import kernels
 from .base import Objective
 from .batch import PretrainingBatch, collate_rows
 from .camlm import cross_attention_row
@@ -84,14 +85,14 @@ class BTMLM(Objective):
                 logits = model(**model_inputs(model, batch)).astype("float32")
                 excluded = np.zeros(logits.shape[-1], dtype=np.float32)
                 excluded[self._special_array[self._special_array < len(excluded)]] = -np.inf
-                logits = logits + paddle.to_tensor(excluded)
                 if self.sample:
+                    logits = logits + paddle.to_tensor(excluded)
                     probabilities = paddle.nn.functional.softmax(logits / self.temperature, axis=-1).numpy()
                     cumulative = probabilities.cumsum(axis=-1)
                     draws = rng.random((len(cumulative), 1)) * cumulative[:, -1:]
                     chosen = (cumulative < draws).sum(axis=-1)
                 else:
-                    chosen = logits.argmax(axis=-1).numpy()
+                    chosen = kernels.penalised_argmax(logits, paddle.to_tensor(excluded)).numpy()
         finally:
             if was_training:
                 model.train()

@@ -53,6 +53,11 @@ def _choose(tokens: np.ndarray, config: MaskingConfig, rng: np.random.Generator,
     return np.flatnonzero(chosen)
 
 
+def _among(ids: np.ndarray, few: np.ndarray) -> np.ndarray:
+    """np.isin for a handful of values, without np.isin's sorting (which dominated a batch's masking time)."""
+    return (ids[:, None] == few[None, :]).any(axis=1)
+
+
 def mask_tokens(
     tokens: np.ndarray,
     config: MaskingConfig,
@@ -80,8 +85,9 @@ def mask_tokens(
     to_random = (draw >= config.replace_with_mask) & (draw < config.replace_with_mask + config.replace_with_random)
     corrupted[chosen[to_mask]] = mask_id
     random_ids = rng.integers(0, vocab_size, size=int(to_random.sum()))
-    while np.isin(random_ids, special_ids).any():  # never show a special token as a "random word"
-        bad = np.isin(random_ids, special_ids)
+    bad = _among(random_ids, special_ids)
+    while bad.any():  # never show a special token as a "random word"
         random_ids[bad] = rng.integers(0, vocab_size, size=int(bad.sum()))
+        bad = _among(random_ids, special_ids)
     corrupted[chosen[to_random]] = random_ids
     return corrupted, chosen, labels

@@ -24,12 +24,12 @@ import tempfile
 import time
 from typing import Dict, List
 
-FAMILIES = [  # (family, substrings of Paddle's operator names), first match wins
+FAMILIES = [  # (family, pieces of Paddle's operator names, compared without case and underscores), first match wins
     ("matrix products (linear, attention, LM head)", ("matmul", "addmm", "ernie_m_linear", "bmm")),
     ("LayerNorm", ("layer_norm",)),
     ("GELU", ("gelu",)),
-    ("attention softmax", ("softmax",)),
     ("cross-entropy and argmax", ("cross_entropy", "argmax")),
+    ("attention softmax", ("softmax",)),
     ("embeddings and gathers", ("embedding", "gather", "index")),
     ("reshapes and transposes", ("reshape", "transpose", "unsqueeze", "squeeze", "slice", "concat", "stack")),
     ("optimizer and clipping", ("adamw", "squared_l2", "sqrt", "clip", "isfinite", "isnan", "isinf", "divide",
@@ -39,10 +39,14 @@ FAMILIES = [  # (family, substrings of Paddle's operator names), first match win
 ]
 
 
+def _plain(name: str) -> str:
+    return name.lower().replace("_", "")
+
+
 def family(op_name: str) -> str:
-    lowered = op_name.lower()
+    plain = _plain(op_name)
     for name, needles in FAMILIES:
-        if any(needle in lowered for needle in needles):
+        if any(_plain(needle) in plain for needle in needles):
             return name
     return "other operators"
 
@@ -132,6 +136,7 @@ def profile(work_dir: str, steps: int, warmup: int, stage: int) -> dict:
     import paddle.profiler as profiler
 
     run, first = demo_run(work_dir, stage)
+    run.log.bar.disable = True
     run.model.train()
     if stage == 2:
         run.btmlm_ready_at = 0
@@ -147,7 +152,8 @@ def profile(work_dir: str, steps: int, warmup: int, stage: int) -> dict:
     def on_ready(prof):
         records.extend(_operator_records(prof))
 
-    prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU], on_trace_ready=on_ready)
+    prof = profiler.Profiler(targets=[profiler.ProfilerTarget.CPU], on_trace_ready=on_ready, timer_only=False)
+    _record_native_events(True)
     with instrumented(run, clock):
         started = time.perf_counter()
         prof.start()
@@ -159,6 +165,7 @@ def profile(work_dir: str, steps: int, warmup: int, stage: int) -> dict:
             prof.step()
         prof.stop()
         wall = time.perf_counter() - started
+    _record_native_events(False)
     # The same steps again without the profiler, for the phase times (the profiler's own cost is not in them).
     clock = PhaseClock()
     with instrumented(run, clock):
@@ -172,7 +179,7 @@ def profile(work_dir: str, steps: int, warmup: int, stage: int) -> dict:
     by_family = collections.defaultdict(lambda: [0.0, 0.0])
     for op_name, seconds in records:
         backward = "grad" in op_name.lower()
-        by_family[family(op_name.replace("_grad", "").replace("Grad", ""))][1 if backward else 0] += seconds
+        by_family[family(op_name.replace("_grad", "").replace("GradNode", ""))][1 if backward else 0] += seconds
     phases = dict(clock.seconds)
     phases["other (Python in the step, schedule, seeding)"] = unprofiled - sum(phases.values())
     return {"steps": steps, "objectives": dict(objectives), "step_seconds": unprofiled / steps,
@@ -181,26 +188,23 @@ def profile(work_dir: str, steps: int, warmup: int, stage: int) -> dict:
             "families": {k: [v[0] / steps, v[1] / steps] for k, v in by_family.items()}}
 
 
+def _record_native_events(enabled: bool) -> None:
+    try:
+        from ernie_m.kernels import native
+    except ImportError:  # a version without the C++ operators
+        return
+    native.record_events(enabled)
+
+
 def _operator_records(prof):
-    """(operator name, seconds) of every top-level operator event, forward and backward, the profiler recorded."""
-    from paddle.profiler.profiler_statistic import StatisticData, TracerEventType
+    """(operator name, seconds) summed over the profiled steps, forward and backward operators, as Paddle's own
+    operator summary counts them."""
+    from paddle.profiler.profiler_statistic import StatisticData
 
     data = StatisticData(prof.profiler_result.get_data(), prof.profiler_result.get_extra_info())
-    out = []
-    for thread_nodes in data.node_trees.get_nodes().values():
-        for node in thread_nodes:
-            if node.type == TracerEventType.Operator and _top_level(node):
-                out.append((node.name, (node.end_ns - node.start_ns) / 1e9))
-    return out
-
-
-def _top_level(node) -> bool:
-    parent = node.parent_node
-    while parent is not None:
-        if getattr(parent, "type", None) is not None and parent.type.name == "Operator":
-            return False
-        parent = parent.parent_node
-    return True
+    summary = data.event_summary
+    return [(name, item.cpu_time / 1e9) for name, item in summary.items.items()] + \
+        [(name, item.cpu_time / 1e9) for name, item in summary.userdefined_items.items() if name.startswith("ernie_m_")]
 
 
 def markdown(result: dict) -> str:

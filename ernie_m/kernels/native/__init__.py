@@ -18,7 +18,7 @@ SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), f"{NAME}.cc")
 # Optimised and vectorisable; -fopenmp-simd honours the `omp simd` reductions without an OpenMP runtime.
 CXX_FLAGS = ["-O3", "-fopenmp-simd", "-fno-math-errno", "-DNDEBUG"]
 
-_state = {"loaded": False, "ops": None, "reason": None}
+_state = {"loaded": False, "ops": None, "reason": None, "record_events": False}
 
 
 def build_directory() -> str:
@@ -72,8 +72,15 @@ class _Ops:
 
     def __init__(self):
         from paddle import _C_ops
+        from paddle.profiler import RecordEvent
 
-        self._run = _C_ops._run_custom_op
+        self._run_op, self._event = _C_ops._run_custom_op, RecordEvent
+
+    def _run(self, name, *args):
+        if _state["record_events"]:  # Paddle's profiler does not see custom operators' forward calls by itself
+            with self._event(name):
+                return self._run_op(name, *args)
+        return self._run_op(name, *args)
 
     def layer_norm(self, x, weight, bias, epsilon: float):
         return self._run("ernie_m_layer_norm", x, weight, bias, float(epsilon))[0]
@@ -89,6 +96,9 @@ class _Ops:
 
     def linear(self, x, weight, bias, transposed: bool = False):
         return self._run("ernie_m_linear", x, weight, bias, bool(transposed))[0]
+
+    def penalised_argmax(self, logits, penalty):
+        return self._run("ernie_m_penalised_argmax", logits, penalty)[0]
 
     def cross_entropy(self, logits, labels, ignore_index: int = -100):
         loss, argmax, _ = self._run("ernie_m_cross_entropy", logits, labels, int(ignore_index))
@@ -113,6 +123,11 @@ def ops() -> Optional[_Ops]:
             print(f"ernie_m: native CPU kernels unavailable ({reason}); using Paddle's ops (same results, slower). "
                   f"Build them with: python -m ernie_m.kernels.native", file=sys.stderr)
     return _state["ops"]
+
+
+def record_events(enabled: bool) -> None:
+    """Mark every forward call of the operators as a profiler event (tools/bench/profile_step.py)."""
+    _state["record_events"] = bool(enabled)
 
 
 def unavailable_reason() -> Optional[str]:

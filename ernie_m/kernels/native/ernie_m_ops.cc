@@ -475,7 +475,55 @@ std::vector<paddle::DataType> CrossEntropyTypes(const paddle::DataType& logits, 
   return {logits, paddle::DataType::INT64, logits};
 }
 
+// ---- argmax per row of (logits + penalty): BTMLM's pseudo-tokens, with special tokens penalised to -inf -------
+
+EM_CLONES void penalised_argmax_rows(const float* logits, const float* penalty, int64_t rows, int64_t vocab,
+                                     int64_t* out) {
+  std::vector<float> row(vocab);
+  for (int64_t i = 0; i < rows; ++i) {
+    const float* li = logits + i * vocab;
+    float* v = row.data();
+    float top = -std::numeric_limits<float>::infinity();
+#pragma omp simd reduction(max : top)
+    for (int64_t j = 0; j < vocab; ++j) {
+      v[j] = li[j] + penalty[j];
+      top = v[j] > top ? v[j] : top;
+    }
+    out[i] = first_index_of(v, vocab, top);
+  }
+}
+
+std::vector<paddle::Tensor> PenalisedArgmaxForward(const paddle::Tensor& logits_in, const paddle::Tensor& penalty) {
+  check_float(logits_in, "ernie_m_penalised_argmax", "logits");
+  const auto logits = logits_in.contiguous();
+  const int64_t vocab = last_dim(logits);
+  PD_CHECK(penalty.numel() == vocab, "ernie_m_penalised_argmax: penalty must have ", vocab, " values");
+  const int64_t rows = logits.numel() / vocab;
+  auto out = paddle::empty({rows}, paddle::DataType::INT64, logits.place());
+  penalised_argmax_rows(logits.data<float>(), penalty.contiguous().data<float>(), rows, vocab,
+                        out.data<int64_t>());
+  return {out};
+}
+
+std::vector<std::vector<int64_t>> PenalisedArgmaxShapes(const std::vector<int64_t>& logits,
+                                                        const std::vector<int64_t>&) {
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < logits.size(); ++i) rows *= logits[i];
+  return {{rows}};
+}
+
+std::vector<paddle::DataType> PenalisedArgmaxTypes(const paddle::DataType&, const paddle::DataType&) {
+  return {paddle::DataType::INT64};
+}
+
 }  // namespace
+
+PD_BUILD_OP(ernie_m_penalised_argmax)
+    .Inputs({"Logits", "Penalty"})
+    .Outputs({"Out"})
+    .SetKernelFn(PD_KERNEL(PenalisedArgmaxForward))
+    .SetInferShapeFn(PD_INFER_SHAPE(PenalisedArgmaxShapes))
+    .SetInferDtypeFn(PD_INFER_DTYPE(PenalisedArgmaxTypes));
 
 PD_BUILD_OP(ernie_m_layer_norm)
     .Inputs({"X", "Weight", "Bias"})
