@@ -539,9 +539,11 @@ class ErnieMLMHead(nn.Layer):
             [config.vocab_size], is_bias=True, default_initializer=nn.initializer.Constant(0.0)
         )
 
+    def transform(self, hidden_states):
+        return kernels.layer_norm(self.layer_norm, self.activation(kernels.linear(self.dense, hidden_states)))
+
     def forward(self, hidden_states, word_embeddings):
-        hidden_states = kernels.layer_norm(self.layer_norm, self.activation(kernels.linear(self.dense, hidden_states)))
-        return kernels.tied_projection(hidden_states, word_embeddings, self.bias)
+        return kernels.tied_projection(self.transform(hidden_states), word_embeddings, self.bias)
 
 
 class ErnieMForPretraining(ErnieMPretrainedModel):
@@ -562,10 +564,7 @@ class ErnieMForPretraining(ErnieMPretrainedModel):
                 output_attentions=None, return_dict=None):
         outputs = _encode(self, input_ids, position_ids, attention_mask, language_ids, inputs_embeds,
                           output_hidden_states, output_attentions)
-        sequence_output = outputs.last_hidden_state
-        if masked_positions is not None:
-            flat = sequence_output.reshape([-1, sequence_output.shape[-1]])
-            sequence_output = paddle.gather(flat, masked_positions.reshape([-1]).astype("int64"))
+        sequence_output = _at_positions(outputs.last_hidden_state, masked_positions)
         logits = self.lm_head(sequence_output, self.ernie_m.embeddings.word_embeddings.weight)
         loss = None
         if masked_labels is not None:
@@ -578,3 +577,25 @@ class ErnieMForPretraining(ErnieMPretrainedModel):
         return MaskedLMOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions
         )
+
+    @paddle.no_grad()
+    def most_likely_tokens(self, input_ids, masked_positions, excluded_ids=(), position_ids=None,
+                           attention_mask=None, language_ids=None) -> Tensor:
+        """The highest-scoring vocabulary id at each of `masked_positions` (greedy decoding of the LM head, as
+        `forward(...)[0].argmax(-1)`), never one of `excluded_ids`; no gradient. On a CPU the logits are reduced to
+        their argmax block by block instead of being materialised."""
+        outputs = _encode(self, input_ids, position_ids, attention_mask, language_ids, None, False, False)
+        hidden = self.lm_head.transform(_at_positions(outputs.last_hidden_state, masked_positions))
+        penalty = np.zeros(self.config.vocab_size, dtype=np.float32)
+        excluded = np.asarray(excluded_ids, dtype=np.int64)
+        penalty[excluded[(excluded >= 0) & (excluded < len(penalty))]] = -np.inf
+        return kernels.greedy_ids(hidden.astype("float32"), self.ernie_m.embeddings.word_embeddings.weight,
+                                  self.lm_head.bias, paddle.to_tensor(penalty))
+
+
+def _at_positions(sequence_output: Tensor, positions: Optional[Tensor]) -> Tensor:
+    """The rows at flat `positions` of [batch, seq, hidden] (all of them when None)."""
+    if positions is None:
+        return sequence_output
+    flat = sequence_output.reshape([-1, sequence_output.shape[-1]])
+    return paddle.gather(flat, positions.reshape([-1]).astype("int64"))

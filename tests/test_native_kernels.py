@@ -206,13 +206,37 @@ def test_a_stale_build_is_not_used(tmp_path, monkeypatch):
     assert "another source" in native._why_unusable()
 
 
-def test_penalised_argmax_equals_paddle_and_never_picks_a_penalised_column(ops):
+def test_greedy_ids_equal_the_argmax_of_paddles_logits_and_never_pick_a_penalised_id(ops):
     rng = np.random.default_rng(5)
-    logits = rng.standard_normal((40, 777)).astype("float32")
-    logits[:, 3] = 50.0  # the best column everywhere, but penalised
-    logits[0, [10, 400]] = 60.0  # a tie: the first wins, as argmax
+    hidden = paddle.to_tensor(rng.standard_normal((300, 16)).astype("float32"))  # several blocks of rows
+    embedding_np = rng.standard_normal((777, 16)).astype("float32")
+    embedding_np[400] = embedding_np[10]  # a tie wherever 10 wins: the first id, as argmax
+    embedding, bias = paddle.to_tensor(embedding_np), paddle.to_tensor(rng.standard_normal(777).astype("float32"))
+    bias_np = bias.numpy()
+    bias_np[400] = bias_np[10]
+    bias_np[3] = 1e3  # every row's favourite, but penalised
+    bias = paddle.to_tensor(bias_np)
     penalty = np.zeros(777, dtype="float32")
     penalty[[0, 1, 2, 3]] = -np.inf
-    got = ops.penalised_argmax(paddle.to_tensor(logits), paddle.to_tensor(penalty)).numpy()
-    assert np.array_equal(got, (logits + penalty).argmax(axis=-1))
-    assert got[0] == 10 and not np.isin(got, [0, 1, 2, 3]).any()
+    got = ops.greedy_ids(hidden, embedding, bias, paddle.to_tensor(penalty)).numpy()
+    logits = (paddle.matmul(hidden, embedding, transpose_y=True) + bias).numpy() + penalty
+    assert np.array_equal(got, logits.argmax(axis=-1))
+    assert not np.isin(got, [0, 1, 2, 3, 400]).any()
+
+
+def test_the_model_greedy_tokens_equal_the_argmax_of_its_logits():
+    config = ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=300)
+    paddle.seed(0)
+    model = ernie_m.ErnieMForPretraining(config)
+    model.eval()
+    ids = paddle.to_tensor(np.random.default_rng(6).integers(5, 300, (3, 12)))
+    positions = paddle.to_tensor(np.array([1, 5, 14, 30, 35]))
+    logits = model(ids, masked_positions=positions).numpy()  # [positions, vocab]
+    logits[:, [0, 299]] = -np.inf
+    for fast in (True, False):
+        kernels.set_cpu_fast_paths(fast)
+        try:
+            got = model.most_likely_tokens(ids, positions, excluded_ids=[0, 299]).numpy()
+        finally:
+            kernels.set_cpu_fast_paths(True)
+        assert np.array_equal(got, logits.argmax(axis=-1))

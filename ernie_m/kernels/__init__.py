@@ -18,7 +18,7 @@ from paddle import Tensor
 
 from . import cpu
 
-__all__ = ["linear", "tied_projection", "layer_norm", "activation", "token_cross_entropy", "penalised_argmax",
+__all__ = ["linear", "tied_projection", "layer_norm", "activation", "token_cross_entropy", "greedy_ids",
            "dropout", "Dropout",
            "attention", "nothing_hidden", "set_cpu_fast_paths", "cpu_fast_paths"]
 
@@ -87,13 +87,14 @@ def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]
     return F.cross_entropy(logits, labels, reduction="none").reshape([-1]), logits.argmax(axis=-1)
 
 
-def penalised_argmax(logits: Tensor, penalty: Tensor) -> Tensor:
-    """`(logits + penalty).argmax(axis=-1)` for `logits` [n, vocab] and `penalty` [vocab] (0, or -inf to exclude)."""
-    if _fast(logits):
-        out = cpu.penalised_argmax(logits, penalty)
+def greedy_ids(x: Tensor, embedding: Tensor, bias: Tensor, penalty: Tensor) -> Tensor:
+    """`(tied_projection(x, embedding, bias) + penalty).argmax(-1)`: the best-scoring vocabulary id of each row of
+    `x` under a tied LM head; ids with a -inf penalty are never chosen."""
+    if _fast(x):
+        out = cpu.greedy_ids(x, embedding, bias, penalty)
         if out is not None:
             return out
-    return (logits + penalty).argmax(axis=-1)
+    return (tied_projection(x, embedding, bias) + penalty).argmax(axis=-1)
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:

@@ -55,10 +55,11 @@ def token_cross_entropy(logits, labels):
     return None if ops is None else ops.cross_entropy(logits, labels)
 
 
-def penalised_argmax(logits, penalty):
-    """argmax per row of logits + penalty, or None without the C++ operators."""
-    ops = _native(logits)
-    return None if ops is None else ops.penalised_argmax(logits, penalty)
+def greedy_ids(x, embedding, bias, penalty):
+    """argmax per row of x @ embedding^T + bias + penalty without keeping the logits, or None without the C++
+    operators."""
+    ops = _native(x)
+    return None if ops is None else ops.greedy_ids(x, embedding, bias, penalty)
 
 
 def dropout(x, p: float):

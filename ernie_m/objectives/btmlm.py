@@ -15,7 +15,6 @@ from typing import List, Optional, Sequence
 import numpy as np
 import paddle
 
-from .. import kernels
 from .base import Objective
 from .batch import PretrainingBatch, collate_rows
 from .camlm import cross_attention_row
@@ -82,17 +81,21 @@ class BTMLM(Objective):
         model.eval()
         try:
             with paddle.no_grad():
-                logits = model(**model_inputs(model, batch)).astype("float32")
-                excluded = np.zeros(logits.shape[-1], dtype=np.float32)
-                excluded[self._special_array[self._special_array < len(excluded)]] = -np.inf
-                if self.sample:
-                    logits = logits + paddle.to_tensor(excluded)
-                    probabilities = paddle.nn.functional.softmax(logits / self.temperature, axis=-1).numpy()
-                    cumulative = probabilities.cumsum(axis=-1)
-                    draws = rng.random((len(cumulative), 1)) * cumulative[:, -1:]
-                    chosen = (cumulative < draws).sum(axis=-1)
+                inputs = model_inputs(model, batch)
+                if not self.sample and hasattr(model, "most_likely_tokens"):  # greedy, without the logits
+                    chosen = model.most_likely_tokens(excluded_ids=self._special_array, **inputs).numpy()
                 else:
-                    chosen = kernels.penalised_argmax(logits, paddle.to_tensor(excluded)).numpy()
+                    logits = model(**inputs).astype("float32")
+                    excluded = np.zeros(logits.shape[-1], dtype=np.float32)
+                    excluded[self._special_array[self._special_array < len(excluded)]] = -np.inf
+                    logits = logits + paddle.to_tensor(excluded)
+                    if self.sample:
+                        probabilities = paddle.nn.functional.softmax(logits / self.temperature, axis=-1).numpy()
+                        cumulative = probabilities.cumsum(axis=-1)
+                        draws = rng.random((len(cumulative), 1)) * cumulative[:, -1:]
+                        chosen = (cumulative < draws).sum(axis=-1)
+                    else:
+                        chosen = logits.argmax(axis=-1).numpy()
         finally:
             if was_training:
                 model.train()

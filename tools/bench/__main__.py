@@ -36,6 +36,9 @@ def parse_args(argv=None):
                                                     "else the cores; with --preset demo, a demo job's)")
     parser.add_argument("--inference_batches", default="1,32")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="pretraining: run every variant this many times over (each in a fresh process), the "
+                             "median over all their steps")
     parser.add_argument("--sections", default=",".join(DEFAULT_SECTIONS), help=f"any of {','.join(SECTIONS)}")
     parser.add_argument("--tokenizer_lines", type=int, default=20000)
     parser.add_argument("--tokenizer_vocab", type=int, default=32000)
@@ -89,7 +92,7 @@ def main(argv=None) -> None:
                   "dropout": config.hidden_dropout_prob, "num_languages": config.num_languages,
                   "hidden_size": config.hidden_size, "layers": config.num_hidden_layers,
                   "train_batch": args.train_batch, "inference_batches": args.inference_batches,
-                  "repeats": args.repeats},
+                  "repeats": args.repeats, "rounds": args.rounds},
     }
     if "pretraining" in sections or "inference" in sections:
         results["matmul_peak_gflops"] = common.matmul_peak_gflops()
@@ -99,7 +102,7 @@ def main(argv=None) -> None:
         from . import pretraining
 
         results["pretraining"] = pretraining.run(config, args.train_batch, args.length, args.repeats, peak,
-                                                 args.camlm_mask_prob)
+                                                 args.camlm_mask_prob, args.rounds)
         print(json.dumps(results["pretraining"]["ratios"]), flush=True)
     if "inference" in sections:
         from . import inference

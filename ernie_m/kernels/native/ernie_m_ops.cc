@@ -4,8 +4,10 @@
 // Python side (ernie_m/kernels/native.py) calls them only then.
 //
 // Loops are written so that the compiler vectorises them: no branches in the inner loops, reductions marked
-// `omp simd` (built with -fopenmp-simd, which needs no OpenMP runtime), and the hot functions compiled for
-// AVX-512, AVX2 and the baseline, picked at load time for the CPU at hand (target_clones).
+// `omp simd`, and the hot functions compiled for AVX-512, AVX2 and the baseline, picked at load time for the CPU at
+// hand (target_clones). Rows are shared between OMP_NUM_THREADS threads through the OpenMP runtime MKL already
+// runs in this process (Intel's libiomp5, linked explicitly), so the operators and the matrix multiplies use one
+// pool of threads instead of two that would spin against each other; small tensors stay on one thread.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -21,6 +23,9 @@
 #endif
 
 namespace {
+
+// Below this many values a loop runs on one thread: a parallel region costs a few microseconds.
+constexpr int64_t kParallelMin = 1 << 15;
 
 void check_float(const paddle::Tensor& t, const char* op, const char* name) {
   PD_CHECK(t.is_cpu(), op, ": ", name, " must be on the CPU");
@@ -71,7 +76,10 @@ constexpr float kInvSqrt2Pi = 0.39894228040143268f;
 EM_CLONES void layer_norm_rows(const float* x, const float* residual, const float* weight, const float* bias,
                                float epsilon, int64_t rows, int64_t width, float* out, float* normalized,
                                float* rstd) {
+#pragma omp parallel if (rows * width >= kParallelMin)
+  {
   std::vector<float> row(width);
+#pragma omp for schedule(static)
   for (int64_t i = 0; i < rows; ++i) {
     const float* xi = x + i * width;
     float* v = row.data();
@@ -97,6 +105,7 @@ EM_CLONES void layer_norm_rows(const float* x, const float* residual, const floa
       oi[j] = ni[j] * weight[j] + bias[j];
     }
   }
+  }
 }
 
 EM_CLONES void layer_norm_grad_rows(const float* grad_out, const float* normalized, const float* rstd,
@@ -104,14 +113,19 @@ EM_CLONES void layer_norm_grad_rows(const float* grad_out, const float* normaliz
                                     float* grad_residual, float* grad_weight, float* grad_bias) {
   std::fill(grad_weight, grad_weight + width, 0.0f);
   std::fill(grad_bias, grad_bias + width, 0.0f);
-  std::vector<float> scaled(width);
+#pragma omp parallel if (rows * width >= kParallelMin)
+  {
+  std::vector<float> scaled(width), partial_weight(width, 0.0f), partial_bias(width, 0.0f);
+#pragma omp for schedule(static) nowait
   for (int64_t i = 0; i < rows; ++i) {
     const float* gi = grad_out + i * width;
     const float* ni = normalized + i * width;
     float* s = scaled.data();
+    float* pw = partial_weight.data();
+    float* pb = partial_bias.data();
     for (int64_t j = 0; j < width; ++j) {
-      grad_weight[j] += gi[j] * ni[j];
-      grad_bias[j] += gi[j];
+      pw[j] += gi[j] * ni[j];
+      pb[j] += gi[j];
       s[j] = gi[j] * weight[j];
     }
     float mean_s = 0.0f, mean_sn = 0.0f;
@@ -126,6 +140,12 @@ EM_CLONES void layer_norm_grad_rows(const float* grad_out, const float* normaliz
     float* dx = grad_x + i * width;
     for (int64_t j = 0; j < width; ++j) dx[j] = r * (s[j] - mean_s - ni[j] * mean_sn);
     if (grad_residual != nullptr) std::memcpy(grad_residual + i * width, dx, width * sizeof(float));
+  }
+#pragma omp critical
+  for (int64_t j = 0; j < width; ++j) {
+    grad_weight[j] += partial_weight[j];
+    grad_bias[j] += partial_bias[j];
+  }
   }
 }
 
@@ -202,10 +222,12 @@ std::vector<std::vector<int64_t>> AddLayerNormShapes(const std::vector<int64_t>&
 // ---- GELU (the exact, erf form) ---------------------------------------------------------------------------------
 
 EM_CLONES void gelu_values(const float* x, int64_t n, float* out) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) out[i] = 0.5f * x[i] * (1.0f + fast_erf(x[i] * kInvSqrt2));
 }
 
 EM_CLONES void gelu_grad_values(const float* x, const float* grad_out, int64_t n, float* grad_x) {
+#pragma omp parallel for simd schedule(static) if (n >= kParallelMin)
   for (int64_t i = 0; i < n; ++i) {
     const float cdf = 0.5f * (1.0f + fast_erf(x[i] * kInvSqrt2));
     const float pdf = kInvSqrt2Pi * fast_exp(-0.5f * x[i] * x[i]);
@@ -275,6 +297,7 @@ std::vector<paddle::Tensor> AttentionSoftmaxForward(const paddle::Tensor& scores
     bias_queries = bshape[2];
   }
   const float* b = has_bias ? bias.data<float>() : nullptr;
+#pragma omp parallel for collapse(3) schedule(static) if (scores.numel() >= kParallelMin)
   for (int64_t h = 0; h < heads; ++h) {
     for (int64_t n = 0; n < batch; ++n) {
       for (int64_t q = 0; q < queries; ++q) {
@@ -292,6 +315,7 @@ std::vector<paddle::Tensor> AttentionSoftmaxForward(const paddle::Tensor& scores
 }
 
 EM_CLONES void softmax_grad_rows(const float* p, const float* g, int64_t rows, int64_t width, float* d) {
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMin)
   for (int64_t i = 0; i < rows; ++i) {
     const float* pi = p + i * width;
     const float* gi = g + i * width;
@@ -321,6 +345,7 @@ std::vector<paddle::Tensor> AttentionSoftmaxBackward(const paddle::Tensor& out, 
 // fast bias gradient (a column sum, which Paddle's CPU reduction runs slowly at these shapes).
 
 EM_CLONES void add_row_vector(float* y, const float* v, int64_t rows, int64_t width) {
+#pragma omp parallel for schedule(static) if (rows * width >= kParallelMin)
   for (int64_t i = 0; i < rows; ++i) {
     float* yi = y + i * width;
     for (int64_t j = 0; j < width; ++j) yi[j] += v[j];
@@ -329,9 +354,17 @@ EM_CLONES void add_row_vector(float* y, const float* v, int64_t rows, int64_t wi
 
 EM_CLONES void column_sums(const float* g, int64_t rows, int64_t width, float* out) {
   std::fill(out, out + width, 0.0f);
+#pragma omp parallel if (rows * width >= kParallelMin)
+  {
+  std::vector<float> partial(width, 0.0f);
+  float* p = partial.data();
+#pragma omp for schedule(static) nowait
   for (int64_t i = 0; i < rows; ++i) {
     const float* gi = g + i * width;
-    for (int64_t j = 0; j < width; ++j) out[j] += gi[j];
+    for (int64_t j = 0; j < width; ++j) p[j] += gi[j];
+  }
+#pragma omp critical
+  for (int64_t j = 0; j < width; ++j) out[j] += p[j];
   }
 }
 
@@ -401,6 +434,7 @@ EM_CLONES int64_t first_index_of(const float* row, int64_t width, float value) {
 
 EM_CLONES void cross_entropy_rows(const float* logits, const int64_t* labels, int64_t rows, int64_t vocab,
                                   int64_t ignore_index, float* loss, int64_t* argmax, float* lse) {
+#pragma omp parallel for schedule(static) if (rows * vocab >= kParallelMin)
   for (int64_t i = 0; i < rows; ++i) {
     const float* li = logits + i * vocab;
     float top = -std::numeric_limits<float>::infinity();
@@ -412,18 +446,14 @@ EM_CLONES void cross_entropy_rows(const float* logits, const int64_t* labels, in
     for (int64_t j = 0; j < vocab; ++j) total += fast_exp(li[j] - top);
     lse[i] = top + std::log(total);
     const int64_t label = labels[i];
-    if (label == ignore_index) {
-      loss[i] = 0.0f;
-    } else {
-      PD_CHECK(label >= 0 && label < vocab, "ernie_m_cross_entropy: label ", label, " outside [0, ", vocab, ")");
-      loss[i] = lse[i] - li[label];
-    }
+    loss[i] = label == ignore_index ? 0.0f : lse[i] - li[label];
   }
 }
 
 EM_CLONES void cross_entropy_grad_rows(const float* logits, const int64_t* labels, const float* lse,
                                        const float* grad_loss, int64_t rows, int64_t vocab, int64_t ignore_index,
                                        float* grad) {
+#pragma omp parallel for schedule(static) if (rows * vocab >= kParallelMin)
   for (int64_t i = 0; i < rows; ++i) {
     const float* li = logits + i * vocab;
     float* gi = grad + i * vocab;
@@ -444,6 +474,11 @@ std::vector<paddle::Tensor> CrossEntropyForward(const paddle::Tensor& logits_in,
   const int64_t vocab = last_dim(logits);
   const int64_t rows = logits.numel() / vocab;
   PD_CHECK(labels.numel() == rows, "ernie_m_cross_entropy: ", labels.numel(), " labels for ", rows, " rows");
+  const int64_t* label_values = labels.data<int64_t>();
+  for (int64_t i = 0; i < rows; ++i) {
+    PD_CHECK(label_values[i] == ignore_index || (label_values[i] >= 0 && label_values[i] < vocab),
+             "ernie_m_cross_entropy: label ", label_values[i], " outside [0, ", vocab, ")");
+  }
   auto loss = paddle::empty({rows}, logits.dtype(), logits.place());
   auto argmax = paddle::empty({rows}, paddle::DataType::INT64, logits.place());
   auto lse = paddle::empty({rows}, logits.dtype(), logits.place());
@@ -475,11 +510,14 @@ std::vector<paddle::DataType> CrossEntropyTypes(const paddle::DataType& logits, 
   return {logits, paddle::DataType::INT64, logits};
 }
 
-// ---- argmax per row of (logits + penalty): BTMLM's pseudo-tokens, with special tokens penalised to -inf -------
+// ---- argmax per row of (logits + shift): with -inf in the shift, those ids are never chosen ---------------------
 
 EM_CLONES void penalised_argmax_rows(const float* logits, const float* penalty, int64_t rows, int64_t vocab,
                                      int64_t* out) {
+#pragma omp parallel if (rows * vocab >= kParallelMin)
+  {
   std::vector<float> row(vocab);
+#pragma omp for schedule(static)
   for (int64_t i = 0; i < rows; ++i) {
     const float* li = logits + i * vocab;
     float* v = row.data();
@@ -491,39 +529,56 @@ EM_CLONES void penalised_argmax_rows(const float* logits, const float* penalty, 
     }
     out[i] = first_index_of(v, vocab, top);
   }
+  }
 }
 
-std::vector<paddle::Tensor> PenalisedArgmaxForward(const paddle::Tensor& logits_in, const paddle::Tensor& penalty) {
-  check_float(logits_in, "ernie_m_penalised_argmax", "logits");
-  const auto logits = logits_in.contiguous();
-  const int64_t vocab = last_dim(logits);
-  PD_CHECK(penalty.numel() == vocab, "ernie_m_penalised_argmax: penalty must have ", vocab, " values");
-  const int64_t rows = logits.numel() / vocab;
-  auto out = paddle::empty({rows}, paddle::DataType::INT64, logits.place());
-  penalised_argmax_rows(logits.data<float>(), penalty.contiguous().data<float>(), rows, vocab,
-                        out.data<int64_t>());
+// ---- greedy decoding of a tied LM head: argmax of (hidden @ embedding^T + bias + penalty), block by block --------
+// The logits of a block of rows are reduced to their argmax while they are still in cache, instead of being written
+// out whole, biased in a second pass and read again by an argmax.
+
+std::vector<paddle::Tensor> GreedyIdsForward(const paddle::Tensor& hidden_in, const paddle::Tensor& embedding_in,
+                                             const paddle::Tensor& bias, const paddle::Tensor& penalty) {
+  check_float(hidden_in, "ernie_m_greedy_ids", "hidden");
+  check_float(embedding_in, "ernie_m_greedy_ids", "embedding");
+  const auto hidden = as_matrix(hidden_in.contiguous());
+  const auto embedding = embedding_in.contiguous();
+  const int64_t rows = hidden.shape()[0], vocab = embedding.shape()[0];
+  PD_CHECK(bias.numel() == vocab && penalty.numel() == vocab, "ernie_m_greedy_ids: bias and penalty must have ",
+           vocab, " values");
+  std::vector<float> shift(vocab);
+  const float* b = bias.contiguous().data<float>();
+  const float* p = penalty.contiguous().data<float>();
+  for (int64_t j = 0; j < vocab; ++j) shift[j] = b[j] + p[j];
+  auto out = paddle::empty({rows}, paddle::DataType::INT64, hidden.place());
+  constexpr int64_t kBlockRows = 128;
+  for (int64_t start = 0; start < rows; start += kBlockRows) {
+    const int64_t end = start + kBlockRows < rows ? start + kBlockRows : rows;
+    auto logits = paddle::experimental::matmul(hidden.slice(start, end), embedding, false, true);
+    penalised_argmax_rows(logits.data<float>(), shift.data(), end - start, vocab, out.data<int64_t>() + start);
+  }
   return {out};
 }
 
-std::vector<std::vector<int64_t>> PenalisedArgmaxShapes(const std::vector<int64_t>& logits,
-                                                        const std::vector<int64_t>&) {
+std::vector<std::vector<int64_t>> GreedyIdsShapes(const std::vector<int64_t>& hidden, const std::vector<int64_t>&,
+                                                  const std::vector<int64_t>&, const std::vector<int64_t>&) {
   int64_t rows = 1;
-  for (size_t i = 0; i + 1 < logits.size(); ++i) rows *= logits[i];
+  for (size_t i = 0; i + 1 < hidden.size(); ++i) rows *= hidden[i];
   return {{rows}};
 }
 
-std::vector<paddle::DataType> PenalisedArgmaxTypes(const paddle::DataType&, const paddle::DataType&) {
+std::vector<paddle::DataType> GreedyIdsTypes(const paddle::DataType&, const paddle::DataType&,
+                                             const paddle::DataType&, const paddle::DataType&) {
   return {paddle::DataType::INT64};
 }
 
 }  // namespace
 
-PD_BUILD_OP(ernie_m_penalised_argmax)
-    .Inputs({"Logits", "Penalty"})
+PD_BUILD_OP(ernie_m_greedy_ids)
+    .Inputs({"Hidden", "Embedding", "Bias", "Penalty"})
     .Outputs({"Out"})
-    .SetKernelFn(PD_KERNEL(PenalisedArgmaxForward))
-    .SetInferShapeFn(PD_INFER_SHAPE(PenalisedArgmaxShapes))
-    .SetInferDtypeFn(PD_INFER_DTYPE(PenalisedArgmaxTypes));
+    .SetKernelFn(PD_KERNEL(GreedyIdsForward))
+    .SetInferShapeFn(PD_INFER_SHAPE(GreedyIdsShapes))
+    .SetInferDtypeFn(PD_INFER_DTYPE(GreedyIdsTypes));
 
 PD_BUILD_OP(ernie_m_layer_norm)
     .Inputs({"X", "Weight", "Bias"})
