@@ -207,21 +207,23 @@ def test_a_stale_build_is_not_used(tmp_path, monkeypatch):
 
 
 def test_greedy_ids_equal_the_argmax_of_paddles_logits_and_never_pick_a_penalised_id(ops):
+    """Over several tiles of rows and of the vocabulary (256 x 4096), ties across tiles going to the first id."""
     rng = np.random.default_rng(5)
-    hidden = paddle.to_tensor(rng.standard_normal((300, 16)).astype("float32"))  # several blocks of rows
-    embedding_np = rng.standard_normal((777, 16)).astype("float32")
-    embedding_np[400] = embedding_np[10]  # a tie wherever 10 wins: the first id, as argmax
-    embedding, bias = paddle.to_tensor(embedding_np), paddle.to_tensor(rng.standard_normal(777).astype("float32"))
-    bias_np = bias.numpy()
-    bias_np[400] = bias_np[10]
-    bias_np[3] = 1e3  # every row's favourite, but penalised
-    bias = paddle.to_tensor(bias_np)
-    penalty = np.zeros(777, dtype="float32")
-    penalty[[0, 1, 2, 3]] = -np.inf
+    vocab = 9001
+    embedding_np = rng.standard_normal((vocab, 16)).astype("float32")
+    bias_np = rng.standard_normal(vocab).astype("float32")
+    embedding_np[5000], bias_np[5000] = embedding_np[10], bias_np[10]  # a tie wherever 10 wins: 10, as argmax
+    hidden_np = rng.standard_normal((300, 16)).astype("float32")
+    hidden_np[:150] += 3 * embedding_np[10]  # the first half of the rows prefer 10 (and 5000)
+    hidden = paddle.to_tensor(hidden_np)
+    bias_np[6000] = 1e3  # every row's favourite, but penalised
+    penalty = np.zeros(vocab, dtype="float32")
+    penalty[[0, 1, 2, 3, 6000]] = -np.inf
+    embedding, bias = paddle.to_tensor(embedding_np), paddle.to_tensor(bias_np)
     got = ops.greedy_ids(hidden, embedding, bias, paddle.to_tensor(penalty)).numpy()
     logits = (paddle.matmul(hidden, embedding, transpose_y=True) + bias).numpy() + penalty
     assert np.array_equal(got, logits.argmax(axis=-1))
-    assert not np.isin(got, [0, 1, 2, 3, 400]).any()
+    assert (got[:150] == 10).all() and not np.isin(got, [0, 1, 2, 3, 5000, 6000]).any()
 
 
 def test_the_model_greedy_tokens_equal_the_argmax_of_its_logits():

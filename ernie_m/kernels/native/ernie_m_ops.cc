@@ -34,6 +34,13 @@ void check_float(const paddle::Tensor& t, const char* op, const char* name) {
 
 int64_t last_dim(const paddle::Tensor& t) { return t.shape().back(); }
 
+// The number of rows of a shape seen as [rows, last dimension].
+int64_t leading_rows(const std::vector<int64_t>& shape) {
+  int64_t rows = 1;
+  for (size_t i = 0; i + 1 < shape.size(); ++i) rows *= shape[i];
+  return rows;
+}
+
 // exp(x) for float32: x = n ln2 + r with |r| <= ln2 / 2, e^r from its Taylor series to r^7 (relative error below
 // 1e-8 there), 2^n put into the exponent bits. Arguments below -87.3 (where expf leaves the normal floats) give
 // exactly 0, so that a masked attention entry has no weight at all. NaN stays NaN.
@@ -209,8 +216,7 @@ std::vector<paddle::Tensor> AddLayerNormBackward(const paddle::Tensor& normalize
 
 std::vector<std::vector<int64_t>> LayerNormShapes(const std::vector<int64_t>& x, const std::vector<int64_t>&,
                                                   const std::vector<int64_t>&) {
-  int64_t rows = 1;
-  for (size_t i = 0; i + 1 < x.size(); ++i) rows *= x[i];
+  const int64_t rows = leading_rows(x);
   return {x, x, {rows}};
 }
 
@@ -501,8 +507,7 @@ std::vector<paddle::Tensor> CrossEntropyBackward(const paddle::Tensor& logits_in
 
 std::vector<std::vector<int64_t>> CrossEntropyShapes(const std::vector<int64_t>& logits,
                                                      const std::vector<int64_t>&, int64_t) {
-  int64_t rows = 1;
-  for (size_t i = 0; i + 1 < logits.size(); ++i) rows *= logits[i];
+  const int64_t rows = leading_rows(logits);
   return {{rows}, {rows}, {rows}};
 }
 
@@ -510,31 +515,33 @@ std::vector<paddle::DataType> CrossEntropyTypes(const paddle::DataType& logits, 
   return {logits, paddle::DataType::INT64, logits};
 }
 
-// ---- argmax per row of (logits + shift): with -inf in the shift, those ids are never chosen ---------------------
+// ---- greedy decoding of a tied LM head: argmax of (hidden @ embedding^T + bias + penalty), tile by tile ---------
+// A tile of rows x vocabulary ids is multiplied and reduced to each row's best so far while it is still in cache,
+// instead of writing out [rows, vocab] logits, biasing them in a second pass and reading them again for an argmax.
+// Tiles are taken in vocabulary order and a later tile wins only when strictly better: argmax's first-index rule.
 
-EM_CLONES void penalised_argmax_rows(const float* logits, const float* penalty, int64_t rows, int64_t vocab,
-                                     int64_t* out) {
-#pragma omp parallel if (rows * vocab >= kParallelMin)
+EM_CLONES void update_best(const float* logits, const float* shift, int64_t rows, int64_t width, int64_t offset,
+                           float* best, int64_t* best_ids) {
+#pragma omp parallel if (rows * width >= kParallelMin)
   {
-  std::vector<float> row(vocab);
+  std::vector<float> row(width);
 #pragma omp for schedule(static)
   for (int64_t i = 0; i < rows; ++i) {
-    const float* li = logits + i * vocab;
+    const float* li = logits + i * width;
     float* v = row.data();
     float top = -std::numeric_limits<float>::infinity();
 #pragma omp simd reduction(max : top)
-    for (int64_t j = 0; j < vocab; ++j) {
-      v[j] = li[j] + penalty[j];
+    for (int64_t j = 0; j < width; ++j) {
+      v[j] = li[j] + shift[j];
       top = v[j] > top ? v[j] : top;
     }
-    out[i] = first_index_of(v, vocab, top);
+    if (top > best[i]) {
+      best[i] = top;
+      best_ids[i] = offset + first_index_of(v, width, top);
+    }
   }
   }
 }
-
-// ---- greedy decoding of a tied LM head: argmax of (hidden @ embedding^T + bias + penalty), block by block --------
-// The logits of a block of rows are reduced to their argmax while they are still in cache, instead of being written
-// out whole, biased in a second pass and read again by an argmax.
 
 std::vector<paddle::Tensor> GreedyIdsForward(const paddle::Tensor& hidden_in, const paddle::Tensor& embedding_in,
                                              const paddle::Tensor& bias, const paddle::Tensor& penalty) {
@@ -550,19 +557,25 @@ std::vector<paddle::Tensor> GreedyIdsForward(const paddle::Tensor& hidden_in, co
   const float* p = penalty.contiguous().data<float>();
   for (int64_t j = 0; j < vocab; ++j) shift[j] = b[j] + p[j];
   auto out = paddle::empty({rows}, paddle::DataType::INT64, hidden.place());
-  constexpr int64_t kBlockRows = 128;
-  for (int64_t start = 0; start < rows; start += kBlockRows) {
-    const int64_t end = start + kBlockRows < rows ? start + kBlockRows : rows;
-    auto logits = paddle::experimental::matmul(hidden.slice(start, end), embedding, false, true);
-    penalised_argmax_rows(logits.data<float>(), shift.data(), end - start, vocab, out.data<int64_t>() + start);
+  int64_t* ids = out.data<int64_t>();
+  std::fill(ids, ids + rows, 0);
+  std::vector<float> best(rows, -std::numeric_limits<float>::infinity());
+  constexpr int64_t kTileRows = 256, kTileVocab = 4096;
+  for (int64_t r0 = 0; r0 < rows; r0 += kTileRows) {
+    const int64_t r1 = r0 + kTileRows < rows ? r0 + kTileRows : rows;
+    const auto block = hidden.slice(r0, r1);
+    for (int64_t v0 = 0; v0 < vocab; v0 += kTileVocab) {
+      const int64_t v1 = v0 + kTileVocab < vocab ? v0 + kTileVocab : vocab;
+      auto logits = paddle::experimental::matmul(block, embedding.slice(v0, v1), false, true);
+      update_best(logits.data<float>(), shift.data() + v0, r1 - r0, v1 - v0, v0, best.data() + r0, ids + r0);
+    }
   }
   return {out};
 }
 
 std::vector<std::vector<int64_t>> GreedyIdsShapes(const std::vector<int64_t>& hidden, const std::vector<int64_t>&,
                                                   const std::vector<int64_t>&, const std::vector<int64_t>&) {
-  int64_t rows = 1;
-  for (size_t i = 0; i + 1 < hidden.size(); ++i) rows *= hidden[i];
+  const int64_t rows = leading_rows(hidden);
   return {{rows}};
 }
 
