@@ -581,9 +581,9 @@ class ErnieMForPretraining(ErnieMPretrainedModel):
     @paddle.no_grad()
     def most_likely_tokens(self, input_ids, masked_positions, excluded_ids=(), position_ids=None,
                            attention_mask=None, language_ids=None) -> Tensor:
-        """The highest-scoring vocabulary id at each of `masked_positions` (greedy decoding of the LM head, as
-        `forward(...)[0].argmax(-1)`), never one of `excluded_ids`; no gradient. On a CPU the logits are reduced to
-        their argmax block by block instead of being materialised."""
+        """The highest-scoring vocabulary id at each of `masked_positions` (greedy decoding of the LM head: the
+        argmax of `forward`'s logits), never one of `excluded_ids`; no gradient. On a CPU the logits are reduced to
+        their argmax tile by tile instead of being materialised."""
         outputs = _encode(self, input_ids, position_ids, attention_mask, language_ids, None, False, False)
         hidden = self.lm_head.transform(_at_positions(outputs.last_hidden_state, masked_positions))
         penalty = np.zeros(self.config.vocab_size, dtype=np.float32)

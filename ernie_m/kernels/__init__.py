@@ -18,9 +18,8 @@ from paddle import Tensor
 
 from . import cpu
 
-__all__ = ["linear", "tied_projection", "layer_norm", "activation", "token_cross_entropy", "greedy_ids",
-           "dropout", "Dropout",
-           "attention", "nothing_hidden", "set_cpu_fast_paths", "cpu_fast_paths"]
+__all__ = ["linear", "tied_projection", "layer_norm", "activation", "token_cross_entropy", "greedy_ids", "dropout",
+           "Dropout", "attention", "nothing_hidden", "set_cpu_fast_paths", "cpu_fast_paths"]
 
 _enabled = os.environ.get("ERNIE_M_CPU_FAST_PATHS", "1") != "0"
 

@@ -19,7 +19,8 @@ def _native(x):
 
 
 def linear(x, weight, bias):
-    """x @ weight + bias with the bias added inside the multiply (addmm), not in a second pass."""
+    """x @ weight + bias: the C++ operator (its bias gradient a fast column sum), else the bias added inside the
+    multiply (addmm), not in a second pass."""
     ops = _native(x)
     if ops is not None:
         return ops.linear(x, weight, bias)
