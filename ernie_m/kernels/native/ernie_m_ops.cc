@@ -178,17 +178,28 @@ std::vector<paddle::Tensor> LayerNormForward(const paddle::Tensor& x, const padd
   return layer_norm_outputs(x.contiguous(), nullptr, weight, bias, epsilon);
 }
 
-std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& normalized, const paddle::Tensor& rstd,
-                                              const paddle::Tensor& weight, const paddle::Tensor& grad_out) {
+// Gradients of x (and, with a residual, of the residual: the same values), the weight and the bias.
+std::vector<paddle::Tensor> layer_norm_grads(const paddle::Tensor& normalized, const paddle::Tensor& rstd,
+                                             const paddle::Tensor& weight, const paddle::Tensor& grad_out,
+                                             bool with_residual) {
   const auto g = grad_out.contiguous();
   const int64_t width = last_dim(normalized);
   const int64_t rows = normalized.numel() / width;
   auto grad_x = paddle::empty(normalized.shape(), normalized.dtype(), normalized.place());
   auto grad_weight = paddle::empty(weight.shape(), weight.dtype(), weight.place());
   auto grad_bias = paddle::empty(weight.shape(), weight.dtype(), weight.place());
+  paddle::Tensor grad_residual;
+  if (with_residual) grad_residual = paddle::empty(normalized.shape(), normalized.dtype(), normalized.place());
   layer_norm_grad_rows(g.data<float>(), normalized.data<float>(), rstd.data<float>(), weight.data<float>(), rows,
-                       width, grad_x.data<float>(), nullptr, grad_weight.data<float>(), grad_bias.data<float>());
+                       width, grad_x.data<float>(), with_residual ? grad_residual.data<float>() : nullptr,
+                       grad_weight.data<float>(), grad_bias.data<float>());
+  if (with_residual) return {grad_x, grad_residual, grad_weight, grad_bias};
   return {grad_x, grad_weight, grad_bias};
+}
+
+std::vector<paddle::Tensor> LayerNormBackward(const paddle::Tensor& normalized, const paddle::Tensor& rstd,
+                                              const paddle::Tensor& weight, const paddle::Tensor& grad_out) {
+  return layer_norm_grads(normalized, rstd, weight, grad_out, false);
 }
 
 std::vector<paddle::Tensor> AddLayerNormForward(const paddle::Tensor& x, const paddle::Tensor& residual,
@@ -201,17 +212,7 @@ std::vector<paddle::Tensor> AddLayerNormForward(const paddle::Tensor& x, const p
 
 std::vector<paddle::Tensor> AddLayerNormBackward(const paddle::Tensor& normalized, const paddle::Tensor& rstd,
                                                  const paddle::Tensor& weight, const paddle::Tensor& grad_out) {
-  const auto g = grad_out.contiguous();
-  const int64_t width = last_dim(normalized);
-  const int64_t rows = normalized.numel() / width;
-  auto grad_x = paddle::empty(normalized.shape(), normalized.dtype(), normalized.place());
-  auto grad_residual = paddle::empty(normalized.shape(), normalized.dtype(), normalized.place());
-  auto grad_weight = paddle::empty(weight.shape(), weight.dtype(), weight.place());
-  auto grad_bias = paddle::empty(weight.shape(), weight.dtype(), weight.place());
-  layer_norm_grad_rows(g.data<float>(), normalized.data<float>(), rstd.data<float>(), weight.data<float>(), rows,
-                       width, grad_x.data<float>(), grad_residual.data<float>(), grad_weight.data<float>(),
-                       grad_bias.data<float>());
-  return {grad_x, grad_residual, grad_weight, grad_bias};
+  return layer_norm_grads(normalized, rstd, weight, grad_out, true);
 }
 
 std::vector<std::vector<int64_t>> LayerNormShapes(const std::vector<int64_t>& x, const std::vector<int64_t>&,
