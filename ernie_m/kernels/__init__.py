@@ -37,6 +37,12 @@ def _fast(x: Tensor) -> bool:
     return _enabled and paddle.in_dynamic_mode() and x.place.is_cpu_place()
 
 
+def _on_cpu(x: Tensor, function, *args):
+    """`function(*args)` from `cpu`, where the fast paths apply to `x`; None elsewhere, and where that function has
+    nothing faster (it returns None without the C++ operators)."""
+    return function(*args) if _fast(x) else None
+
+
 def linear(layer: nn.Layer, x: Tensor) -> Tensor:
     """`layer(x)`."""
     if _fast(x) and type(layer) is nn.Linear and layer.bias is not None:  # not subclasses or wrappers (LoRA)
@@ -46,29 +52,23 @@ def linear(layer: nn.Layer, x: Tensor) -> Tensor:
 
 def tied_projection(x: Tensor, embedding: Tensor, bias: Tensor) -> Tensor:
     """`x @ embedding^T + bias`: the LM head's projection onto a vocabulary tied to the word embeddings."""
-    if _fast(x):
-        out = cpu.tied_projection(x, embedding, bias)
-        if out is not None:
-            return out
-    return paddle.matmul(x, embedding, transpose_y=True) + bias
+    out = _on_cpu(x, cpu.tied_projection, x, embedding, bias)
+    return out if out is not None else paddle.matmul(x, embedding, transpose_y=True) + bias
 
 
 def layer_norm(layer: nn.Layer, x: Tensor, residual: Optional[Tensor] = None) -> Tensor:
     """`layer(x + residual)` (or `layer(x)`) for an `nn.LayerNorm` over the last dimension."""
-    if _fast(x) and type(layer) is nn.LayerNorm and len(layer._normalized_shape) == 1 \
-            and layer.weight is not None and layer.bias is not None:
-        out = cpu.layer_norm(x, residual, layer.weight, layer.bias, layer._epsilon)
+    if type(layer) is nn.LayerNorm and len(layer._normalized_shape) == 1 and layer.weight is not None \
+            and layer.bias is not None:
+        out = _on_cpu(x, cpu.layer_norm, x, residual, layer.weight, layer.bias, layer._epsilon)
         if out is not None:
             return out
     return layer(x if residual is None else x + residual)
 
 
 def _gelu(x: Tensor) -> Tensor:
-    if _fast(x):
-        out = cpu.gelu(x)
-        if out is not None:
-            return out
-    return F.gelu(x)
+    out = _on_cpu(x, cpu.gelu, x)
+    return out if out is not None else F.gelu(x)
 
 
 def activation(name: str):
@@ -79,21 +79,17 @@ def activation(name: str):
 
 def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
     """(cross-entropy of each row of `logits` [n, vocab] against `labels` [n], the argmax of each row)."""
-    if _fast(logits):
-        out = cpu.token_cross_entropy(logits, labels)
-        if out is not None:
-            return out
+    out = _on_cpu(logits, cpu.token_cross_entropy, logits, labels)
+    if out is not None:
+        return out
     return F.cross_entropy(logits, labels, reduction="none").reshape([-1]), logits.argmax(axis=-1)
 
 
 def greedy_ids(x: Tensor, embedding: Tensor, bias: Tensor, penalty: Tensor) -> Tensor:
     """`(tied_projection(x, embedding, bias) + penalty).argmax(-1)`: the best-scoring vocabulary id of each row of
     `x` under a tied LM head; ids with a -inf penalty are never chosen."""
-    if _fast(x):
-        out = cpu.greedy_ids(x, embedding, bias, penalty)
-        if out is not None:
-            return out
-    return (tied_projection(x, embedding, bias) + penalty).argmax(axis=-1)
+    out = _on_cpu(x, cpu.greedy_ids, x, embedding, bias, penalty)
+    return out if out is not None else (tied_projection(x, embedding, bias) + penalty).argmax(axis=-1)
 
 
 def dropout(x: Tensor, p: float, training: bool) -> Tensor:

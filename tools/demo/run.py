@@ -83,10 +83,15 @@ class Job:
         self.name, self.command, self.log, self.after, self.prepare = name, command, log, tuple(after), prepare
 
 
+def threads_per_job(threads: int, slots: int) -> int:
+    """OMP_NUM_THREADS of each job when `slots` jobs share `threads` threads."""
+    return max(1, threads // slots)
+
+
 def run_jobs(jobs: list, slots: int, threads: int) -> dict:
     """Run `jobs` in queue order, `slots` at a time (threads split between them), each as soon as the jobs it waits
     for are done; progress a line per job. Returns {name: seconds}. The first failure stops everything."""
-    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, threads // slots)))
+    env = dict(os.environ, OMP_NUM_THREADS=str(threads_per_job(threads, slots)))
     pending, running, done, started = list(jobs), {}, {}, time.perf_counter()
     while pending or running:
         for job in [j for j in pending if all(name in done for name in j.after)]:

@@ -3,8 +3,9 @@
     python -m ernie_m.kernels.native          # build (the README's install command runs it); prints where
 
 The build goes into `build/` beside this file (or `$ERNIE_M_NATIVE_DIR`), stamped with the source's hash, the flags
-and the Paddle and Python versions; a stale or missing build is never used. When the operators cannot be loaded, `ops()` returns None,
-the model runs Paddle's own ops instead (the same values), and one line on stderr says why, once per process.
+and the Paddle and Python versions; a stale or missing build is never used. When the operators cannot be loaded,
+`ops()` returns None, the model runs Paddle's own ops instead (the same values), and one line on stderr says why,
+once per process.
 """
 from __future__ import annotations
 
