@@ -242,3 +242,13 @@ def test_the_model_greedy_tokens_equal_the_argmax_of_its_logits():
         finally:
             kernels.set_cpu_fast_paths(True)
         assert np.array_equal(got, logits.argmax(axis=-1))
+
+
+def test_the_build_command_without_a_compiler_says_so_in_one_line(tmp_path):
+    env = dict(os.environ, ERNIE_M_NATIVE_DIR=str(tmp_path), PATH=str(tmp_path / "no-tools"), PYTHONPATH=ROOT)
+    done = subprocess.run([sys.executable, "-m", "ernie_m.kernels.native"], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    said = [line for line in done.stderr.splitlines() if line.startswith("ernie_m:")]
+    assert len(said) == 1 and "did not build" in said[0] and "Paddle's ops will be used" in said[0]
+    assert not (tmp_path / f"{native.NAME}.stamp").exists()  # nothing half-built is ever loaded
