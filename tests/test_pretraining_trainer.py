@@ -273,3 +273,24 @@ def test_without_a_language_embedding_the_checkpoint_is_the_released_architectur
                      theirs(batch["input_ids"], attention_mask=mask.unsqueeze([1, 2]).astype("float32").
                             subtract(paddle.to_tensor(1.0)).multiply(paddle.to_tensor(1e4)))[0].numpy()).max()
     assert gap <= 1e-5
+
+
+def test_a_closed_btmlm_shares_its_weight_over_the_open_objectives_in_proportion(corpus, tokenizer_dir, tmp_path):
+    """Stage 2 of the smoke config draws camlm 0.4, mmlm 0.2, btmlm 0.4. Until the gate opens the step is drawn
+    once among camlm and mmlm (2:1); drawing with BTMLM first and again without it on a BTMLM draw made every such
+    step CAMLM (4:1)."""
+    config = smoke_config(corpus, tokenizer_dir, f"data.eval_parallel_dir={corpus / 'parallel'}",
+                          "train.eval_steps=1000", "btmlm.min_distinct_share=0.5")
+    run = Pretraining(config, str(tmp_path / "out"))
+    try:
+        assert run.btmlm_ready_at is None
+        steps = range(6, 6 + 6000)  # past the schedule, stage 2 continues
+        closed = [run.objective_name(step) for step in steps]
+        assert "btmlm" not in closed
+        assert abs(closed.count("camlm") / len(closed) - 2 / 3) < 0.02
+        run.btmlm_ready_at = 6
+        opened = [run.objective_name(step) for step in steps]
+        assert abs(opened.count("btmlm") / len(opened) - 0.4) < 0.02
+        assert abs(opened.count("camlm") / len(opened) - 0.4) < 0.02
+    finally:
+        run.close()

@@ -312,12 +312,17 @@ class Pretraining:
             self.objectives[key] = build_objective(name, max_length, self.tokenizer, self.language_ids, self.config)
         return self.objectives[key]
 
+    def objective_name(self, step: int) -> str:
+        """The step's objective, drawn once among the objectives open at that step: until its gate opens BTMLM is
+        closed, and its weight goes to the stage's other objectives in proportion to theirs."""
+        _, stage = stage_at(self.config.stages, step)
+        closed = ("btmlm",) if self.btmlm_ready_at is None else ()
+        return objective_at(stage, step, self.seed, exclude=closed)
+
     def train_step(self, step: int):
         """One optimizer step (accumulated micro-batches): (objective name, averaged metrics)."""
         _, stage = stage_at(self.config.stages, step)
-        name = objective_at(stage, step, self.seed)
-        if name == "btmlm" and self.btmlm_ready_at is None:
-            name = objective_at(stage, step, self.seed, exclude=("btmlm",))
+        name = self.objective_name(step)
         objective = self.objective(name, stage.max_length)
         stream = self.streams[objective.data_kind]
         accumulate = self.config.train.accumulate_steps
