@@ -3,6 +3,7 @@
     python pretrain/run_pretrain.py --config pretrain/configs/smoke.yaml --output_dir out
     python -m paddle.distributed.launch --nproc_per_node 8 pretrain/run_pretrain.py --config ... --output_dir ...
     ... --resume                     # continue from the latest checkpoint in --output_dir
+    ... --branch_from RUN/checkpoint-400 stages.1.objectives='{camlm: 1}'   # a new run from another's checkpoint
     ... train.save_steps=500 optimizer.lr=2e-4   # any config field, dotted, after the flags
 
 The run itself is `ernie_m.pretraining.trainer.Pretraining`; the fields are `ernie_m.pretraining.config`'s.
@@ -33,6 +34,9 @@ def parse_arguments(argv=None) -> argparse.Namespace:
                         help="stop after this many steps; the schedule keeps the stages' length, so --resume "
                              "continues it (default: all stages)")
     parser.add_argument("--resume", action="store_true", help="continue from the latest checkpoint")
+    parser.add_argument("--branch_from", metavar="CHECKPOINT",
+                        help="start this run from another run's checkpoint, exactly where it stood; only the stages "
+                             "that begin at or after its step may differ")
     parser.add_argument("--overwrite", action="store_true",
                         help="delete an earlier run's checkpoints in --output_dir and start over")
     parser.add_argument("overrides", nargs="*", help="key.path=value")
@@ -47,8 +51,8 @@ def usage_error(message: str) -> None:
 
 def main(argv=None) -> None:
     args = parse_arguments(argv)
-    if args.resume and args.overwrite:
-        usage_error("--resume and --overwrite exclude each other")
+    if args.resume and (args.overwrite or args.branch_from):
+        usage_error(f"--resume and {'--overwrite' if args.overwrite else '--branch_from'} exclude each other")
     try:
         config = load_config(args.config, args.overrides)
     except ConfigError as error:
@@ -56,7 +60,7 @@ def main(argv=None) -> None:
     keep_freed_memory_on_cpu()  # each step's large gradients reuse memory, not fresh pages (ernie_m/cpu.py)
     try:
         Pretraining(config, args.output_dir, resume=args.resume, stop_at=args.max_steps,
-                    overwrite=args.overwrite).train()
+                    overwrite=args.overwrite, branch_from=args.branch_from).train()
     except RunError as error:
         raise SystemExit(f"run_pretrain: {error}")
 

@@ -294,3 +294,39 @@ def test_a_closed_btmlm_shares_its_weight_over_the_open_objectives_in_proportion
         assert abs(opened.count("camlm") / len(opened) - 0.4) < 0.02
     finally:
         run.close()
+
+
+def test_a_branch_continues_another_runs_checkpoint_with_only_the_stages_not_yet_begun_changed(
+        corpus, tokenizer_dir, tmp_path, stopped_at_4):
+    """Branching checkpoint-4 with the same configuration is the resume, digest for digest; with stage 2's
+    objectives changed it trains those from step 7 in its own directory; a change to stage 1, which trained the
+    checkpoint, is refused in one line."""
+    checkpoint = str(stopped_at_4 / "checkpoint-4")
+    resumed = _copy_of(stopped_at_4, tmp_path)
+    Pretraining(smoke_config(corpus, tokenizer_dir), str(resumed), resume=True).train()
+    same = tmp_path / "same"
+    Pretraining(smoke_config(corpus, tokenizer_dir), str(same), branch_from=checkpoint).train()
+
+    def records(out):
+        with open(os.path.join(out, "log_rank0.jsonl")) as handle:
+            return [json.loads(line) for line in handle]
+
+    digest = [r["final_parameter_sha256"] for r in records(resumed) if "final_parameter_sha256" in r][-1]
+    assert [r["final_parameter_sha256"] for r in records(same) if "final_parameter_sha256" in r] == [digest]
+    assert [r["step"] for r in records(same) if "step" in r] == list(range(5, 13))
+
+    control = tmp_path / "control"
+    Pretraining(smoke_config(corpus, tokenizer_dir, 'stages.1.objectives={camlm: 1.0}'), str(control),
+                branch_from=checkpoint).train()
+    assert {r["objective"] for r in records(control) if r.get("step", 0) > 6} == {"camlm"}  # stage 2: steps 7-12
+    assert os.listdir(stopped_at_4) == os.listdir(_copy_of(stopped_at_4, tmp_path / "again"))  # source untouched
+
+    with pytest.raises(RunError) as caught:
+        Pretraining(smoke_config(corpus, tokenizer_dir, 'stages.0.objectives={camlm: 1.0}'), str(tmp_path / "bad"),
+                    branch_from=checkpoint)
+    assert str(caught.value).startswith(f"cannot branch from {checkpoint}: stage 0 ('align') had begun by step 4")
+    assert "\n" not in str(caught.value)
+    with pytest.raises(RunError, match=r"cannot branch from .*: optimizer.lr was 0.0005 in the saved run and is "
+                                       r"0.001 now"):
+        Pretraining(smoke_config(corpus, tokenizer_dir, "optimizer.lr=1e-3"), str(tmp_path / "bad"),
+                    branch_from=checkpoint)

@@ -21,7 +21,7 @@ import yaml
 from .schedule import Stage
 
 __all__ = ["ConfigError", "ModelSection", "DataSection", "OptimizerSection", "TrainSection", "CAMLMSection",
-           "BTMLMSection", "PretrainingConfig", "load_config", "parse_value", "CONFIG_FILE"]
+           "BTMLMSection", "PretrainingConfig", "load_config", "parse_value", "CONFIG_FILE", "branch_conflict"]
 
 CONFIG_FILE = "pretraining_config.json"
 
@@ -197,6 +197,33 @@ def resume_conflict(saved: "PretrainingConfig", current: "PretrainingConfig") ->
     """A one-line description of the first frozen value that differs, or None."""
     for name, value_of in FROZEN_ON_RESUME.items():
         if value_of(saved) != value_of(current):
+            return f"{name} was {value_of(saved)!r} in the saved run and is {value_of(current)!r} now"
+    return None
+
+
+def branch_conflict(saved: "PretrainingConfig", current: "PretrainingConfig", step: int) -> Optional[str]:
+    """For a run branching from `saved`'s checkpoint at `step`: a one-line description of the first difference
+    outside the stages that begin at or after `step` (and the tokenizer path, whose files are compared by digest),
+    or None. What trained the checkpoint must be what the branch claims it was."""
+    conflict = resume_conflict(saved, current)
+    if conflict:
+        return conflict
+    starts = [sum(stage.steps for stage in saved.stages[:index]) for index in range(len(saved.stages))]
+    begun = sum(1 for start in starts if start < step)
+    if [s.steps for s in saved.stages] != [s.steps for s in current.stages]:
+        return (f"the stages' steps were {[s.steps for s in saved.stages]} in the saved run and are "
+                f"{[s.steps for s in current.stages]} now")
+    for index in range(begun):
+        if saved.stages[index] != current.stages[index]:
+            return (f"stage {index} ({saved.stages[index].name!r}) had begun by step {step} and differs: it was "
+                    f"{dataclasses.asdict(saved.stages[index])} and is {dataclasses.asdict(current.stages[index])}")
+    for section in ("languages", "model", "data", "optimizer", "train", "camlm", "btmlm"):
+        before, after = getattr(saved, section), getattr(current, section)
+        if before != after:
+            fields = ([f.name for f in dataclasses.fields(before) if getattr(before, f.name) != getattr(after, f.name)]
+                      if dataclasses.is_dataclass(before) else [])
+            name = f"{section}.{fields[0]}" if fields else section
+            value_of = (lambda c: getattr(getattr(c, section), fields[0])) if fields else (lambda c: getattr(c, section))
             return f"{name} was {value_of(saved)!r} in the saved run and is {value_of(current)!r} now"
     return None
 

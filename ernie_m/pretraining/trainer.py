@@ -32,7 +32,7 @@ from ..training.precision import amp_requested
 from ..training.run_directory import RunDirectory, RunDirectoryError, truncate_log
 from ..weights import UnsafeCheckpointError, parameter_digest
 from .checkpoints import CheckpointManager
-from .config import ModelSection, PretrainingConfig, resume_conflict
+from .config import CONFIG_FILE, ModelSection, PretrainingConfig, branch_conflict, resume_conflict
 from .corpus import CorpusError, find_monolingual_files, find_parallel_files
 from .data import ExampleStream, merge_positions
 from .evaluation import BTMLMGate, HeldOutSet, evaluate_held_out
@@ -138,19 +138,26 @@ class Pretraining:
 
     `stop_at` ends the run early without changing the learning-rate schedule, whose length is the stages' steps:
     a later resume continues the same schedule.
+
+    `branch_from` starts a new run from another run's checkpoint, exactly where that run stood (weights, optimizer,
+    step, data position, gate): the configuration may differ only in the stages that had not begun at that step.
+    Two branches of one checkpoint are a controlled comparison of what follows it (the demo's no-BTMLM control).
     """
 
     def __init__(self, config: PretrainingConfig, output_dir: str, resume: bool = False,
-                 stop_at: Optional[int] = None, overwrite: bool = False):
+                 stop_at: Optional[int] = None, overwrite: bool = False, branch_from: Optional[str] = None):
         self.config, self.output_dir = config, output_dir
         self.directory, self.streams, self.log = RunDirectory(output_dir), {}, None
         try:
-            self._setup(resume, stop_at, overwrite)
+            if resume and branch_from:
+                raise RunError("--resume continues this directory's run and --branch_from starts one from another "
+                               "run's checkpoint: give one of them")
+            self._setup(resume, stop_at, overwrite, branch_from)
         except BaseException:
             self.close()
             raise
 
-    def _setup(self, resume: bool, stop_at: Optional[int], overwrite: bool) -> None:
+    def _setup(self, resume: bool, stop_at: Optional[int], overwrite: bool, branch_from: Optional[str]) -> None:
         config, output_dir = self.config, self.output_dir
         train = config.train
         self.seed = train.seed
@@ -196,7 +203,11 @@ class Pretraining:
         self.optimizer, self.schedule = build_optimizer(
             self.model, opt.lr, self.total_steps, opt.warmup_steps, opt.weight_decay, beta1=opt.beta1,
             beta2=opt.beta2, epsilon=opt.epsilon, max_grad_norm=opt.max_grad_norm)
-        self.start_step = self._resume() if resume and self.checkpoints.latest() else 0
+        self.restored_from = branch_from or (self.checkpoints.latest() if resume else None)
+        self.start_step = self._restore(self.restored_from, branch=bool(branch_from)) if self.restored_from else 0
+        if self.start_step > self.stop_at:
+            raise RunError(f"{self.restored_from} is at step {self.start_step}, past --max_steps {self.stop_at}: "
+                           f"nothing to train")
         truncate_log(os.path.join(output_dir, f"log_rank{self.rank}.jsonl"), self.start_step)
         self._wrap_distributed()
         self.objectives: dict = {}
@@ -238,17 +249,23 @@ class Pretraining:
         # The step from which BTMLM runs; until then its draws go to the stage's other objectives.
         self.btmlm_ready_at = None if self.gate.enabled else 0
 
-    def _resume(self) -> int:
-        path = self.checkpoints.latest()
+    def _restore(self, path: str, branch: bool) -> int:
+        """Load a checkpoint's whole state (this run's latest on resume, another run's on a branch): its step."""
+        verb = "branch" if branch else "resume"
         try:
             state = self.checkpoints.load_trainer_state(path)
             saved = PretrainingConfig.from_saved(path)
-            conflict = saved and resume_conflict(saved, self.config)
+            if branch and saved is None:
+                raise RunError(f"cannot branch from {path}: it has no {CONFIG_FILE} to compare this run's "
+                               f"configuration with")
+            conflict = saved and (branch_conflict(saved, self.config, int(state["step"])) if branch
+                                  else resume_conflict(saved, self.config))
             if conflict:
-                raise RunError(f"cannot resume from {path}: {conflict}. Resume with the saved configuration "
-                               f"({path}/pretraining_config.json) or start a new --output_dir")
+                advice = ("change only the stages that begin at or after its step" if branch else
+                          f"resume with the saved configuration ({path}/{CONFIG_FILE}) or start a new --output_dir")
+                raise RunError(f"cannot {verb} from {path}: {conflict}. {advice[0].upper()}{advice[1:]}")
             if state.get("tokenizer_sha256", self.tokenizer_digest) != self.tokenizer_digest:
-                raise RunError(f"cannot resume from {path}: the tokenizer's files ({self.config.tokenizer}) differ "
+                raise RunError(f"cannot {verb} from {path}: the tokenizer's files ({self.config.tokenizer}) differ "
                                f"from the ones the run was trained with (the checkpoint holds those); resume with "
                                f"tokenizer={path} or start a new --output_dir")
             self.checkpoints.load_model(path, self.model)
@@ -262,11 +279,12 @@ class Pretraining:
             detail = first_line(error)
             if isinstance(error, KeyError):
                 detail = f"{path}/trainer_state.json has no entry {error} for this run's data"
-            raise RunError(f"cannot resume from {path}: {detail}. Remove that directory to resume from the "
-                           f"checkpoint before it.") from None
+            advice = ("Branch from a complete checkpoint" if branch else
+                      "Remove that directory to resume from the checkpoint before it")
+            raise RunError(f"cannot {verb} from {path}: {detail}. {advice}.") from None
         self.btmlm_ready_at = state.get("btmlm_ready_at", self.btmlm_ready_at)
         if self.rank == 0:
-            print(f"resumed from {path} at step {int(state['step'])}")
+            print(f"{'branched' if branch else 'resumed'} from {path} at step {int(state['step'])}")
         return int(state["step"])
 
     def _wrap_distributed(self) -> None:
@@ -277,7 +295,7 @@ class Pretraining:
             self.train_model = fleet.distributed_model(self.model)
             self.optimizer = fleet.distributed_optimizer(self.optimizer)
             if self.sharding and self.start_step:  # each rank owns its shard of the optimizer state
-                self.checkpoints.load_optimizer(self.checkpoints.latest(), self.optimizer, self.rank, self.world,
+                self.checkpoints.load_optimizer(self.restored_from, self.optimizer, self.rank, self.world,
                                                 model=self.model)
 
     # ---- training ----
