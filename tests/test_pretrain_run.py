@@ -206,18 +206,18 @@ def test_btmlm_waits_for_its_gate_and_logs_held_out_evaluations(corpus, tokenize
     assert "btmlm" not in {record.get("objective") for record in log.values()}
     with open(tmp_path / "closed" / "log_rank0.jsonl") as handle:
         evaluations = [json.loads(line) for line in handle if '"eval_step"' in line]
-    assert [e["eval_step"] for e in evaluations] == [3, 6, 9, 12]
+    assert [e["eval_step"] for e in evaluations] == [0, 3, 6, 9, 12]  # 0: the untrained model, every curve's start
     assert all(not e["btmlm_ready"] and 0 <= e["camlm_accuracy"] <= 1 and 0 <= e["btmlm_distinct_share"] <= 1
-               for e in evaluations)
+               and 0 <= e["btmlm_chrf_parallel"] <= 100 for e in evaluations)
     state = json.loads((tmp_path / "closed" / "checkpoint-12" / "trainer_state.json").read_text())
     assert state["btmlm_ready_at"] is None
-    # A gate any model passes opens at the first evaluation, and stage 2 runs BTMLM again.
+    # A gate any model passes opens at the first evaluation (before training), and stage 2 runs BTMLM again.
     opened = run(command(corpus, tokenizer_dir, tmp_path / "open", *gated, "btmlm.min_distinct_share=1e-9",
                      "btmlm.min_camlm_gain=-1"))
     assert opened.returncode == 0, opened.stderr[-3000:]
     assert "btmlm" in {record.get("objective") for record in read_log(tmp_path / "open").values()}
     state = json.loads((tmp_path / "open" / "checkpoint-12" / "trainer_state.json").read_text())
-    assert state["btmlm_ready_at"] == 3
+    assert state["btmlm_ready_at"] == 0
 
 
 @pytest.mark.parametrize("overrides, message", [

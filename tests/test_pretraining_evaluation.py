@@ -6,7 +6,7 @@ import pytest
 from ernie_m import ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer
 from ernie_m.objectives import BTMLM, SpecialIds
 from ernie_m.pretraining import CorpusError, find_parallel_files
-from ernie_m.pretraining.evaluation import BTMLMGate, HeldOutSet, evaluate_held_out
+from ernie_m.pretraining.evaluation import BTMLMGate, HeldOutSet, evaluate_held_out, pseudo_translation_quality
 
 PAIRS = [("The fox jumps over the dog.", "Der Fuchs springt über den Hund."),
          ("We learn machine translation.", "Wir lernen maschinelle Übersetzung.")]
@@ -48,3 +48,56 @@ def test_the_gate_opens_on_gain_over_the_baseline_and_diversity():
     assert gate.ready({"camlm_accuracy": 0.30, "camlm_unigram_accuracy": 0.20, "btmlm_distinct_share": 0.5})
     assert not gate.ready({"camlm_accuracy": 0.22, "camlm_unigram_accuracy": 0.20, "btmlm_distinct_share": 0.5})
     assert not gate.ready({"camlm_accuracy": 0.30, "camlm_unigram_accuracy": 0.20, "btmlm_distinct_share": 0.1})
+
+
+class _Copying:
+    """A stand-in model whose generation pass 'translates' each sentence by copying it, placeholder by placeholder."""
+
+    training = False
+
+    def __init__(self, num_languages):
+        self.config = ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=10, num_languages=num_languages)
+
+    def eval(self):
+        pass
+
+    def most_likely_tokens(self, input_ids, masked_positions, **_):
+        import paddle
+
+        chosen = []
+        for row in input_ids.numpy():
+            separator = list(row).index(self.sep)
+            chosen.extend(row[1:separator])  # [CLS] x [SEP] [SEP] [MASK]*len(x) [SEP]
+        return paddle.to_tensor(chosen)
+
+
+def test_pseudo_translations_are_scored_with_chrf_against_their_own_references(tmp_path, tokenizer_dir):
+    """A model that copies its source scores what the untranslated source scores, pair by pair: each
+    pseudo-translation is decoded and set against the reference of its own pair."""
+    from sacrebleu.metrics import CHRF
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    (tmp_path / "en-de.tsv").write_text("".join(f"{a}\t{b}\n" for a, b in PAIRS))
+    (tmp_path / "en-ru.tsv").write_text("The quick fox.\tБыстрая лиса.\nWe learn models.\tМы изучаем модели.\n")
+    held_out = HeldOutSet.from_files(find_parallel_files(str(tmp_path)), tokenizer, {"en": 0, "de": 1, "ru": 2},
+                                     {"en", "de"}, max_pairs=5)
+    assert [(t.target_language, t.with_parallel_data) for t in held_out.translations] == \
+        [(0, True), (0, True), (0, False), (0, False)]
+    special = SpecialIds.from_tokenizer(tokenizer)
+    copying = _Copying(num_languages=3)
+    copying.sep = special.sep
+    btmlm = BTMLM(special, len(tokenizer), 64, target_languages=[0, 1])
+    scores = pseudo_translation_quality(copying, btmlm, tokenizer, held_out.translations, seed=0)
+
+    def chrf(group, hypotheses):
+        references = [t.reference for t in held_out.translations if t.with_parallel_data == (group == "parallel")]
+        return CHRF().corpus_score(hypotheses, [references]).score
+
+    german, russian = [b for _, b in PAIRS], ["Быстрая лиса.", "Мы изучаем модели."]
+    decoded = [tokenizer.convert_tokens_to_string(tokenizer.convert_ids_to_tokens(tokenizer.encode_batch_ids([t])[0]))
+               for t in german + russian]
+    assert scores["source_copy_chrf_parallel"] == pytest.approx(chrf("parallel", german))
+    assert scores["source_copy_chrf_monolingual_only"] == pytest.approx(chrf("monolingual_only", russian))
+    assert scores["btmlm_chrf_parallel"] == pytest.approx(chrf("parallel", decoded[:2]))
+    assert scores["btmlm_chrf_monolingual_only"] == pytest.approx(chrf("monolingual_only", decoded[2:]))
+    assert chrf("parallel", decoded[1::-1]) < scores["btmlm_chrf_parallel"] - 5  # swapped references score lower

@@ -47,9 +47,13 @@ class BTMLM(Objective):
         self.temperature = temperature
         self.length_factor = 1.0 + placeholders  # x and its k = placeholders x len(x) pseudo-tokens
 
-    def _prepare(self, example: Monolingual, rng: np.random.Generator, stats: Counter):
-        """(x, its language, target language, k) with x and k cut to fit, or None if the example is dropped."""
+    def _prepare(self, example: Monolingual, rng: np.random.Generator, stats: Counter,
+                 target_language: Optional[int] = None):
+        """(x, its language, target language, k) with x and k cut to fit, or None if the example is dropped. The
+        target language is drawn among the others unless given."""
         choices = [lang for lang in self.target_languages if lang != example.language]
+        if target_language is not None:
+            choices = [target_language] if target_language != example.language else []
         if not choices:
             stats["dropped_no_target_language"] += 1
             return None
@@ -104,6 +108,15 @@ class BTMLM(Objective):
             pseudo.append(chosen[start:start + k].astype(np.int64))
             start += k
         return pseudo
+
+    def translate(self, model, sentences: Sequence[Monolingual], rng: np.random.Generator,
+                  target_language: Optional[int] = None) -> List[Optional[np.ndarray]]:
+        """Step 1 alone: each sentence's pseudo-translation (into `target_language`, or a drawn one), None where a
+        sentence cannot be translated (empty, or no target language other than its own)."""
+        prepared = [self._prepare(sentence, rng, Counter(), target_language) for sentence in sentences]
+        usable = [p for p in prepared if p is not None]
+        pseudo = iter(self.generate(model, usable, rng) if usable else [])
+        return [None if p is None else next(pseudo) for p in prepared]
 
     def __call__(self, examples: Sequence[Monolingual], rng: np.random.Generator, model=None
                  ) -> Optional[PretrainingBatch]:

@@ -8,13 +8,18 @@ evidence says the model translates (`BTMLMGate`):
   predicting the most frequent one): what a model gets without any alignment, which is where an MMLM-only model sits;
 - pseudo-translations that are not degenerate: distinct tokens per generated token above a threshold.
 
+How good the pseudo-translations are is measured too, whether or not a gate uses it: each held-out pair's non-pivot
+side is back-translated into the pivot's language in BTMLM's own generation pass, and the result is scored against
+the real translation with chrF (sacrebleu), beside the chrF of the untranslated source (what shared words alone
+score). The pairs of languages without parallel training data are the ones BTMLM exists for.
+
 The held-out set is fixed (the first `max_pairs` lines of each file, one masking drawn from a fixed seed), so every
 rank and every resume computes the same numbers and takes the same decision.
 """
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -22,7 +27,9 @@ import numpy as np
 from ..objectives import BTMLM, CAMLM, MMLM, Monolingual, Parallel, SpecialIds, masked_lm_loss
 from .corpus import CorpusError, LineReader, ParallelFile
 
-__all__ = ["HeldOutSet", "BTMLMGate", "evaluate_held_out"]
+__all__ = ["HeldOutSet", "HeldOutTranslation", "BTMLMGate", "evaluate_held_out", "pseudo_translation_quality"]
+
+MAX_TRANSLATIONS_PER_FILE = 100
 
 
 def _read_pairs(file: ParallelFile, limit: int) -> List[tuple]:
@@ -36,17 +43,31 @@ def _read_pairs(file: ParallelFile, limit: int) -> List[tuple]:
 
 
 @dataclass
+class HeldOutTranslation:
+    """A held-out pair seen as a translation task: `source` (the file's second side) into the first side's
+    language, whose text is the reference."""
+
+    source: Monolingual
+    source_text: str
+    reference: str
+    target_language: int
+    with_parallel_data: bool  # both languages had parallel training data
+
+
+@dataclass
 class HeldOutSet:
     """Tokenized held-out pairs: `parallel` for CAMLM (pairs between languages trained on parallel data),
-    `monolingual` (every side of every pair) for masked-LM accuracy and BTMLM's generation."""
+    `monolingual` (every side of every pair) for masked-LM accuracy and BTMLM's generation, `translations` (the
+    first pairs of each file) for the pseudo-translations' chrF."""
 
     parallel: List[Parallel]
     monolingual: List[Monolingual]
+    translations: List[HeldOutTranslation] = field(default_factory=list)
 
     @classmethod
     def from_files(cls, files: Sequence[ParallelFile], tokenizer, language_ids: Dict[str, int],
                    parallel_languages: Optional[set] = None, max_pairs: int = 200) -> "HeldOutSet":
-        parallel, monolingual = [], []
+        parallel, monolingual, translations = [], [], []
         for file in files:
             unknown = [lang for lang in (file.source_language, file.target_language) if lang not in language_ids]
             if unknown:
@@ -64,7 +85,10 @@ class HeldOutSet:
                 if trained:
                     parallel.append(Parallel(a, source, b, target))
                 monolingual += [Monolingual(a, source), Monolingual(b, target)]
-        return cls(parallel, monolingual)
+                if index < MAX_TRANSLATIONS_PER_FILE:
+                    translations.append(HeldOutTranslation(Monolingual(b, target), pairs[index][1], pairs[index][0],
+                                                           source, trained))
+        return cls(parallel, monolingual, translations)
 
 
 def _accuracy(model, objective, examples, seed: int, batch_size: int = 64) -> Dict[str, float]:
@@ -93,8 +117,10 @@ def _accuracy(model, objective, examples, seed: int, batch_size: int = 64) -> Di
 
 def evaluate_held_out(model, held_out: HeldOutSet, special: SpecialIds, vocab_size: int, max_length: int,
                       camlm_mask_prob: float = 0.15, btmlm: Optional[BTMLM] = None, generation_sentences: int = 100,
-                      seed: int = 0) -> Dict[str, float]:
-    """{mmlm_accuracy, camlm_accuracy, camlm_unigram_accuracy[, btmlm_distinct_share]}, computed in eval mode (dropout off); the model's mode is restored."""
+                      seed: int = 0, tokenizer=None) -> Dict[str, float]:
+    """{mmlm_accuracy, camlm_accuracy, camlm_unigram_accuracy[, btmlm_distinct_share][, chrF of the
+    pseudo-translations (with `tokenizer` to read them)]}, computed in eval mode (dropout off); the model's mode is
+    restored."""
     from ..objectives import MaskingConfig
 
     was_training = model.training
@@ -111,6 +137,8 @@ def evaluate_held_out(model, held_out: HeldOutSet, special: SpecialIds, vocab_si
             results["camlm_unigram_accuracy"] = scores["unigram_accuracy"]
         if btmlm is not None:
             results.update(generation_diversity(model, btmlm, held_out.monolingual[:generation_sentences], seed))
+            if tokenizer is not None and held_out.translations:
+                results.update(pseudo_translation_quality(model, btmlm, tokenizer, held_out.translations, seed))
     finally:
         if was_training:
             model.train()
@@ -119,12 +147,37 @@ def evaluate_held_out(model, held_out: HeldOutSet, special: SpecialIds, vocab_si
 
 def generation_diversity(model, btmlm: BTMLM, sentences: Sequence[Monolingual], seed: int) -> Dict[str, float]:
     """Distinct pseudo-tokens per generated token over `sentences`: degenerate output ("de de de") is near 0."""
-    rng = np.random.default_rng([seed, 23])
-    prepared = [p for p in (btmlm._prepare(s, rng, Counter()) for s in sentences) if p is not None]
-    if not prepared:
+    pseudo = [p for p in btmlm.translate(model, sentences, np.random.default_rng([seed, 23])) if p is not None]
+    if not pseudo:
         return {"btmlm_distinct_share": 0.0}
-    pseudo = np.concatenate(btmlm.generate(model, prepared, rng))
-    return {"btmlm_distinct_share": len(set(pseudo.tolist())) / len(pseudo)}
+    tokens = np.concatenate(pseudo)
+    return {"btmlm_distinct_share": len(set(tokens.tolist())) / len(tokens)}
+
+
+def pseudo_translation_quality(model, btmlm: BTMLM, tokenizer, translations: Sequence[HeldOutTranslation],
+                               seed: int) -> Dict[str, float]:
+    """chrF (0-100) of BTMLM's pseudo-translations against the real ones, and of the untranslated sources, for
+    the pairs with and without parallel training data: {btmlm_chrf_<group>, source_copy_chrf_<group>}."""
+    from sacrebleu.metrics import CHRF
+
+    rng = np.random.default_rng([seed, 29])
+    results = {}
+    for group, with_parallel in (("parallel", True), ("monolingual_only", False)):
+        chosen = [t for t in translations if t.with_parallel_data == with_parallel]
+        hypotheses, sources, references = [], [], []
+        for target in sorted({t.target_language for t in chosen}):
+            subset = [t for t in chosen if t.target_language == target]
+            pseudo = btmlm.translate(model, [t.source for t in subset], rng, target_language=target)
+            for item, ids in zip(subset, pseudo):
+                if ids is None:
+                    continue
+                hypotheses.append(tokenizer.convert_tokens_to_string(tokenizer.convert_ids_to_tokens(ids.tolist())))
+                sources.append(item.source_text)
+                references.append(item.reference)
+        if hypotheses:
+            results[f"btmlm_chrf_{group}"] = CHRF().corpus_score(hypotheses, [references]).score
+            results[f"source_copy_chrf_{group}"] = CHRF().corpus_score(sources, [references]).score
+    return results
 
 
 @dataclass

@@ -301,6 +301,9 @@ class Pretraining:
     # ---- training ----
     def train(self) -> None:
         try:
+            evaluating = self.config.train.eval_steps > 0 and self.held_out is not None
+            if evaluating and self.start_step == 0:
+                self.evaluate(-1)  # the untrained model: where every curve starts
             self.model.train()
             for step in range(self.start_step, self.stop_at):
                 name, metrics = self.train_step(step)
@@ -310,8 +313,7 @@ class Pretraining:
                     raise RunError(f"could not write the log in {self.output_dir} ({first_line(error)}); training "
                                    f"stopped. The last complete checkpoint is {self.checkpoints.latest() or 'none'}; "
                                    f"free space, then --resume.") from None
-                if self.config.train.eval_steps > 0 and self.held_out is not None and (
-                        (step + 1) % self.config.train.eval_steps == 0 or step + 1 == self.stop_at):
+                if evaluating and ((step + 1) % self.config.train.eval_steps == 0 or step + 1 == self.stop_at):
                     self.evaluate(step)
                 if (step + 1) % self.config.train.save_steps == 0 or step + 1 == self.stop_at:
                     self.save_if_finite(step + 1)
@@ -396,13 +398,15 @@ class Pretraining:
                 f"before resuming from it.")
 
     def evaluate(self, step: int) -> dict:
-        """Held-out MLM / CAMLM accuracy and pseudo-translation diversity; opens the BTMLM gate when it passes."""
+        """Held-out MLM / CAMLM accuracy, pseudo-translation diversity and chrF after `step` (-1: before training);
+        opens the BTMLM gate when it passes."""
         stages = self.config.stages
         _, stage = stage_at(stages, step)
-        btmlm = self.objective("btmlm", stages[-1].max_length) if self.uses_btmlm else None
+        # Every run scores BTMLM's generation pass, trained with BTMLM or not: the runs without it are its baselines.
+        btmlm = self.objective("btmlm", stages[-1].max_length)
         scores = evaluate_held_out(self.model, self.held_out, SpecialIds.from_tokenizer(self.tokenizer),
                                    len(self.tokenizer), stage.max_length, self.config.camlm.mask_prob, btmlm=btmlm,
-                                   seed=self.seed)
+                                   seed=self.seed, tokenizer=self.tokenizer)
         if self.btmlm_ready_at is None and self.gate.ready(scores):
             self.btmlm_ready_at = step + 1
         self.log.record({"eval_step": step + 1, **scores, "btmlm_ready": self.btmlm_ready_at is not None})
