@@ -108,14 +108,15 @@ def load_task(args) -> dict:
         test = {lang: read_pawsx(args.data_dir, lang, "test_2k") for lang in languages}
         return {"labels": ["0", "1"], "train": train, "dev": {"en": dev["en"]} if args.mode == "transfer" else dev,
                 "test": test}
-    if args.task == "topics":  # the demo's chatterbot topics: eval/topics/{labels.txt,train.tsv,test.<lang>.tsv}
+    if args.task == "topics":  # the demo's topics: eval/topics/{labels.txt,train.tsv,dev.en.tsv,test.<lang>.tsv}
         labels = read_labels(os.path.join(args.data_dir, "labels.txt"))
         train = read_topic_file(os.path.join(args.data_dir, "train.tsv"), "en", labels)
+        dev = read_topic_file(os.path.join(args.data_dir, "dev.en.tsv"), "en", labels)  # the kept epoch's choice
         languages = args.languages or sorted(
             name[len("test."):-len(".tsv")] for name in os.listdir(args.data_dir) if name.startswith("test."))
         test = {lang: read_topic_file(os.path.join(args.data_dir, f"test.{lang}.tsv"), lang, labels)
                 for lang in languages}
-        return {"labels": labels, "train": train, "dev": {"en": test["en"]}, "test": test}
+        return {"labels": labels, "train": train, "dev": {"en": dev}, "test": test}
     raise SystemExit(f"unknown task {args.task!r}")
 
 

@@ -54,10 +54,12 @@ def test_topic_task_keeps_shared_topics_and_drops_ambiguous_utterances():
                     + [("food", "hello"), ("money", "hello")],
               "de": [("food", f"essen {i}") for i in range(6)] + [("rare", "selten")],
               "it": [("food", f"mangiare {i}") for i in range(6)]}
-    labels, train, test = topic_task(topics, seed=0)
+    labels, train, dev, test = topic_task(topics, seed=0)
     assert labels == ["food"]  # "rare" lacks utterances in the other languages
-    assert "hello" not in {text for _, text in train + test["en"]}
-    assert len(test["de"]) == 6 and len(train) + len(test["en"]) == 30
+    assert "hello" not in {text for _, text in train + dev + test["en"]}
+    assert len(test["de"]) == 6 and len(train) + len(dev) + len(test["en"]) == 30
+    # The classifier is chosen on its own English dev split, never on a test file.
+    assert len(dev) == 6 and not {text for _, text in dev} & {text for _, text in train + test["en"]}
 
 
 def test_corpus_keeps_evaluation_text_out_of_training(tmp_path):
@@ -107,22 +109,23 @@ def test_a_missing_package_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_demo_pipeline_at_toy_scale(tmp_path):
-    """Corpus, tokenizer, three arms x two seeds, baselines, evaluation and the report, in about a minute; shapes,
+    """Corpus, tokenizer, four arms x two seeds, baselines, evaluation and the report, in about a minute; shapes,
     not scores."""
     cache = tmp_path / "cache"
     write_fake_packages(str(cache))
     out = tmp_path / "demo"
     command = [sys.executable, "-m", "tools.demo.run", "--output_dir", str(out), "--cache_dir", str(cache),
                "--parallel_languages", "de", "--monolingual_languages", "it", "--model_preset", "ernie-m-tiny",
-               "--steps_per_stage", "3", "--vocab_size", "300", "--transfer_epochs", "1", "--seeds", "1", "2"]
+               "--stage_steps", "3", "3", "--vocab_size", "300", "--transfer_epochs", "1", "--seeds", "1", "2"]
     env = dict(os.environ, OMP_NUM_THREADS="2")
     result = subprocess.run(command, capture_output=True, text=True, timeout=420, cwd=ROOT, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    # Progress a line per job: 6 pretraining runs, then 10 model-seed evaluations.
-    assert "[6/16] pretrain" in result.stdout and "[16/16] evaluate" in result.stdout
+    # Progress a line per job: per seed ERNIE-M's two stages, the control's stage 2 and two baselines, then 12
+    # model-seed evaluations.
+    assert "[22/22] evaluate" in result.stdout and result.stdout.count("pretrain ") == 10
 
     results = json.loads((out / "results.json").read_text())
-    models = ["untrained", "ernie-m-stage1", "ernie-m", "mmlm", "mmlm-tlm", "tfidf"]
+    models = ["untrained", "ernie-m-stage1", "ernie-m", "no-btmlm", "mmlm", "mmlm-tlm", "tfidf"]
     assert list(results["models"]) == models
     for name in models:
         runs = results["models"][name]
@@ -135,19 +138,30 @@ def test_demo_pipeline_at_toy_scale(tmp_path):
             if name != "tfidf":
                 assert set(run["transfer"]) == {"en", "de", "it"}
                 assert 0.0 <= run["held_out"]["mmlm_accuracy"] <= 1.0
+                assert 0.0 <= run["held_out"]["btmlm_chrf_monolingual_only"] <= 100.0
     summary = results["summary"]
     for name in models:
         cell = summary["table"][name]["retrieval"]["parallel_languages"]
         assert cell["n"] == (1 if name == "tfidf" else 2) and cell["sd"] >= 0.0
-    assert {(c["ours"], c["theirs"]) for c in summary["comparisons"]} >= {("ernie-m", "mmlm"),
-                                                                          ("ernie-m", "ernie-m-stage1")}
+    assert {(c["ours"], c["theirs"]) for c in summary["comparisons"]} == {("ernie-m", "mmlm"), ("ernie-m", "mmlm-tlm"),
+                                                                          ("ernie-m", "no-btmlm")}
     assert all(c["verdict"] in ("ahead of", "behind", "not distinguishable from") for c in summary["comparisons"])
     steps = {name: run["steps"] for name, run in results["pretraining"].items()}
-    assert steps == {"ernie-m": 6, "mmlm": 6, "mmlm-tlm": 6, "ernie-m-stage1": 3}
+    assert steps == {"ernie-m": 6, "no-btmlm": 6, "mmlm": 6, "mmlm-tlm": 6, "ernie-m-stage1": 3}
+    # The gate stays shut at this size, so the control, branched from ERNIE-M's step 3, draws what ERNIE-M draws:
+    # the two are the same model, which is what makes BTMLM the only difference once it runs.
+    assert all(info["btmlm_ready_at"] is None for info in results["pretraining"]["ernie-m"]["seeds"].values())
+    for seed in range(2):
+        assert results["models"]["no-btmlm"][seed]["retrieval"] == results["models"]["ernie-m"][seed]["retrieval"]
+    control = results["pretraining"]["no-btmlm"]["seeds"]["1"]
+    assert control["tokens"] == results["pretraining"]["ernie-m"]["seeds"]["1"]["tokens"]
+    assert [e["eval_step"] for e in control["evaluations"]][:1] == [0]  # its stage 1 is ERNIE-M's
     assert all(info["tokens"] > 0 for run in results["pretraining"].values() for info in run["seeds"].values())
 
     report = (out / "report.md").read_text()
-    for heading in ("## The answer", "gain over untrained", "## Did the models learn, and did BTMLM run?",
+    for heading in ("## BTMLM's own effect", "## ERNIE-M against the MLM baselines", "gain over untrained",
+                    "*chance (retrieval: 1/N; transfer: majority class)*", "## Did the models learn, and did BTMLM run?",
+                    "## How good are BTMLM's pseudo-translations?", "*the source, untranslated*",
                     "sharing fewest subwords", "## What was cut"):
         assert heading in report
     assert (out / "scores.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -136,4 +136,6 @@ class BTMLM(Objective):
                 predicted_labels=labels, special=self.special,
             ))
         stats["generated_tokens"] = int(sum(len(p) for p in pseudo))
+        # The generation pass's rows, [CLS] x [SEP] [SEP] [MASK]*k [SEP]: forward-only compute a training step pays.
+        stats["generation_tokens"] = int(sum(len(tokens) + k + 4 for tokens, _, _, k in prepared))
         return collate_rows(self.name, rows, self.special.pad, dict(stats))

@@ -347,7 +347,7 @@ class Pretraining:
         stream = self.streams[objective.data_kind]
         accumulate = self.config.train.accumulate_steps
         started = time.perf_counter()
-        metrics, tokens = {}, 0
+        metrics, tokens, generation_tokens = {}, 0, 0
         for micro in range(accumulate):
             rng = np.random.default_rng([self.seed, step, self.rank, micro])
             paddle.seed(self.seed * 1_000_003 + step * 1009 + self.rank * 17 + micro)  # dropout, same on resume
@@ -368,6 +368,7 @@ class Pretraining:
                 scaled = loss / accumulate
                 (self.scaler.scale(scaled) if self.scaler else scaled).backward()
             tokens += batch.real_tokens
+            generation_tokens += batch.stats.get("generation_tokens", 0)
             for metric, value in micro_metrics.items():
                 metrics[metric] = metrics.get(metric, 0.0) + value / accumulate
         # Under fp16 the scaler checks the (scaled) gradients itself and skips overflowing steps.
@@ -378,6 +379,8 @@ class Pretraining:
         apply_update(self.optimizer, self.scaler, finite)  # non-finite on any rank: every rank skips the update
         self.schedule.step()
         elapsed = time.perf_counter() - started
+        if generation_tokens:
+            metrics["generation_tokens"] = generation_tokens * self.world
         metrics.update(lr=self.schedule.get_lr(), tokens=tokens * self.world,
                        tokens_per_second=tokens * self.world / elapsed, skipped_nonfinite=self.nonfinite_total)
         return name, metrics

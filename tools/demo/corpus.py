@@ -12,7 +12,8 @@ Evaluation sets (never in training; any training line equal to one, after case a
   out-of-domain retrieval;
 - `eval/pairs_dev/en-<x>.tsv` and `eval/pairs_test/en-<x>.tsv`: in-domain catalog pairs, the same English messages in
   every language, for choosing settings (dev) and for the reported retrieval (test);
-- `eval/topics/train.tsv` (English) and `eval/topics/test.<x>.tsv`: `topic<TAB>utterance` from chatterbot-corpus;
+- `eval/topics/train.tsv` and `eval/topics/dev.en.tsv` (English) and `eval/topics/test.<x>.tsv`:
+  `topic<TAB>utterance` from chatterbot-corpus;
   `eval/topics/labels.txt` lists the topics, one a line, in label-id order.
 """
 from __future__ import annotations
@@ -83,10 +84,12 @@ EXCLUDED_TOPICS = {"coding", "tech_support"}
 
 
 def topic_task(topics: Dict[str, List[Tuple[str, str]]], seed: int, min_per_topic: int = 20,
-               min_other_languages: int = None, max_train_per_topic: int = 60, english_test_share: float = 0.2):
-    """English train/test and per-language test sets over the topics that have `min_per_topic` English utterances
-    and at least 5 in `min_other_languages` other languages (default: half of them). Utterances filed under two
-    topics are dropped. English training is capped per topic, so that no topic dominates the classifier."""
+               min_other_languages: int = None, max_train_per_topic: int = 60, english_test_share: float = 0.2,
+               english_dev_share: float = 0.2):
+    """English train, dev and test sets and per-language test sets over the topics that have `min_per_topic`
+    English utterances and at least 5 in `min_other_languages` other languages (default: half of them). Utterances
+    filed under two topics are dropped. English training is capped per topic, so that no topic dominates the
+    classifier; the English dev set is what the fine-tuned classifier is chosen on."""
     if min_other_languages is None:
         min_other_languages = max(1, (len(topics) - 1) // 2)
     def clean(items):
@@ -103,20 +106,22 @@ def topic_task(topics: Dict[str, List[Tuple[str, str]]], seed: int, min_per_topi
     labels = sorted(topic for topic, count in counts.items()
                     if count >= min_per_topic and sum(other[topic] >= 5 for other in others) >= min_other_languages)
     rng = random.Random(seed)
-    train, test = [], {}
+    train, dev, test = [], [], {}
     english_test = []
     for topic in labels:
         items = [item for item in english if item[0] == topic]
         rng.shuffle(items)
-        cut = max(1, int(len(items) * english_test_share))
-        english_test.extend(items[:cut])
-        train.extend(items[cut:cut + max_train_per_topic])
+        test_cut = max(1, int(len(items) * english_test_share))
+        dev_cut = test_cut + max(1, int(len(items) * english_dev_share))
+        english_test.extend(items[:test_cut])
+        dev.extend(items[test_cut:dev_cut])
+        train.extend(items[dev_cut:dev_cut + max_train_per_topic])
     test["en"] = english_test
     for language, items in topics.items():
         if language != "en":
             test[language] = [item for item in clean(items) if item[0] in labels]
     rng.shuffle(train)
-    return labels, train, test
+    return labels, train, dev, test
 
 
 def held_out_pairs(pairs: Dict[str, List[Tuple[str, str]]], languages: Sequence[str], dev_size: int,
@@ -177,7 +182,7 @@ def build_corpus(output_dir: str, cache_dir: str, parallel_languages: Sequence[s
             retrieval[language] = [(en, translation_of[en]) for en in sorted(held)]
         retrieval_source = "held-out catalog pairs (npm was not available)"
     topics = read_topics(archives["chatterbot-corpus"], languages)
-    labels, topic_train, topic_test = topic_task(topics, seed)
+    labels, topic_train, topic_dev, topic_test = topic_task(topics, seed)
 
     excluded: Set[str] = set()
     for units in retrieval.values():
@@ -185,7 +190,7 @@ def build_corpus(output_dir: str, cache_dir: str, parallel_languages: Sequence[s
             excluded.update((fold(en), fold(x)))
     for items in topic_test.values():
         excluded.update(fold(text) for _, text in items)
-    excluded.update(fold(text) for _, text in topic_train)
+    excluded.update(fold(text) for _, text in topic_train + topic_dev)
     # In-domain held-out pairs (catalog messages like the training text), for parallel and monolingual-only
     # languages alike: the retrieval that needs alignment, beside the out-of-domain UDHR.
     in_domain = held_out_pairs(pairs, languages, dev_pairs, test_pairs, seed + 1, excluded)
@@ -227,6 +232,8 @@ def build_corpus(output_dir: str, cache_dir: str, parallel_languages: Sequence[s
         "monolingual": _write_lines(os.path.join(output_dir, "monolingual", "en.txt"), _unique(english_lines)),
         "topics_train": _write_lines(os.path.join(output_dir, "eval", "topics", "train.tsv"),
                                      (f"{t}\t{x}" for t, x in topic_train)),
+        "topics_dev": _write_lines(os.path.join(output_dir, "eval", "topics", "dev.en.tsv"),
+                                   (f"{t}\t{x}" for t, x in topic_dev)),
         "topics_test": _write_lines(os.path.join(output_dir, "eval", "topics", "test.en.tsv"),
                                     (f"{t}\t{x}" for t, x in topic_test["en"])),
     }

@@ -4,7 +4,8 @@ baseline.
 1. Retrieval, Tatoeba-style, scored at every layer: mean-pooled hidden states, each language's mean removed,
    cosine nearest neighbour, accuracy@1 English -> x and x -> English averaged. In-domain held-out pairs (dev, to
    choose the layer; test, to report), split by how many subwords a pair shares, and the UDHR out of domain.
-2. Held-out masked-LM and CAMLM accuracy (did the model learn anything, and can it translate at all).
+2. Held-out masked-LM and CAMLM accuracy (did the model learn anything, and can it translate at all), and the
+   chrF of BTMLM's pseudo-translations into English against the real ones (and of the untranslated source).
 3. Zero-shot transfer: the fine-tuning package's classifier trained on English topics, tested on every language.
 
 `tfidf_retrieval` is the no-model baseline: bag-of-subwords TF-IDF vectors, cosine nearest neighbour. It scores
@@ -81,9 +82,10 @@ def tfidf_retrieval(tokenizer, pairs: Sequence[Tuple[str, str]]) -> np.ndarray:
 
 def held_out_accuracy(model_dir: str, corpus_dir: str, languages: Sequence[str], parallel: Sequence[str],
                       camlm_mask_prob: float) -> Dict[str, float]:
-    """Masked-LM accuracy on every side of the in-domain test pairs, CAMLM accuracy on the parallel languages'."""
+    """Masked-LM accuracy on every side of the in-domain test pairs, CAMLM accuracy on the parallel languages', and
+    the chrF of BTMLM's generation pass into English (the first 100 pairs of each language)."""
     from ernie_m import ErnieMForPretraining, ErnieMTokenizer
-    from ernie_m.objectives import SpecialIds
+    from ernie_m.objectives import BTMLM, SpecialIds
     from ernie_m.pretraining.corpus import find_parallel_files
     from ernie_m.pretraining.evaluation import HeldOutSet, evaluate_held_out
 
@@ -93,8 +95,10 @@ def held_out_accuracy(model_dir: str, corpus_dir: str, languages: Sequence[str],
     files = [f for f in find_parallel_files(os.path.join(corpus_dir, "eval", "pairs_test"))
              if f.target_language in languages]
     held_out = HeldOutSet.from_files(files, tokenizer, language_ids, {"en", *parallel}, max_pairs=500)
-    return evaluate_held_out(model, held_out, SpecialIds.from_tokenizer(tokenizer), len(tokenizer), 128,
-                             camlm_mask_prob)
+    special = SpecialIds.from_tokenizer(tokenizer)
+    btmlm = BTMLM(special, len(tokenizer), 128, target_languages=[language_ids["en"]])
+    return evaluate_held_out(model, held_out, special, len(tokenizer), 128, camlm_mask_prob, btmlm=btmlm,
+                             tokenizer=tokenizer)
 
 
 def retrieval_scores(model_dir: str, corpus_dir: str, languages: Sequence[str]) -> Dict[str, Dict[str, list]]:

