@@ -72,7 +72,7 @@ def demo_run(work_dir: str, stage: int):
     overrides = command[command.index("--output_dir") + 2:]
     if stage == 2:  # BTMLM from the first step of stage 2, without waiting for the gate
         overrides += ["btmlm.min_camlm_gain=0", "btmlm.min_distinct_share=0"]
-    return Pretraining(load_config(CONFIG, overrides), run_dir), args.steps_per_stage if stage == 2 else 0
+    return Pretraining(load_config(CONFIG, overrides), run_dir), args.stage_steps[0] if stage == 2 else 0
 
 
 class PhaseClock:

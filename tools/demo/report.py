@@ -296,9 +296,11 @@ def gate_lines(results: dict) -> List[str]:
         last = evaluations[-1] if evaluations else {}
         opened = info.get("btmlm_ready_at")
         stage_two = results["settings"]["stage_steps"][1]
-        state = (f"opened at step {opened}; BTMLM ran {info.get('btmlm_steps', 0)} of stage 2's {stage_two} steps "
-                 f"({100 * info.get('btmlm_steps', 0) / stage_two:.0f}%)" if opened is not None else
-                 "never opened (stage 2 ran CAMLM + MMLM only)")
+        ran = (f"BTMLM ran {info.get('btmlm_steps', 0)} of stage 2's {stage_two} steps "
+               f"({100 * info.get('btmlm_steps', 0) / stage_two:.0f}%)")
+        state = ("never opened (stage 2 ran CAMLM + MMLM only)" if opened is None else
+                 f"was open from the start (none set, or open before training), so BTMLM could run from stage 2's "
+                 f"first step; {ran}" if opened == 0 else f"opened at step {opened}; {ran}")
         detail = ""
         if last:
             detail = (f"; at the end: held-out CAMLM accuracy {100 * last.get('camlm_accuracy', float('nan')):.1f}% "
@@ -345,8 +347,8 @@ def write_report(results: dict, output_dir: str) -> None:
         f"Corpus: {results['corpus_summary']}", "",
         f"Parallel languages: {', '.join(parallel)}. Monolingual-only (their parallel data held back): "
         f"{', '.join(monolingual)}. Model `{settings['model_preset']}`, stage 1 {one} steps and stage 2 {two}, "
-        f"CAMLM masking {settings['camlm_mask_prob']}, BTMLM share of stage 2 {settings['btmlm_share']} once its "
-        "gate opens.", "",
+        f"CAMLM masking {settings['camlm_mask_prob']}, BTMLM at {settings['btmlm_share']} of stage 2's steps "
+        "(from when it began: below).", "",
         "## BTMLM's own effect", "",
         f"`{CONTROL}` is ERNIE-M without BTMLM: for each seed it branches from ERNIE-M's own checkpoint at step {one} "
         f"and runs stage 2 with CAMLM + MMLM only, the same steps, schedule and token budget. Until BTMLM's gate "

@@ -39,10 +39,10 @@ ARMS = ("ernie-m", CONTROL, "mmlm", "mmlm-tlm")
 # Run presets: every field can be overridden by its own flag. `standard` is `make demo`; `long` trains the same
 # model twice as long (docs/demo.md records both, with times).
 PRESETS = {
-    "standard": dict(model_preset="ernie-m-tiny", stage_steps=[400, 400], seeds=[1, 2, 3], vocab_size=4000,
-                     camlm_mask_prob=0.5, btmlm_share=0.3, transfer_epochs=20),
-    "long": dict(model_preset="ernie-m-tiny", stage_steps=[800, 800], seeds=[1, 2, 3], vocab_size=4000,
-                 camlm_mask_prob=0.5, btmlm_share=0.3, transfer_epochs=20),
+    "standard": dict(model_preset="ernie-m-tiny", stage_steps=[600, 200], seeds=[1, 2, 3], vocab_size=4000,
+                     camlm_mask_prob=0.5, btmlm_share=0.5, transfer_epochs=20),
+    "long": dict(model_preset="ernie-m-tiny", stage_steps=[1200, 400], seeds=[1, 2, 3], vocab_size=4000,
+                 camlm_mask_prob=0.5, btmlm_share=0.5, transfer_epochs=20),
 }
 
 
@@ -235,7 +235,8 @@ def parse_args(argv=None):
     parser.add_argument("--seeds", nargs="+", type=int, help="pretraining seeds (each arm runs once per seed)")
     parser.add_argument("--vocab_size", type=int)
     parser.add_argument("--camlm_mask_prob", type=float, help="CAMLM's masking rate on the predicted side")
-    parser.add_argument("--btmlm_share", type=float, help="BTMLM's share of stage 2's steps once its gate opens")
+    parser.add_argument("--btmlm_share", type=float, help="BTMLM's share of stage 2's steps (once its gate opens, "
+                                                           "if btmlm.min_* set one)")
     parser.add_argument("--transfer_epochs", type=int)
     parser.add_argument("--skip_transfer", action="store_true", help="retrieval and held-out accuracy only")
     parser.add_argument("--dev_pairs", type=int, default=200)
