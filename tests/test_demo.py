@@ -109,27 +109,29 @@ def test_a_missing_package_is_a_clear_error(tmp_path, monkeypatch):
 
 
 def test_demo_pipeline_at_toy_scale(tmp_path):
-    """Corpus, tokenizer, four arms x two seeds, baselines, evaluation and the report, in about a minute; shapes,
+    """Corpus, tokenizer, three arms and one seed (MMLM + TLM and a second seed left out for time: the one runs like
+    MMLM, the pairing over seeds is tests/test_demo_evaluation.py's), baselines, evaluation and the report; shapes,
     not scores."""
     cache = tmp_path / "cache"
     write_fake_packages(str(cache))
     out = tmp_path / "demo"
     command = [sys.executable, "-m", "tools.demo.run", "--output_dir", str(out), "--cache_dir", str(cache),
                "--parallel_languages", "de", "--monolingual_languages", "it", "--model_preset", "ernie-m-tiny",
-               "--stage_steps", "3", "3", "--vocab_size", "300", "--transfer_epochs", "1", "--seeds", "1", "2"]
+               "--stage_steps", "3", "3", "--vocab_size", "300", "--transfer_epochs", "1",
+               "--pretrain_override", "btmlm.min_camlm_gain=0.9",  # a gate no toy model passes
+               "--arms", "ernie-m", "no-btmlm", "mmlm", "--seeds", "1"]
     env = dict(os.environ, OMP_NUM_THREADS="2")
     result = subprocess.run(command, capture_output=True, text=True, timeout=420, cwd=ROOT, env=env)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-3000:]
-    # Progress a line per job: per seed ERNIE-M's two stages, the control's stage 2 and two baselines, then 12
-    # model-seed evaluations.
-    assert "[22/22] evaluate" in result.stdout and result.stdout.count("pretrain ") == 10
+    # Progress a line per job: ERNIE-M's two stages, the control's stage 2 and MMLM, then 5 model evaluations.
+    assert "[9/9] evaluate" in result.stdout and result.stdout.count("pretrain ") == 4
 
     results = json.loads((out / "results.json").read_text())
-    models = ["untrained", "ernie-m-stage1", "ernie-m", "no-btmlm", "mmlm", "mmlm-tlm", "tfidf"]
+    models = ["untrained", "ernie-m-stage1", "ernie-m", "no-btmlm", "mmlm", "tfidf"]
     assert list(results["models"]) == models
     for name in models:
         runs = results["models"][name]
-        assert len(runs) == (1 if name == "tfidf" else 2)
+        assert len(runs) == 1
         for run in runs:
             for split in ("pairs_dev", "pairs_test", "retrieval"):
                 layers = run["retrieval"][split]["de"]
@@ -142,17 +144,15 @@ def test_demo_pipeline_at_toy_scale(tmp_path):
     summary = results["summary"]
     for name in models:
         cell = summary["table"][name]["retrieval"]["parallel_languages"]
-        assert cell["n"] == (1 if name == "tfidf" else 2) and cell["sd"] >= 0.0
-    assert {(c["ours"], c["theirs"]) for c in summary["comparisons"]} == {("ernie-m", "mmlm"), ("ernie-m", "mmlm-tlm"),
-                                                                          ("ernie-m", "no-btmlm")}
+        assert cell["n"] == 1 and cell["sd"] == 0.0
+    assert {(c["ours"], c["theirs"]) for c in summary["comparisons"]} == {("ernie-m", "mmlm"), ("ernie-m", "no-btmlm")}
     assert all(c["verdict"] in ("ahead of", "behind", "not distinguishable from") for c in summary["comparisons"])
     steps = {name: run["steps"] for name, run in results["pretraining"].items()}
-    assert steps == {"ernie-m": 6, "no-btmlm": 6, "mmlm": 6, "mmlm-tlm": 6, "ernie-m-stage1": 3}
-    # The gate stays shut at this size, so the control, branched from ERNIE-M's step 3, draws what ERNIE-M draws:
-    # the two are the same model, which is what makes BTMLM the only difference once it runs.
+    assert steps == {"ernie-m": 6, "no-btmlm": 6, "mmlm": 6, "ernie-m-stage1": 3}
+    # With BTMLM's gate shut, the control, branched from ERNIE-M's step 3, draws what ERNIE-M draws: the two are the
+    # same model, which is what makes BTMLM the only difference once it runs.
     assert all(info["btmlm_ready_at"] is None for info in results["pretraining"]["ernie-m"]["seeds"].values())
-    for seed in range(2):
-        assert results["models"]["no-btmlm"][seed]["retrieval"] == results["models"]["ernie-m"][seed]["retrieval"]
+    assert results["models"]["no-btmlm"][0]["retrieval"] == results["models"]["ernie-m"][0]["retrieval"]
     control = results["pretraining"]["no-btmlm"]["seeds"]["1"]
     assert control["tokens"] == results["pretraining"]["ernie-m"]["seeds"]["1"]["tokens"]
     assert [e["eval_step"] for e in control["evaluations"]][:1] == [0]  # its stage 1 is ERNIE-M's
@@ -169,11 +169,10 @@ def test_demo_pipeline_at_toy_scale(tmp_path):
     from ernie_m import ErnieMModel, ErnieMTokenizer
 
     for name in models[:-1]:
-        for seed in (1, 2):
-            directory = out / "models" / name / f"seed{seed}"
-            assert not any(entry.startswith("optimizer") for entry in os.listdir(directory))
-            ErnieMModel.from_pretrained(str(directory))
-            assert ErnieMTokenizer.from_pretrained(str(directory)).languages == ["en", "de", "it"]
+        directory = out / "models" / name / "seed1"
+        assert not any(entry.startswith("optimizer") for entry in os.listdir(directory))
+        ErnieMModel.from_pretrained(str(directory))
+        assert ErnieMTokenizer.from_pretrained(str(directory)).languages == ["en", "de", "it"]
     # The pretraining runs logged both of ERNIE-M's stage-1 objectives, and the baseline only MMLM.
     objectives = {}
     for name in ("ernie-m", "mmlm"):
@@ -198,9 +197,9 @@ def test_demo_pipeline_at_toy_scale(tmp_path):
     assert {lang: accuracy[lang] for lang in ("en", "de", "it")} == {lang: run["transfer"][lang]
                                                                      for lang in ("en", "de", "it")}
 
-    # Seeds are fixed: a rerun of seed 1 alone, ERNIE-M's arm alone, gives seed 1's numbers again, model by model.
-    rerun = subprocess.run(command[:4] + [str(tmp_path / "again")] + command[5:-1] + ["--arms", "ernie-m",
-                                                                                       "--skip_transfer"],
+    # Seeds are fixed: a rerun of ERNIE-M's arm alone gives its numbers again, model by model.
+    rerun = subprocess.run(command[:4] + [str(tmp_path / "again")] + command[5:] + ["--arms", "ernie-m",
+                                                                                     "--skip_transfer"],
                            capture_output=True, text=True, timeout=420, cwd=ROOT, env=env)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     again = json.loads((tmp_path / "again" / "results.json").read_text())

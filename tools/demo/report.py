@@ -351,8 +351,8 @@ def write_report(results: dict, output_dir: str) -> None:
         "(from when it began: below).", "",
         "## BTMLM's own effect", "",
         f"`{CONTROL}` is ERNIE-M without BTMLM: for each seed it branches from ERNIE-M's own checkpoint at step {one} "
-        f"and runs stage 2 with CAMLM + MMLM only, the same steps, schedule and token budget. Until BTMLM's gate "
-        "opens the two draw the same objectives on the same data, so they differ in BTMLM's steps alone.", "",
+        f"and runs stage 2 with CAMLM + MMLM only, the same steps, schedule and token budget. Until BTMLM first "
+        "runs the two draw the same objectives on the same data, so they differ in BTMLM's steps alone.", "",
         *[comparison_sentence(c) for c in btmlm_effect], "",
         "## ERNIE-M against the MLM baselines", "", *[comparison_sentence(c) for c in against_baselines], "",
         f"`{STAGE_ONE}` is ERNIE-M's checkpoint at step {one} of the {one + two}-step schedule, taken at learning rate "
