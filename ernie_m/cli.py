@@ -163,6 +163,8 @@ def predict(args) -> None:
     import numpy as np
     import paddle
 
+    from ernie_m.configuration import fit_max_length
+
     architecture = _architecture(args.checkpoint)
     if architecture not in PREDICTABLE:
         raise CommandError(f"{args.checkpoint} is an {architecture} checkpoint; predict needs a fine-tuned "
@@ -179,13 +181,14 @@ def predict(args) -> None:
     model, tokenizer = _load(args.checkpoint, architecture)
     language = _language_argument(model, tokenizer, args, languages)
     names = getattr(model.config, "id2label", None) or {}
+    max_length = fit_max_length(model.config, args.max_length)
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     with paddle.no_grad():
         for start in range(0, len(texts), args.batch_size):
             batch_language = _languages_of_batch(language, start, args.batch_size)
             kwargs = {} if batch_language is None else {"language": batch_language}
             batch = tokenizer(texts[start:start + args.batch_size],
-                              pairs[start:start + args.batch_size] if pairs else None, max_length=args.max_length,
+                              pairs[start:start + args.batch_size] if pairs else None, max_length=max_length,
                               truncation=True, padding=True, return_attention_mask=True, **kwargs)
             inputs = {k: paddle.to_tensor(np.asarray(batch[k], dtype=np.int64))
                       for k in ("input_ids", "attention_mask", "language_ids") if k in batch}
@@ -199,6 +202,7 @@ def predict(args) -> None:
 
 
 def _tag(args) -> None:
+    from ernie_m.configuration import fit_max_length
     from ernie_m.tagging import tag_texts
 
     if args.pairs:
@@ -210,7 +214,8 @@ def _tag(args) -> None:
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
     for start in range(0, len(texts), args.batch_size):
         chunk = texts[start:start + args.batch_size]
-        for segments in tag_texts(model, tokenizer, chunk, args.max_length, args.batch_size,
+        for segments in tag_texts(model, tokenizer, chunk, fit_max_length(model.config, args.max_length),
+                                  args.batch_size,
                                   languages=_languages_of_batch(language, start, args.batch_size)):
             entities = [{"text": text, "label": label} for text, label in segments if label != "O"]
             out.write(json.dumps({"segments": segments, "entities": entities}, ensure_ascii=False) + "\n")

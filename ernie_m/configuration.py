@@ -10,7 +10,13 @@ from typing import Dict
 
 from paddlenlp.transformers.configuration_utils import PretrainedConfig
 
-__all__ = ["ErnieMConfig", "PRESETS", "RELEASED_CONFIGS", "ACTIVATIONS"]
+__all__ = ["ErnieMConfig", "PRESETS", "RELEASED_CONFIGS", "ACTIVATIONS", "POSITION_OFFSET", "fit_max_length"]
+
+# Position ids given to the model start at 0; the embedding table reserves rows 0 and 1 (fairseq's padding
+# convention, kept by the released weights), so the model adds this offset, and an input holds
+# max_position_embeddings - POSITION_OFFSET tokens at most.
+POSITION_OFFSET = 2
+_CAPS_SAID: set = set()
 
 # Activations accepted in `hidden_act`: each is the `paddle.nn.functional` function of the same name, which is what
 # PaddleNLP's ErnieM (through `paddle.nn.TransformerEncoderLayer`) applies, so both give the same numbers.
@@ -172,3 +178,18 @@ class ErnieMConfig(PretrainedConfig):
         embeddings = (self.vocab_size + self.max_position_embeddings + self.num_languages) * h + 2 * h
         per_layer = 4 * (h * h + h) + (h * 4 * h + 4 * h) + (4 * h * h + h) + 4 * h
         return embeddings + layers * per_layer + h * h + h
+
+
+def fit_max_length(config, requested: int) -> int:
+    """`requested`, or the most tokens the model's positions hold when that is fewer; the first time a limit cuts a
+    request, one line on stderr says so (a longer input would fail inside the position embedding)."""
+    import sys
+
+    limit = config.max_position_embeddings - POSITION_OFFSET
+    if requested <= limit:
+        return requested
+    if (requested, limit) not in _CAPS_SAID:
+        _CAPS_SAID.add((requested, limit))
+        print(f"max_length {requested} is more than this model's {config.max_position_embeddings} positions hold; "
+              f"inputs are cut at {limit} tokens", file=sys.stderr)
+    return limit

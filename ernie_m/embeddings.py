@@ -37,6 +37,9 @@ def layer_embeddings(model, tokenizer, texts: Sequence[str], layers: Sequence[in
         raise ValueError("this model has a language embedding: give the texts' language")
     if with_languages and not isinstance(language, str) and len(language) != len(texts):
         raise ValueError(f"{len(language)} languages for {len(texts)} texts: give one language, or one per text")
+    from .configuration import fit_max_length
+
+    max_length = fit_max_length(model.config, max_length)
     vectors = []
     for start in range(0, len(texts), batch_size):
         kwargs = {}

@@ -34,7 +34,7 @@ from paddlenlp.transformers.model_outputs import (
 from paddlenlp.transformers.model_utils import PretrainedModel, register_base_model
 
 from . import kernels
-from .configuration import RELEASED_CONFIGS, ErnieMConfig
+from .configuration import POSITION_OFFSET, RELEASED_CONFIGS, ErnieMConfig
 from .weights import load_pdparams
 
 __all__ = [
@@ -48,10 +48,6 @@ __all__ = [
     "ErnieMForPretraining",
     "build_attention_bias",
 ]
-
-# Position ids given to the model start at 0; the embedding table reserves rows 0 and 1 (fairseq's padding
-# convention, kept by the released weights), so the model adds this offset.
-POSITION_OFFSET = 2
 
 
 def _masked_value(dtype) -> float:

@@ -122,6 +122,7 @@ def load_task(args) -> dict:
 
 def run(args, progress: bool = True) -> dict:
     from ernie_m import ErnieMForSequenceClassification, ErnieMTokenizer
+    from ernie_m.configuration import fit_max_length
 
     task = load_task(args)
     tokenizer = ErnieMTokenizer.from_pretrained(args.model)
@@ -134,7 +135,7 @@ def run(args, progress: bool = True) -> dict:
     collate = make_collate(tokenizer.pad_token_id)
 
     def features(examples):
-        return encode(tokenizer, examples, args.max_length, with_language_ids)
+        return encode(tokenizer, examples, fit_max_length(model.config, args.max_length), with_language_ids)
 
     dev = {lang: features(examples) for lang, examples in task["dev"].items()}
     training = training_arguments(args, progress)

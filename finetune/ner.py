@@ -88,6 +88,7 @@ def evaluator(sets: Dict[str, List[TaggedSentence]], features: Dict[str, List[di
 
 def run(args, progress: bool = True) -> dict:
     from ernie_m import ErnieMForTokenClassification, ErnieMTokenizer
+    from ernie_m.configuration import fit_max_length
 
     def read(specs, flag):
         return {lang: [s for path in paths for s in read_conll(path, lang)] for lang, paths in
@@ -115,7 +116,8 @@ def run(args, progress: bool = True) -> dict:
     collate = make_collate(tokenizer.pad_token_id)
 
     def features(sentences):
-        return encode(tokenizer, sentences, label_ids, args.max_length, with_language_ids)
+        return encode(tokenizer, sentences, label_ids, fit_max_length(model.config, args.max_length),
+                      with_language_ids)
 
     training = training_arguments(args, progress)
     dev_features = {lang: features(s) for lang, s in dev_sets.items()}

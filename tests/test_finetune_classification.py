@@ -66,3 +66,30 @@ def test_two_cpu_ranks_fine_tune_in_step(tiny_model_dir, tmp_path):
     assert finals[0]["world_size"] == 2
     assert finals[0]["final_parameter_sha256"] == finals[1]["final_parameter_sha256"]
     assert set(json.loads((out / "results.json").read_text())["test_accuracy"]) == {"en", "de", "average"}
+
+
+def test_a_row_longer_than_the_models_positions_is_cut(tokenizer_dir, tmp_path, capfd):
+    """A checkpoint with 20 positions (18 tokens) and the default --max_length 256: before, one long training row
+    ended the run with a ValueError from the position embedding."""
+    import paddle
+
+    from ernie_m import ErnieMConfig, ErnieMModel, ErnieMTokenizer
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    paddle.seed(5)
+    ErnieMModel(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=len(tokenizer),
+                                         max_position_embeddings=20)).save_pretrained(str(tmp_path / "model"))
+    tokenizer.save_pretrained(str(tmp_path / "model"))
+    topics = tmp_path / "topics"
+    topics.mkdir()
+    (topics / "labels.txt").write_text("food\nsport\n")
+    long_row = " ".join(["We cook pasta with tomatoes and basil every Sunday evening."] * 8)
+    (topics / "train.tsv").write_text(f"food\t{long_row}\nsport\tWe play football.\n" * 2)
+    for name in ("dev.en.tsv", "test.en.tsv", "test.de.tsv"):
+        (topics / name).write_text("food\tWe eat bread.\nsport\tWir spielen Fußball.\n")
+    out = tmp_path / "out"
+    classification.main(["--task", "topics", "--data_dir", str(topics), "--model", str(tmp_path / "model"),
+                         "--output_dir", str(out), "--max_steps", "2", "--batch_size", "2"])
+    assert set(json.loads((out / "results.json").read_text())["test_accuracy"]) == {"en", "de", "average"}
+    assert "max_length 256 is more than this model's 20 positions hold; inputs are cut at 18 tokens" in \
+        capfd.readouterr().err
