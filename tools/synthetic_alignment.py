@@ -244,31 +244,32 @@ def camlm_accuracy(model, languages: SyntheticLanguages, sentences: Sequence[np.
     what B holds: the "real" translation, or "masked" (every token a [MASK]). Under CAMLM's attention a masked A
     token sees only B and its own [MASK], so with B masked the accuracy falls to about the unigram rate; under full
     attention (TLM) it still sees A's unmasked words, and a model trained that way uses them."""
-    from collections import Counter
-
-    from ernie_m.objectives import CAMLM, MaskingConfig, Parallel, masked_lm_loss
-    from ernie_m.objectives.batch import collate_rows
+    from ernie_m.objectives import CAMLM, MaskingConfig, Parallel
+    from ernie_m.pretraining.evaluation import masked_token_accuracy
 
     camlm = CAMLM(special=languages.special(), vocab_size=languages.vocab_size,
                   max_length=2 * languages.max_length + 4, masking=MaskingConfig(mask_prob=camlm_mask_prob),
                   context_masking=None, both_directions=True)
-    rng = np.random.default_rng([seed, 5])
-    correct = total = 0.0
-    labels = []
-    for start in range(0, len(sentences), 50):
-        rows = []
-        for words in sentences[start:start + 50]:
-            other = languages.write(words, 1) if context == "real" else np.full(len(words), languages.mask_id)
-            example = Parallel(languages.write(words, 0), 0, other, 1)
-            rows.append(camlm.rows(example, rng, Counter())[0])  # the row that predicts A from B
-        batch = collate_rows(camlm.name, rows, languages.special().pad)
-        _, metrics = masked_lm_loss(model, batch)
-        count = len(batch.masked_labels)
-        correct += metrics["camlm_accuracy"] * count
-        total += count
-        labels.append(batch.masked_labels)
-    counts = Counter(np.concatenate(labels).tolist())
-    return {"accuracy": correct / total, "unigram_accuracy": counts.most_common(1)[0][1] / total}
+    pairs = [Parallel(languages.write(words, 0), 0,
+                      languages.write(words, 1) if context == "real" else np.full(len(words), languages.mask_id), 1)
+             for words in sentences]
+    return masked_token_accuracy(model, _PredictingTheFirstSide(camlm, languages.special().pad), pairs,
+                                 np.random.default_rng([seed, 5]))
+
+
+class _PredictingTheFirstSide:
+    """CAMLM's own rows (its masking and attention) for the direction that predicts each pair's first side."""
+
+    def __init__(self, camlm, pad_id: int):
+        self.camlm, self.pad_id, self.name = camlm, pad_id, camlm.name
+
+    def __call__(self, examples, rng: np.random.Generator, model=None):
+        from collections import Counter
+
+        from ernie_m.objectives.batch import collate_rows
+
+        return collate_rows(self.name, [self.camlm.rows(example, rng, Counter())[0] for example in examples],
+                            self.pad_id)
 
 
 ARMS = {

@@ -217,14 +217,12 @@ def branch_conflict(saved: "PretrainingConfig", current: "PretrainingConfig", st
         if saved.stages[index] != current.stages[index]:
             return (f"stage {index} ({saved.stages[index].name!r}) had begun by step {step} and differs: it was "
                     f"{dataclasses.asdict(saved.stages[index])} and is {dataclasses.asdict(current.stages[index])}")
-    for section in ("languages", "model", "data", "optimizer", "train", "camlm", "btmlm"):
+    for section in ("data", "optimizer", "train", "camlm", "btmlm"):  # languages and model: resume_conflict's
         before, after = getattr(saved, section), getattr(current, section)
-        if before != after:
-            fields = ([f.name for f in dataclasses.fields(before) if getattr(before, f.name) != getattr(after, f.name)]
-                      if dataclasses.is_dataclass(before) else [])
-            name = f"{section}.{fields[0]}" if fields else section
-            value_of = (lambda c: getattr(getattr(c, section), fields[0])) if fields else (lambda c: getattr(c, section))
-            return f"{name} was {value_of(saved)!r} in the saved run and is {value_of(current)!r} now"
+        for field_name in (f.name for f in dataclasses.fields(before)):
+            if getattr(before, field_name) != getattr(after, field_name):
+                return (f"{section}.{field_name} was {getattr(before, field_name)!r} in the saved run and is "
+                        f"{getattr(after, field_name)!r} now")
     return None
 
 

@@ -27,7 +27,8 @@ import numpy as np
 from ..objectives import BTMLM, CAMLM, MMLM, Monolingual, Parallel, SpecialIds, masked_lm_loss
 from .corpus import CorpusError, LineReader, ParallelFile
 
-__all__ = ["HeldOutSet", "HeldOutTranslation", "BTMLMGate", "evaluate_held_out", "pseudo_translation_quality"]
+__all__ = ["HeldOutSet", "HeldOutTranslation", "BTMLMGate", "evaluate_held_out", "masked_token_accuracy",
+           "pseudo_translation_quality"]
 
 MAX_TRANSLATIONS_PER_FILE = 100
 
@@ -91,11 +92,12 @@ class HeldOutSet:
         return cls(parallel, monolingual, translations)
 
 
-def _accuracy(model, objective, examples, seed: int, batch_size: int = 64) -> Dict[str, float]:
-    """Masked-token accuracy and the unigram baseline on the same predictions (fixed masking)."""
+def masked_token_accuracy(model, objective, examples, rng: np.random.Generator, batch_size: int = 64
+                          ) -> Dict[str, float]:
+    """Accuracy on the objective's main predictions over `examples`, and the unigram baseline on the same
+    predictions (always answering the most frequent label); `rng` draws the masking, so a fixed seed fixes it."""
     import paddle
 
-    rng = np.random.default_rng([seed, 17])
     correct = total = 0.0
     labels: List[np.ndarray] = []
     with paddle.no_grad():
@@ -127,12 +129,13 @@ def evaluate_held_out(model, held_out: HeldOutSet, special: SpecialIds, vocab_si
     model.eval()
     try:
         results = {}
-        mmlm = _accuracy(model, MMLM(special, vocab_size, max_length), held_out.monolingual, seed)
+        mmlm = masked_token_accuracy(model, MMLM(special, vocab_size, max_length), held_out.monolingual,
+                                     np.random.default_rng([seed, 17]))
         results["mmlm_accuracy"] = mmlm["accuracy"]
         if held_out.parallel:
             camlm = CAMLM(special, vocab_size, max_length, masking=MaskingConfig(mask_prob=camlm_mask_prob),
                           context_masking=None)
-            scores = _accuracy(model, camlm, held_out.parallel, seed)
+            scores = masked_token_accuracy(model, camlm, held_out.parallel, np.random.default_rng([seed, 17]))
             results["camlm_accuracy"] = scores["accuracy"]
             results["camlm_unigram_accuracy"] = scores["unigram_accuracy"]
         if btmlm is not None:

@@ -104,8 +104,9 @@ def summarize(results: dict) -> dict:
         for scores, run in zip(seeds, runs):
             if "held_out" in scores:
                 scores["held_out"] = {key: run["held_out"].get(key) for key in scores["held_out"]}
-            if chrf_scores(run):
-                scores["chrf"] = chrf_scores(run)
+            chrf = chrf_scores(run)
+            if chrf:
+                scores["chrf"] = chrf
         summary["per_seed"][name] = seeds
         table = {}
         for measure in seeds[0]:
