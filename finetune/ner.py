@@ -7,21 +7,24 @@
 Every word's label sits on its first sub-token; the other sub-tokens and the special tokens are ignored by the loss
 (-100), and a word's prediction is read from its first sub-token. Words cut off by `--max_length` count as "O".
 Training on English only is cross-lingual transfer; `--train` with every language is the all-languages setting.
+Your own data: CoNLL-style files, or JSON lines of {"tokens": [...], "tags": [...]} (.jsonl), given as
+`language:path`, or as `path` with --language (or each row's language with --language_column).
 """
 from __future__ import annotations
 
 import argparse
 import os
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import paddle
 
+from .arguments import add_training_arguments
+from .command import check_languages, dev_scores, fine_tuning_run, save_results, task_main, train_and_select
 from .metrics import ner_scores, with_average
-from .readers import TaggedSentence, language_files, read_conll
-from .trainer import (
-    add_training_arguments, fine_tune, load_model, pad_inputs, save_results, task_main, training_arguments,
-)
+from .readers import BenchmarkDataError, TaggedSentence
+from .trainer import SetupError, load_model, pad_inputs
+from .user_data import read_tagged_sentences
 
 IGNORE = -100
 
@@ -86,62 +89,101 @@ def evaluator(sets: Dict[str, List[TaggedSentence]], features: Dict[str, List[di
     return evaluate
 
 
+def read_sets(specs, flag: str, args) -> Dict[str, List[TaggedSentence]]:
+    """language -> sentences of the files given as `language:path` or `path` (then --language, or the rows' own
+    language with JSON lines and --language_column)."""
+    out: Dict[str, List[TaggedSentence]] = {}
+    for spec in specs or []:
+        language, separator, path = spec.partition(":")
+        if not separator or os.path.exists(spec):
+            language, path = args.language, spec
+        for sentence in read_tagged_sentences(path, language, args.tokens_field, args.tags_field,
+                                              args.language_column, args.data_format):
+            out.setdefault(sentence.language, []).append(sentence)
+    return out
+
+
+def label_names(train: Sequence[TaggedSentence], given: Optional[Sequence[str]]) -> List[str]:
+    """--labels, or from the training data: B-/I- of every type seen, O first."""
+    if given:
+        return list(dict.fromkeys(given))
+    types = sorted({tag[2:] for s in train for tag in s.labels if tag != "O"})
+    return ["O"] + [f"{prefix}-{t}" for t in types for prefix in ("B", "I")]
+
+
+def check_tags(sets: Sequence[Dict[str, List[TaggedSentence]]], labels: Sequence[str], flags: str) -> None:
+    unknown = sorted({tag for by_language in sets for sentences in by_language.values() for s in sentences
+                      for tag in s.labels} - set(labels))
+    if unknown:
+        raise BenchmarkDataError(f"{flags}: tag(s) {unknown} are not among the labels {list(labels)} (the training "
+                                 f"data's, or --labels)")
+
+
 def run(args, progress: bool = True) -> dict:
     from ernie_m import ErnieMForTokenClassification, ErnieMTokenizer
     from ernie_m.configuration import fit_max_length
 
-    def read(specs, flag):
-        return {lang: [s for path in paths for s in read_conll(path, lang)] for lang, paths in
-                language_files(specs, flag).items()}
+    with fine_tuning_run(args, progress) as session:
+        train_sets, dev_sets = read_sets(args.train, "--train", args), read_sets(args.dev, "--dev", args)
+        test_sets = read_sets(args.test, "--test", args)
+        if args.do_train and not (train_sets and dev_sets):
+            raise SetupError("give at least one --train and one --dev file to train")
+        train = [sentence for sentences in train_sets.values() for sentence in sentences]
+        labels = label_names(train, args.labels)
+        if len(labels) < 2 and not args.labels:
+            raise SetupError("no training tags to learn: give --train files (or --labels to score --model)")
+        check_tags([train_sets, dev_sets, test_sets], labels, "--train/--dev/--test")
+        label_ids = {label: i for i, label in enumerate(labels)}
+        tokenizer = ErnieMTokenizer.from_pretrained(args.model)
+        paddle.seed(args.seed)
+        # The label names go into config.json: Taskflow's ner mode and `ernie-m predict` read entity types from them.
+        model = load_model(ErnieMForTokenClassification, args.model, num_labels=len(labels),
+                           id2label=dict(enumerate(labels)), label2id=label_ids)
+        with_language_ids = model.config.num_languages > 0
+        if with_language_ids:
+            check_languages(tokenizer, {*train_sets, *dev_sets, *test_sets})
+        collate = make_collate(tokenizer.pad_token_id)
 
-    train_sets, dev_sets, test_sets = read(args.train, "--train"), read(args.dev, "--dev"), read(args.test, "--test")
-    if not train_sets or not dev_sets:
-        raise SystemExit("finetune.ner: give at least one --train and one --dev file")
-    train = [sentence for sentences in train_sets.values() for sentence in sentences]
-    # The label set comes from training data: B-/I- of every type seen, O first.
-    types = sorted({tag[2:] for s in train for tag in s.labels if tag != "O"})
-    labels = ["O"] + [f"{prefix}-{t}" for t in types for prefix in ("B", "I")]
-    unknown = sorted({tag for sets in (dev_sets, test_sets) for ss in sets.values() for s in ss for tag in s.labels}
-                     - set(labels))
-    if unknown:
-        raise SystemExit(f"finetune.ner: evaluation labels {unknown} never occur in the training data")
-    label_ids = {label: i for i, label in enumerate(labels)}
+        def features(sentences):
+            return encode(tokenizer, sentences, label_ids, fit_max_length(model.config, args.max_length),
+                          with_language_ids)
 
-    tokenizer = ErnieMTokenizer.from_pretrained(args.model)
-    paddle.seed(args.seed)
-    # The label names go into config.json: Taskflow's ner mode and `ernie-m predict` read entity types from them.
-    model = load_model(ErnieMForTokenClassification, args.model, num_labels=len(labels),
-                       id2label=dict(enumerate(labels)), label2id=label_ids)
-    with_language_ids = model.config.num_languages > 0
-    collate = make_collate(tokenizer.pad_token_id)
-
-    def features(sentences):
-        return encode(tokenizer, sentences, label_ids, fit_max_length(model.config, args.max_length),
-                      with_language_ids)
-
-    training = training_arguments(args, progress)
-    dev_features = {lang: features(s) for lang, s in dev_sets.items()}
-    result = fine_tune(model, tokenizer, features(train), collate,
-                       evaluator(dev_sets, dev_features, collate, labels), training)
-    best = ErnieMForTokenClassification.from_pretrained(os.path.join(args.output_dir, "best"))
-    test_features = {lang: features(s) for lang, s in test_sets.items()}
-    scores = with_average(evaluator(test_sets, test_features, collate, labels)(best)) if test_sets else {}
-    summary = {"task": "ner", "model": args.model, "labels": labels, "test_f1": scores, "best_dev": result["best"],
-               "best_step": result["best_step"]}
+        evaluate_dev = evaluator(dev_sets, {lang: features(s) for lang, s in dev_sets.items()}, collate, labels)
+        final, result = train_and_select(session, args, ErnieMForTokenClassification, model, tokenizer,
+                                         features(train), collate, evaluate_dev)
+    summary = {"task": "ner", "model": args.model, "labels": labels, "train_languages": sorted(train_sets)}
+    if result is not None:
+        summary.update(best_dev=result["best"], best_step=result["best_step"])
+    if args.do_eval and dev_sets:
+        summary["dev_f1"] = dev_scores(args, result, final, evaluate_dev)
+    if args.do_predict and test_sets:
+        test_features = {lang: features(s) for lang, s in test_sets.items()}
+        summary["test_f1"] = with_average(evaluator(test_sets, test_features, collate, labels)(final))
     return save_results(args.output_dir, summary)
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train", nargs="+", help="language:path of CoNLL/WikiANN training files")
-    p.add_argument("--dev", nargs="+", help="language:path of development files (the best average is kept)")
-    p.add_argument("--test", nargs="*", help="language:path of test files")
+    p.add_argument("--train", nargs="+", help="[language:]path of training files (CoNLL columns or JSON lines)")
+    p.add_argument("--dev", nargs="+", help="[language:]path of development files (the best average is kept)")
+    p.add_argument("--test", nargs="*", help="[language:]path of test files")
+    p.add_argument("--language", help="the language of files given without one")
+    p.add_argument("--data_format", choices=["conll", "jsonl"], help="default: jsonl for .jsonl/.json, else conll")
+    p.add_argument("--tokens_field", default="tokens", help="JSON lines: the list of words")
+    p.add_argument("--tags_field", default="tags", help="JSON lines: the list of tags, one per word")
+    p.add_argument("--language_column", help="JSON lines: the row's language code")
+    p.add_argument("--labels", nargs="+", help="the tag set in id order (default: B-/I- of the training types, O "
+                                               "first)")
     add_training_arguments(p, learning_rate=4e-4, weight_decay=0.01, epochs=10, batch_size=8, max_length=512)
     return p
 
 
+def shown(summary: dict) -> dict:
+    return summary.get("test_f1") or summary.get("dev_f1") or summary.get("best_dev") or {}
+
+
 def main(argv=None) -> None:
-    task_main(parser, run, lambda summary: summary["test_f1"], argv)
+    task_main(parser, run, shown, argv)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ takes the `--n_best` best starts and ends of every window, keeps spans inside th
 from __future__ import annotations
 
 import argparse
-import os
 from collections import Counter
 from typing import Dict, List, Sequence
 
@@ -22,10 +21,10 @@ import paddle
 from ernie_m.argtypes import integer_from
 
 from .metrics import qa_scores, with_average
+from .arguments import add_training_arguments
+from .command import check_languages, dev_scores, fine_tuning_run, save_results, task_main, train_and_select
 from .readers import BenchmarkDataError, QAExample, language_files, read_squad
-from .trainer import (
-    add_training_arguments, fine_tune, load_model, pad_inputs, save_results, task_main, training_arguments,
-)
+from .trainer import SetupError, load_model, pad_inputs
 
 
 def encode(tokenizer, examples: Sequence[QAExample], max_length: int, doc_stride: int, max_query_length: int,
@@ -38,7 +37,7 @@ def encode(tokenizer, examples: Sequence[QAExample], max_length: int, doc_stride
         offsets = tokenizer.get_offset_mapping(example.context)
         available = max_length - len(question) - 4  # [CLS] q [SEP] [SEP] context [SEP]
         if available <= doc_stride:
-            raise ValueError(f"max_length {max_length} leaves {available} context tokens a window, not more than "
+            raise SetupError(f"max_length {max_length} leaves {available} context tokens a window, not more than "
                              f"doc_stride {doc_stride}: raise max_length or lower doc_stride/max_query_length")
         answer_tokens = None
         if training and example.answer_start >= 0:
@@ -129,51 +128,66 @@ def evaluator(sets: Dict[str, List[QAExample]], features: Dict[str, List[dict]],
 
 def run(args, progress: bool = True) -> dict:
     from ernie_m import ErnieMForQuestionAnswering, ErnieMTokenizer
+    from ernie_m.configuration import fit_max_length
 
+    with fine_tuning_run(args, progress) as session:
+        train, skipped_answers = read_training(args) if args.do_train else ([], {})
+        dev = {lang: [e for path in paths for e in read_squad(path, lang)]
+               for lang, paths in language_files(args.dev, "--dev").items()}
+        test = {lang: [e for path in paths for e in read_squad(path, lang)]
+                for lang, paths in language_files(args.test, "--test").items()}
+        if args.do_train and not dev:
+            raise SetupError("give at least one --dev file: training chooses its checkpoint on it")
+        tokenizer = ErnieMTokenizer.from_pretrained(args.model)
+        paddle.seed(args.seed)
+        model = load_model(ErnieMForQuestionAnswering, args.model)
+        with_language_ids = model.config.num_languages > 0
+        if with_language_ids:
+            check_languages(tokenizer, {args.train_language, *dev, *test} if train else {*dev, *test})
+        collate = make_collate(tokenizer.pad_token_id)
+        max_length = fit_max_length(model.config, args.max_length)
+
+        def features(examples, training=False):
+            return encode(tokenizer, examples, max_length, args.doc_stride, args.max_query_length,
+                          with_language_ids, training)
+
+        # Training needs only the model inputs: dropping each window's offsets saves memory on SQuAD's 88k questions.
+        train_features = [{k: v for k, v in f.items() if k in TRAINING_INPUTS} for f in features(train, True)]
+        evaluate_dev = evaluator(dev, {lang: features(e) for lang, e in dev.items()}, collate, args, {})
+        final, result = train_and_select(session, args, ErnieMForQuestionAnswering, model, tokenizer,
+                                         train_features, collate, evaluate_dev)
+    summary = {"task": "qa", "model": args.model, "skipped_training_answers": skipped_answers}
+    if result is not None:
+        summary.update(best_dev=result["best"], best_step=result["best_step"])
+    if args.do_eval and dev:
+        summary["dev_f1"] = dev_scores(args, result, final, evaluate_dev)
+    if args.do_predict and test:
+        details: dict = {}
+        f1 = evaluator(test, {lang: features(e) for lang, e in test.items()}, collate, args, details)(final)
+        summary.update(test_f1=with_average(f1), test_exact_match=with_average(
+            {lang: d["exact_match"] for lang, d in details.items()}))
+    return save_results(args.output_dir, summary)
+
+
+TRAINING_INPUTS = ("input_ids", "language_ids", "start_positions", "end_positions")
+
+
+def read_training(args):
+    """The training questions with usable answers, and how many were left out by kind: an answer whose span does
+    not fit its context would teach the wrong span."""
+    if not args.train_file:
+        raise SetupError("--train_file is needed to train (SQuAD v1.1's train-v1.1.json for MLQA/XQuAD)")
     train = read_squad(args.train_file, args.train_language)
-    # A training answer whose span does not fit its context would teach the wrong span: left out, counted by kind.
-    skipped_answers = dict(Counter(e.answer_problem for e in train if e.answer_problem))
+    skipped = dict(Counter(e.answer_problem for e in train if e.answer_problem))
     train = [e for e in train if not e.answer_problem]
     if not train:
-        raise BenchmarkDataError(f"{args.train_file}: no question with a usable answer span (skipped: "
-                                 f"{skipped_answers})")
-    dev = {lang: [e for path in paths for e in read_squad(path, lang)]
-           for lang, paths in language_files(args.dev, "--dev").items()}
-    test = {lang: [e for path in paths for e in read_squad(path, lang)]
-            for lang, paths in language_files(args.test, "--test").items()}
-    if not dev:
-        raise SystemExit("finetune.qa: give at least one --dev file")
-    tokenizer = ErnieMTokenizer.from_pretrained(args.model)
-    paddle.seed(args.seed)
-    model = load_model(ErnieMForQuestionAnswering, args.model)
-    with_language_ids = model.config.num_languages > 0
-    collate = make_collate(tokenizer.pad_token_id)
-
-    def features(examples, training=False):
-        return encode(tokenizer, examples, args.max_length, args.doc_stride, args.max_query_length,
-                      with_language_ids, training)
-
-    training = training_arguments(args, progress)
-    dev_details: dict = {}
-    # Training needs only the model inputs: dropping each window's offsets saves memory on SQuAD's 88k questions.
-    train_features = [{k: v for k, v in f.items() if k in ("input_ids", "language_ids", "start_positions",
-                                                           "end_positions")} for f in features(train, True)]
-    result = fine_tune(model, tokenizer, train_features, collate,
-                       evaluator(dev, {lang: features(e) for lang, e in dev.items()}, collate, args, dev_details),
-                       training)
-    best = ErnieMForQuestionAnswering.from_pretrained(os.path.join(args.output_dir, "best"))
-    test_details: dict = {}
-    f1 = evaluator(test, {lang: features(e) for lang, e in test.items()}, collate, args, test_details)(best)
-    summary = {"task": "qa", "model": args.model, "test_f1": with_average(f1),
-               "test_exact_match": with_average({lang: d["exact_match"] for lang, d in test_details.items()}),
-               "best_dev": result["best"], "best_step": result["best_step"],
-               "skipped_training_answers": skipped_answers}
-    return save_results(args.output_dir, summary)
+        raise BenchmarkDataError(f"{args.train_file}: no question with a usable answer span (skipped: {skipped})")
+    return train, skipped
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--train_file", required=True, help="SQuAD-format training file (SQuAD v1.1 for MLQA/XQuAD)")
+    p.add_argument("--train_file", help="SQuAD-format training file (SQuAD v1.1 for MLQA/XQuAD)")
     p.add_argument("--train_language", default="en")
     p.add_argument("--dev", nargs="+", help="language:path of SQuAD-format development files")
     p.add_argument("--test", nargs="*", help="language:path of SQuAD-format test files")
@@ -185,8 +199,14 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
+def shown(summary: dict) -> dict:
+    if "test_f1" in summary:
+        return {"f1": summary["test_f1"], "exact_match": summary["test_exact_match"]}
+    return summary.get("dev_f1") or summary.get("best_dev") or {}
+
+
 def main(argv=None) -> None:
-    task_main(parser, run, lambda summary: {"f1": summary["test_f1"], "exact_match": summary["test_exact_match"]}, argv)
+    task_main(parser, run, shown, argv)
 
 
 if __name__ == "__main__":

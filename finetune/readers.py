@@ -47,12 +47,21 @@ def language_files(specs: Optional[Sequence[str]], flag: str) -> Dict[str, List[
     return out
 
 
-def _require(path: str, layout: str) -> None:
+def known_languages(asked: Optional[Sequence[str]], known: Sequence[str], task: str) -> List[str]:
+    """The languages asked for (all `known` when none are), each one a code the task has data for."""
+    unknown = [language for language in asked or [] if language not in known]
+    if unknown:
+        raise BenchmarkDataError(f"--languages: {task} has no language {', '.join(map(repr, unknown))}; its codes are "
+                                 f"{' '.join(known)}")
+    return list(asked or known)
+
+
+def require_file(path: str, layout: str) -> None:
     if not os.path.isfile(path):  # also refuses FIFOs and devices, which would block or never end
         raise BenchmarkDataError(f"{path}: file not found (expected {layout})")
 
 
-def _text_lines(path: str):
+def text_lines(path: str):
     """(line number, line) of a UTF-8 file, the line's ending kept; invalid UTF-8 is named by file and line."""
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, 1):
@@ -65,8 +74,8 @@ def _text_lines(path: str):
 
 def _tsv_rows(path: str, required: Sequence[str], layout: str):
     """(line number, row dict) for each data row of a headed TSV file."""
-    _require(path, layout)
-    lines = _text_lines(path)
+    require_file(path, layout)
+    lines = text_lines(path)
     # One row a line (no quoting), so the row's number is the line's; fields may be as long as a line.
     reader = csv.reader((line for _, line in lines), delimiter="\t", quoting=csv.QUOTE_NONE)
     try:
@@ -75,13 +84,17 @@ def _tsv_rows(path: str, required: Sequence[str], layout: str):
         if missing:
             raise BenchmarkDataError(f"{path}:1: header lacks column(s) {missing} (expected {layout})")
         index = {name: header.index(name) for name in required}
+        found = False
         for number, row in enumerate(reader, 2):
             if not row or (len(row) == 1 and not row[0].strip()):
                 continue
             if len(row) <= max(index.values()):
                 raise BenchmarkDataError(f"{path}:{number}: {len(row)} column(s), the header names {len(header)} "
                                          f"(expected {layout})")
+            found = True
             yield number, {name: row[i] for name, i in index.items()}
+        if not found:
+            raise BenchmarkDataError(f"{path}: no data rows, a header only (expected {layout})")
     except csv.Error as error:
         raise BenchmarkDataError(f"{path}:{reader.line_num}: {error} (expected {layout})") from None
 
@@ -109,6 +122,9 @@ def read_xnli(directory: str, split: str, languages: Optional[Sequence[str]] = N
         if label is not None:
             out.setdefault(row["language"], []).append(
                 PairExample(row["sentence1"], row["sentence2"], label, row["language"]))
+    missing = [language for language in languages or [] if language not in out]
+    if missing:
+        raise BenchmarkDataError(f"{path}: no rows for language(s) {missing}; it has {sorted(out)}")
     return out
 
 
@@ -141,9 +157,9 @@ CONLL_LAYOUT = "CoNLL: 'token ... label' per line (label last), a blank line bet
 
 def read_conll(path: str, language: str, label_set: Optional[Sequence[str]] = None) -> List[TaggedSentence]:
     """Sentences of a CoNLL-2002/2003 or WikiANN file; `label_set`, if given, rejects unknown labels."""
-    _require(path, CONLL_LAYOUT)
+    require_file(path, CONLL_LAYOUT)
     sentences, tokens, labels = [], [], []
-    for number, line in _text_lines(path):
+    for number, line in text_lines(path):
         fields = line.split()
         if not fields or fields[0] == "-DOCSTART-":
             if tokens:
@@ -162,6 +178,8 @@ def read_conll(path: str, language: str, label_set: Optional[Sequence[str]] = No
         labels.append(fields[-1])
     if tokens:
         sentences.append(TaggedSentence(tokens, labels, language))
+    if not sentences:
+        raise BenchmarkDataError(f"{path}: no sentences, an empty file (expected {CONLL_LAYOUT})")
     return sentences
 
 
@@ -171,9 +189,9 @@ TRANSLATED_LAYOUT = ("XTREME's XNLI-Translated/en-<lang>-translated.tsv: no head
 
 def read_translated_pairs(path: str, language: str, labels: Sequence[str]) -> List[PairExample]:
     """Machine-translated training pairs for translate-train-all (XNLI)."""
-    _require(path, TRANSLATED_LAYOUT)
+    require_file(path, TRANSLATED_LAYOUT)
     examples = []
-    for number, line in _text_lines(path):
+    for number, line in text_lines(path):
         fields = line.rstrip("\r\n").split("\t")
         if len(fields) < 3:
             raise BenchmarkDataError(f"{path}:{number}: {len(fields)} column(s) (expected {TRANSLATED_LAYOUT})")
@@ -181,31 +199,8 @@ def read_translated_pairs(path: str, language: str, labels: Sequence[str]) -> Li
         if label not in labels:
             raise BenchmarkDataError(f"{path}:{number}: label {fields[2]!r} is not one of {list(labels)}")
         examples.append(PairExample(fields[0], fields[1], labels.index(label), language))
-    return examples
-
-
-TOPIC_LAYOUT = "the demo's eval/topics/*.tsv: 'topic<TAB>utterance' per line"
-
-
-def read_labels(path: str) -> List[str]:
-    """A label set, one label a line, in label-id order."""
-    _require(path, "one label a line")
-    labels = [line.strip() for _, line in _text_lines(path) if line.strip()]
-    if not labels:
-        raise BenchmarkDataError(f"{path}: no labels (expected one label a line)")
-    return labels
-
-
-def read_topic_file(path: str, language: str, labels: Sequence[str]) -> List[PairExample]:
-    """The demo's topic task: single sentences (text_b is None) labelled with their topic."""
-    _require(path, TOPIC_LAYOUT)
-    examples = []
-    for number, line in _text_lines(path):
-        fields = line.rstrip("\r\n").split("\t")
-        if len(fields) != 2 or fields[0] not in labels:
-            raise BenchmarkDataError(f"{path}:{number}: expected a known topic and an utterance "
-                                     f"({TOPIC_LAYOUT}; topics {list(labels)})")
-        examples.append(PairExample(fields[1], None, labels.index(fields[0]), language))
+    if not examples:
+        raise BenchmarkDataError(f"{path}: no rows, an empty file (expected {TRANSLATED_LAYOUT})")
     return examples
 
 
@@ -247,7 +242,7 @@ def read_squad(path: str, language: str) -> List[QAExample]:
     spans that do not fit the context are kept but marked (`answer_problem`), never silently relabelled."""
     import json
 
-    _require(path, SQUAD_LAYOUT)
+    require_file(path, SQUAD_LAYOUT)
     try:
         with open(path, "rb") as handle:
             document = json.loads(handle.read().decode("utf-8-sig"))

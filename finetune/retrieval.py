@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -23,15 +24,9 @@ from ernie_m.argtypes import integer_from
 from ernie_m.embeddings import default_layer, sentence_embeddings
 
 from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average
-from .readers import BenchmarkDataError
-from .trainer import load_model, save_results, task_main
-
-
-def embed(model, tokenizer, texts: Sequence[str], language: str, layer: int, max_length: int = 128,
-          batch_size: int = 32) -> np.ndarray:
-    """Mean-pooled hidden states of `layer` (0 = embeddings) over the real tokens, one row per text."""
-    language = language if model.config.num_languages > 0 else None
-    return sentence_embeddings(model, tokenizer, texts, layer, language, max_length, batch_size)
+from .command import save_results, task_main
+from .readers import BenchmarkDataError, known_languages
+from .trainer import load_model
 
 
 def unit(vectors: np.ndarray, center: bool = False) -> np.ndarray:
@@ -86,6 +81,39 @@ def read_bucc(directory: str, language: str, split: str):
     return source_ids, source, target_ids, target, gold
 
 
+# XTREME's Tatoeba files are named by three-letter codes; a model's language embedding by two-letter ones.
+TATOEBA_TO_MODEL = {
+    "afr": "af", "ara": "ar", "aze": "az", "ben": "bn", "bul": "bg", "cmn": "zh", "deu": "de", "ell": "el",
+    "est": "et", "eus": "eu", "fin": "fi", "fra": "fr", "heb": "he", "hin": "hi", "hun": "hu", "ind": "id",
+    "ita": "it", "jav": "jv", "jpn": "ja", "kat": "ka", "kaz": "kk", "kor": "ko", "lit": "lt", "mal": "ml",
+    "mar": "mr", "nld": "nl", "pes": "fa", "pol": "pl", "por": "pt", "ron": "ro", "rus": "ru", "spa": "es",
+    "swh": "sw", "tam": "ta", "tel": "te", "tgl": "tl", "tha": "th", "tur": "tr", "ukr": "uk", "urd": "ur",
+    "vie": "vi", "eng": "en",
+}
+
+
+def data_languages(directory: str, task: str, split: str) -> List[str]:
+    """The language codes `directory` has files for, as the task names them."""
+    pattern = re.compile(r"^tatoeba\.(\w+)-eng\.\1$" if task == "tatoeba" else rf"^(\w+)-en\.{re.escape(split)}\.\1$")
+    names = os.listdir(directory) if os.path.isdir(directory) else []
+    found = sorted({match.group(1) for match in map(pattern.match, names) if match})
+    if not found:
+        layout = TATOEBA_LAYOUT if task == "tatoeba" else BUCC_LAYOUT
+        raise BenchmarkDataError(f"{directory}: no {task} files (expected {layout})")
+    return found
+
+
+def model_language(code: str, tokenizer, with_language_ids: bool) -> Optional[str]:
+    """The code the model's language embedding knows for a data code (deu -> de), or None without one."""
+    if not with_language_ids:
+        return None
+    mapped = TATOEBA_TO_MODEL.get(code, code)
+    if mapped not in tokenizer.languages:
+        raise BenchmarkDataError(f"--languages: the model has no language {mapped!r} (for {code!r}); its codes are "
+                                 f"{' '.join(tokenizer.languages)}")
+    return mapped
+
+
 def tatoeba_accuracy(source: np.ndarray, english: np.ndarray, scoring: str = "cosine", k: int = 4) -> float:
     scores = margin_scores(source, english, k) if scoring == "margin" else unit(source) @ unit(english).T
     return retrieval_accuracy(scores)
@@ -112,12 +140,16 @@ def run(args) -> dict:
     model = load_model(ErnieMModel, args.model)
     layer = default_layer(model.config.num_hidden_layers) if args.layer is None else args.layer
 
+    languages = known_languages(args.languages, data_languages(args.data_dir, args.task, args.split), args.task)
+    with_language_ids = model.config.num_languages > 0
+    model_codes = {code: model_language(code, tokenizer, with_language_ids) for code in [*languages, "en"]}
+
     def vectors(texts, language):
-        return embed(model, tokenizer, texts, language, layer, args.max_length)
+        return sentence_embeddings(model, tokenizer, texts, layer, model_codes[language], args.max_length)
 
     scores: Dict[str, float] = {}
     details: Dict[str, dict] = {}
-    for language in args.languages:
+    for language in languages:
         if args.task == "tatoeba":
             other, english = read_tatoeba(args.data_dir, language)
             scores[language] = tatoeba_accuracy(vectors(other, language), vectors(english, "en"), args.scoring,
@@ -136,7 +168,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True, choices=["tatoeba", "bucc"])
     p.add_argument("--data_dir", required=True)
-    p.add_argument("--languages", nargs="+", required=True, help="Tatoeba: deu fra ...; BUCC: de fr ru zh")
+    p.add_argument("--languages", nargs="+", help="Tatoeba: deu fra ...; BUCC: de fr ru zh (default: every language "
+                                                  "with files in --data_dir)")
     p.add_argument("--model", required=True)
     p.add_argument("--output_dir")
     p.add_argument("--split", default="test", help="BUCC: sample, training or test")

@@ -1,96 +1,55 @@
-"""The shared fine-tuning loop: layer-wise learning-rate decay, warm-up and linear decay, evaluation per language,
-best-checkpoint selection, VisualDL records, data parallel through `paddle.distributed.launch`, AMP on GPU.
+"""Fine-tuning, the sibling of `ernie_m.pretraining.Pretraining`: one run of a task head over its training data.
 
-A task supplies the model, its training features, and an `evaluate(model) -> {language: score}` function; this
-module does the rest, the same way for every benchmark:
+A task supplies the model, its training features, a collate function and `evaluate(model) -> {language: score}`
+on its development sets; `FineTuning` does the rest the same way for every task: layer-wise decay, warm-up and
+linear decay, evaluation and best-checkpoint selection on dev, a resumable checkpoint at every evaluation, VisualDL
+records, data parallel under `paddle.distributed.launch`, AMP on GPU.
 
-    result = fine_tune(model, tokenizer, train_features, collate, evaluate_dev, args)
+    with FineTuning(arguments) as run:          # owns output_dir: a lock, --resume / --overwrite_output_dir
+        run.setup(model, tokenizer, train_features, collate, evaluate_dev)
+        result = run.train()
+        model = run.final_model()               # the best on dev, or the last weights
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import shutil
-import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 import paddle
 
 from ernie_m import parameter_digest
-from ernie_m.argtypes import integer_from, number_in
+from ernie_m.atomic import WRITE_ERRORS
 from ernie_m.errors import first_line, reason
-from ernie_m.cpu import keep_freed_memory_on_cpu
-from ernie_m.pretraining.checkpoints import CheckpointManager
-from ernie_m.training.run_directory import truncate_log
-from ernie_m.weights import UnsafeCheckpointError
 from ernie_m.training import RunLog, amp_dtype, apply_update, atomic_directory, autocast, grad_scaler, step_finite
-from ernie_m.training import build_optimizer as build_shared_optimizer
+from ernie_m.training import build_optimizer
+from ernie_m.training.checkpoints import CheckpointManager
+from ernie_m.training.precision import nonfinite_stop_message
+from ernie_m.training.run_directory import RunDirectory, RunDirectoryError, truncate_log
+from ernie_m.weights import UnsafeCheckpointError
 
+from .arguments import RESUME_FIXED, FineTuningArguments
 from .metrics import with_average
 
-
-@dataclass
-class TrainingArguments:
-    output_dir: str
-    learning_rate: float = 5e-5
-    layer_decay: float = 0.8  # layer i of L: lr * decay^(L - i); embeddings decay^(L + 1); heads the full lr
-    weight_decay: float = 0.0
-    warmup: float = 0.1  # a fraction of the steps
-    epochs: float = 5
-    batch_size: int = 32  # per rank
-    eval_batch_size: int = 64
-    max_steps: Optional[int] = None  # stops early (tests, smoke runs)
-    eval_steps: Optional[int] = None  # evaluate every N steps; default: at the end of each epoch
-    logging_steps: int = 20
-    seed: int = 42
-    amp: Optional[str] = None  # bf16 / fp16 on GPU; ignored on CPU
-    adam_epsilon: float = 1e-6
-    max_grad_norm: Optional[float] = None
-    progress: bool = True  # a progress bar on rank 0
-    max_nonfinite_steps: int = 20  # skipped (non-finite) updates in a row that stop the run
-    evaluate_only: bool = False  # no training: the model as given is scored and kept as `best`
-    resume: bool = False  # continue from output_dir's checkpoint-<step> (written at every evaluation)
+# What a finished fine-tuning run leaves besides its checkpoints: each marks an earlier run in output_dir.
+RUN_OUTPUTS = ("best", "results.json", "dev_results.json", "test_results.json", "log_rank*.jsonl",
+               "final_rank*.json")
 
 
 class TrainingError(RuntimeError):
-    """Fine-tuning cannot go on (one line; the best checkpoint so far is left intact)."""
+    """Fine-tuning cannot go on (one line; the best checkpoint so far is left intact). Exit status 1."""
+
+    status = 1
 
 
-def add_training_arguments(parser, learning_rate: float, weight_decay: float, epochs: float, batch_size: int,
-                           max_length: int) -> None:
-    """The options every fine-tuning task shares; the defaults are the task's released recipe (DESIGN §6)."""
-    parser.add_argument("--model", required=True, help="a released name (ernie-m-base) or a from_pretrained directory")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--learning_rate", type=number_in(0, 1, low_open=True), default=learning_rate)
-    parser.add_argument("--layer_decay", type=number_in(0, 1, low_open=True), default=0.8)
-    parser.add_argument("--weight_decay", type=number_in(0, 10), default=weight_decay)
-    parser.add_argument("--warmup", type=number_in(0, 1e9), default=0.1, help="a fraction of the steps, or a count")
-    parser.add_argument("--epochs", type=number_in(0, 1e6, low_open=True), default=epochs)
-    parser.add_argument("--batch_size", type=integer_from(1), default=batch_size, help="per rank")
-    parser.add_argument("--max_length", type=integer_from(3), default=max_length)
-    parser.add_argument("--max_steps", type=integer_from(1))
-    parser.add_argument("--eval_steps", type=integer_from(1))
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--amp", choices=["bf16", "fp16"])
-    parser.add_argument("--overwrite", action="store_true", help="replace what an earlier run left in --output_dir")
-    parser.add_argument("--resume", action="store_true",
-                        help="continue the run in --output_dir from its last checkpoint (written at every evaluation) "
-                             "with the same arguments")
-    parser.add_argument("--do_eval", action="store_true",
-                        help="no training: score --model (a fine-tuned checkpoint) on the dev and test sets and write "
-                             "the same results.json")
+class SetupError(TrainingError):
+    """The command, its files or its output directory are not usable as given (one line). Exit status 2."""
 
-
-def training_arguments(args, progress: bool = True) -> TrainingArguments:
-    return TrainingArguments(
-        output_dir=args.output_dir, learning_rate=args.learning_rate, layer_decay=args.layer_decay,
-        weight_decay=args.weight_decay, warmup=args.warmup, epochs=args.epochs, batch_size=args.batch_size,
-        max_steps=args.max_steps, eval_steps=args.eval_steps, seed=args.seed, amp=args.amp, progress=progress,
-        evaluate_only=getattr(args, "do_eval", False), resume=getattr(args, "resume", False))
+    status = 2
 
 
 def load_model(model_class, name_or_path: str, **kwargs):
@@ -101,49 +60,7 @@ def load_model(model_class, name_or_path: str, **kwargs):
     try:
         return from_pretrained_for_training(model_class, name_or_path, **kwargs)
     except (OSError, ValueError, RuntimeError) as error:
-        raise TrainingError(f"cannot load {name_or_path}: {reason(error, keywords=('shape',))}") from None
-
-
-def save_results(output_dir: str, summary: dict) -> dict:
-    """`output_dir/results.json`, written by rank 0 only; returns the summary."""
-    if paddle.distributed.get_rank() == 0:
-        os.makedirs(output_dir, exist_ok=True)
-        with open(os.path.join(output_dir, "results.json"), "w") as handle:
-            json.dump(summary, handle, indent=2)
-    return summary
-
-
-def _check_output_dir(args) -> None:
-    """An earlier run's results are not replaced unless asked (`--overwrite`): one line, exit status 2, before
-    any data is read."""
-    directory = getattr(args, "output_dir", None)
-    if os.environ.get("PADDLE_TRAINER_ID", "0") != "0":
-        return  # rank 0 decides; the others may already see its first files
-    if getattr(args, "resume", False) and getattr(args, "overwrite", False):
-        print("finetune: --resume continues the run in --output_dir and --overwrite replaces it: pass one",
-              file=sys.stderr)
-        raise SystemExit(2)
-    if not directory or not os.path.isdir(directory) or not os.listdir(directory) or \
-            getattr(args, "overwrite", True) or getattr(args, "resume", False):
-        return
-    print(f"finetune: {directory} holds an earlier run ({', '.join(sorted(os.listdir(directory))[:4])}); pass "
-          f"--resume to continue it, --overwrite to replace it, or choose another --output_dir", file=sys.stderr)
-    raise SystemExit(2)
-
-
-def task_main(build_parser, run, shown: Callable[[dict], dict], argv=None) -> None:
-    """A task's command line: parse, run, turn bad benchmark data into one line, print the scores on rank 0."""
-    from .readers import BenchmarkDataError
-
-    args = build_parser().parse_args(argv)
-    _check_output_dir(args)
-    keep_freed_memory_on_cpu()  # the task's process is ours: large tensors reuse freed memory, not fresh pages
-    try:
-        summary = run(args)
-    except (BenchmarkDataError, TrainingError) as error:
-        raise SystemExit(f"finetune: {error}")
-    if paddle.distributed.get_rank() == 0:
-        print(json.dumps(shown(summary), indent=1))
+        raise SetupError(f"cannot load {name_or_path}: {reason(error, keywords=('shape',))}") from None
 
 
 def pad_inputs(features: List[dict], pad_id: int) -> Dict[str, np.ndarray]:
@@ -164,13 +81,6 @@ def pad_inputs(features: List[dict], pad_id: int) -> Dict[str, np.ndarray]:
     return batch
 
 
-def build_optimizer(model, args: TrainingArguments, total_steps: int):
-    """AdamW with the task's layer-wise decay (DESIGN §6), warm-up and linear decay."""
-    return build_shared_optimizer(model, args.learning_rate, total_steps, args.warmup, args.weight_decay,
-                                  layer_decay=args.layer_decay, epsilon=args.adam_epsilon,
-                                  max_grad_norm=args.max_grad_norm)
-
-
 def save_model(model, tokenizer, directory: str) -> None:
     """`save_pretrained` of both, appearing under `directory` only once complete."""
     with atomic_directory(directory) as temporary:
@@ -178,159 +88,213 @@ def save_model(model, tokenizer, directory: str) -> None:
         tokenizer.save_pretrained(temporary)
 
 
-def _evaluate_only(model, tokenizer, evaluate, args: TrainingArguments, rank: int) -> dict:
-    """`--do_eval`: score the given model on the development sets and keep it as `best`, so that the task's own
-    code scores the test sets and writes results.json exactly as after training."""
-    model.eval()
-    scores = with_average(evaluate(model))
-    if rank == 0:
-        save_model(model, tokenizer, os.path.join(args.output_dir, "best"))
-    if paddle.distributed.get_world_size() > 1:
-        paddle.distributed.barrier()
-    return {"best": scores, "best_step": 0, "history": [{"step": 0, **scores}], "steps": 0, "seconds": 0.0,
-            "arguments": asdict(args)}
+class FineTuning:
+    """One fine-tuning run in `arguments.output_dir`.
 
-
-# What a resume must find as the run had it: the schedule and the data order follow from these.
-RESUME_FIXED = ("learning_rate", "layer_decay", "weight_decay", "warmup", "epochs", "batch_size", "max_steps",
-                "eval_steps", "seed", "amp", "adam_epsilon", "max_grad_norm")
-
-
-def _resume_from(checkpoints: CheckpointManager, model, optimizer, args: TrainingArguments, total_steps: int,
-                 world: int) -> dict:
-    """Load the latest checkpoint's weights and optimizer into the run; its trainer state, checked against the run."""
-    path = checkpoints.latest()
-    if path is None:
-        raise TrainingError(f"--resume: {args.output_dir} has no checkpoint-<step> to continue from (one is written "
-                            f"at every evaluation)")
-    try:
-        state = checkpoints.load_trainer_state(path)
-        saved = state.get("arguments") or {}
-        changed = [f"{name} was {saved.get(name)!r} and is {getattr(args, name)!r}" for name in RESUME_FIXED
-                   if saved.get(name) != getattr(args, name)]
-        if changed:
-            raise TrainingError(f"cannot resume from {path}: {changed[0]}; resume with the run's arguments "
-                                f"({path}/trainer_state.json)")
-        if state.get("world_size") != world or state.get("total_steps") != total_steps:
-            raise TrainingError(f"cannot resume from {path}: it was written by {state.get('world_size')} rank(s) for "
-                                f"{state.get('total_steps')} steps, this run has {world} for {total_steps} (the "
-                                f"ranks or the training data differ)")
-        checkpoints.load_model(path, model)
-        checkpoints.load_optimizer(path, optimizer, model=model)
-    except (OSError, ValueError, KeyError, TypeError, UnsafeCheckpointError) as error:
-        raise TrainingError(f"cannot resume from {path}: {first_line(error)}. Remove that directory and pass "
-                            f"--overwrite to start over") from None
-    return state
-
-
-def fine_tune(model, tokenizer, train_features: Sequence[dict], collate: Callable[[List[dict]], Dict[str, np.ndarray]],
-              evaluate: Callable[[object], Dict[str, float]], args: TrainingArguments) -> dict:
-    """Train, evaluating on the development sets; keep the weights with the best average in `output_dir/best`.
-
-    Returns {"best": {language: score, "average": ...}, "best_step": n, "history": [...]}.
-
-    Every evaluation also writes `output_dir/checkpoint-<step>` (weights, optimizer, trainer state; the last one is
-    kept), from which `args.resume` continues. The random state is reseeded from the step after each checkpoint, so
-    a resumed run takes the same steps as one never stopped.
+    Every evaluation writes `checkpoint-<step>` (weights, optimizer, trainer state; the last one kept), from which
+    `resume` continues; the random state is reseeded from the step after each one, so a resumed run takes the same
+    steps as one never stopped. The weights best on dev are kept in `best/`.
     """
-    world, rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
-    os.makedirs(args.output_dir, exist_ok=True)
-    if args.evaluate_only:
-        return _evaluate_only(model, tokenizer, evaluate, args, rank)
-    paddle.seed(args.seed)
-    sampler = paddle.io.DistributedBatchSampler(train_features, batch_size=args.batch_size, shuffle=True,
-                                                num_replicas=world, rank=rank)
-    loader = paddle.io.DataLoader(train_features, batch_sampler=sampler, collate_fn=collate, num_workers=0)
-    steps_per_epoch = len(loader)
-    total_steps = args.max_steps or math.ceil(args.epochs * steps_per_epoch)
-    optimizer, schedule = build_optimizer(model, args, total_steps)
-    amp = amp_dtype(args.amp)
-    scaler = grad_scaler(amp)
-    if world > 1:
-        paddle.distributed.init_parallel_env()  # gloo on CPU ranks, NCCL on GPUs
-    train_model = paddle.DataParallel(model) if world > 1 else model
-    checkpoints = CheckpointManager(args.output_dir, keep=1)
-    barrier = paddle.distributed.barrier if world > 1 else None
-    best, best_step, history, step, nonfinite_run = None, 0, [], 0, 0
-    if not args.resume and rank == 0:
-        for _, path in checkpoints.checkpoints():  # an earlier run's (--overwrite): never to be resumed into this one
-            shutil.rmtree(path)
-    if args.resume:
-        state = _resume_from(checkpoints, model, optimizer, args, total_steps, world)
-        step, best, best_step = int(state["step"]), state["best"], state["best_step"]
-        history, nonfinite_run = state["history"], state["nonfinite_run"]
-        paddle.seed(args.seed + step)
-        truncate_log(os.path.join(args.output_dir, f"log_rank{rank}.jsonl"), step)
-        if rank == 0:
-            print(f"resumed from {checkpoints.latest()} at step {step}")
-    log = RunLog(args.output_dir, rank, total_steps, initial=step, desc="fine-tune", jsonl=f"log_rank{rank}.jsonl",
-                 progress=args.progress)
-    eval_steps = args.eval_steps or steps_per_epoch
-    # Epochs are whole passes over the loader, so the step says where the data stands.
-    epoch, skip, started = step // steps_per_epoch, step % steps_per_epoch, time.perf_counter()
 
-    def run_evaluation():
-        nonlocal best, best_step
-        model.eval()
-        scores = with_average(evaluate(model))
-        model.train()
-        history.append({"step": step, **scores})
-        log.scalars(scores, step, prefix="dev/")
-        log.record({"step": step, "dev": scores})
-        if best is None or scores["average"] > best["average"]:
-            best, best_step = scores, step
-            if rank == 0:
-                save_model(model, tokenizer, os.path.join(args.output_dir, "best"))
-        log.message(json.dumps({"step": step, "dev": {k: round(v, 4) for k, v in scores.items()}}))
-        checkpoints.save(step, model, optimizer, tokenizer,
-                         {"data": [{"epoch": epoch}] * world, "total_steps": total_steps, "best": best,
-                          "best_step": best_step, "history": history, "nonfinite_run": nonfinite_run,
-                          "arguments": asdict(args)},
-                         rank=rank, world_size=world, barrier=barrier)
-        paddle.seed(args.seed + step)  # the same random stream after this point, resumed or not
+    def __init__(self, arguments: FineTuningArguments):
+        self.args = arguments
+        self.world, self.rank = paddle.distributed.get_world_size(), paddle.distributed.get_rank()
+        self.directory = RunDirectory(arguments.output_dir, RUN_OUTPUTS, overwrite_flag="--overwrite_output_dir")
+        if self.world > 1:
+            paddle.distributed.init_parallel_env()  # gloo on CPU ranks, NCCL on GPUs
+        self.barrier = paddle.distributed.barrier if self.world > 1 else None
+        self.checkpoints = CheckpointManager(arguments.output_dir, keep=1)
+        if arguments.resume and arguments.overwrite_output_dir:
+            raise SetupError("--resume continues the run in --output_dir and --overwrite_output_dir replaces it: "
+                             "pass one")
+        if self.rank == 0:
+            try:
+                self.directory.claim(arguments.resume, arguments.overwrite_output_dir, self.checkpoints.checkpoints)
+            except RunDirectoryError as error:
+                raise SetupError(str(error)) from None
+        if self.barrier:
+            self.barrier()  # the other ranks use the directory once rank 0 owns it
+        self.log: Optional[RunLog] = None
+        self.model = None
+        self.best, self.best_step, self.history, self.step, self.nonfinite_run = None, 0, [], 0, 0
 
-    model.train()
-    while step < total_steps:
-        sampler.set_epoch(epoch)
-        for index, batch in enumerate(loader):
-            if index < skip:
-                continue  # a resumed epoch: these batches were trained on before the checkpoint
-            with autocast(amp):
-                loss = train_model(**batch, return_dict=True).loss
-            (scaler.scale(loss) if scaler else loss).backward()
-            loss_value = float(loss)  # one device synchronisation a step, for the check and the log
-            # A non-finite loss or gradient on any rank: every rank skips the update (the fp16 scaler checks its own).
-            finite = step_finite(loss_value, model.parameters(), world, check_gradients=scaler is None)
-            apply_update(optimizer, scaler, finite)
-            nonfinite_run = 0 if finite else nonfinite_run + 1
-            if nonfinite_run >= args.max_nonfinite_steps:
-                log.close()
-                best_dir = os.path.join(args.output_dir, "best")
-                raise TrainingError(f"{nonfinite_run} non-finite steps in a row (loss or gradients; steps "
-                                    f"{step + 2 - nonfinite_run}-{step + 1}); stopped. The best checkpoint so far is "
-                                    f"{best_dir if best is not None else 'none'}; lower --learning_rate or check "
-                                    f"the data.")
-            schedule.step()
-            step += 1
-            log.advance(loss=f"{loss_value:.4f}", lr=f"{schedule.get_lr():.2e}")
-            if step % args.logging_steps == 0:
-                record = {"loss": loss_value, "lr": schedule.get_lr()}
-                log.scalars(record, step, prefix="train/")
-                log.record({"step": step, **record})
-            if step % eval_steps == 0 or step == total_steps:
-                run_evaluation()
-            if step >= total_steps:
-                break
-        epoch, skip = epoch + 1, 0
-    log.close()
-    result = {"best": best, "best_step": best_step, "history": history, "steps": step,
-              "seconds": time.perf_counter() - started, "arguments": asdict(args)}
-    if rank == 0:
-        with open(os.path.join(args.output_dir, "dev_results.json"), "w") as handle:
-            json.dump(result, handle, indent=2)
-    # Replicas must end with the same weights; each rank records its digest so that a user (and the tests) can check.
-    with open(os.path.join(args.output_dir, f"final_rank{rank}.json"), "w") as handle:
-        json.dump({"rank": rank, "world_size": world, "final_parameter_sha256": parameter_digest(model)}, handle)
-    if world > 1:
-        paddle.distributed.barrier()  # rank 0 has written `best`: the others may now load it
-    return result
+    def __enter__(self) -> "FineTuning":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """The progress bar closed first, so that a failure's one line is the last one shown; the directory freed."""
+        if self.log is not None:
+            self.log.close()
+        self.directory.release()
+
+    # ---- setup ----
+    def setup(self, model, tokenizer, train_features: Sequence[dict], collate: Callable[[List[dict]], dict],
+              evaluate: Callable[[object], Dict[str, float]]) -> None:
+        """The task's model and data; with `resume`, the latest checkpoint's state."""
+        args = self.args
+        self.model, self.tokenizer, self.collate, self.evaluate_dev = model, tokenizer, collate, evaluate
+        self.train_features = train_features
+        if not train_features:
+            return  # nothing to train: the model is scored as given
+        paddle.seed(args.seed)
+        self.sampler = paddle.io.DistributedBatchSampler(
+            train_features, batch_size=args.per_device_train_batch_size, shuffle=True, num_replicas=self.world,
+            rank=self.rank)
+        self.loader = paddle.io.DataLoader(train_features, batch_sampler=self.sampler, collate_fn=collate,
+                                           num_workers=0)
+        self.steps_per_epoch = len(self.loader)
+        self.total_steps = args.max_steps or math.ceil(args.num_train_epochs * self.steps_per_epoch)
+        self.optimizer, self.schedule = build_optimizer(
+            model, args.learning_rate, self.total_steps, args.warmup, args.weight_decay,
+            layer_decay=args.layer_decay, epsilon=args.adam_epsilon, max_grad_norm=args.max_grad_norm)
+        self.amp = amp_dtype(args.amp)
+        self.scaler = grad_scaler(self.amp)
+        self.train_model = paddle.DataParallel(model) if self.world > 1 else model
+        if args.resume:
+            self._resume()
+        self.log = RunLog(args.output_dir, self.rank, self.total_steps, initial=self.step, desc="fine-tune",
+                          jsonl=f"log_rank{self.rank}.jsonl", progress=args.progress)
+
+    def _resume(self) -> None:
+        """The latest checkpoint's weights, optimizer and trainer state, checked against this run."""
+        path = self.checkpoints.latest()
+        if path is None:
+            raise SetupError(f"--resume: {self.args.output_dir} has no checkpoint-<step> to continue from (one is "
+                             f"written at every evaluation)")
+        try:
+            state = self.checkpoints.load_trainer_state(path)
+            self._check_resumable(state, path)
+            self.checkpoints.load_model(path, self.model)
+            self.checkpoints.load_optimizer(path, self.optimizer, model=self.model)
+            self.step, self.best, self.best_step = int(state["step"]), state["best"], state["best_step"]
+            self.history, self.nonfinite_run = state["history"], state["nonfinite_run"]
+        except (OSError, ValueError, KeyError, TypeError, UnsafeCheckpointError) as error:
+            raise SetupError(f"cannot resume from {path}: {first_line(error)}. Remove that directory and pass "
+                             f"--overwrite_output_dir to start over") from None
+        paddle.seed(self.args.seed + self.step)
+        truncate_log(os.path.join(self.args.output_dir, f"log_rank{self.rank}.jsonl"), self.step)
+        if self.rank == 0:
+            print(f"resumed from {path} at step {self.step}")
+
+    def _check_resumable(self, state: dict, path: str) -> None:
+        saved = state.get("arguments") or {}
+        changed = [f"{name} was {saved.get(name)!r} and is {getattr(self.args, name)!r}" for name in RESUME_FIXED
+                   if saved.get(name) != getattr(self.args, name)]
+        if changed:
+            raise SetupError(f"cannot resume from {path}: {changed[0]}; resume with the run's arguments "
+                             f"({path}/trainer_state.json)")
+        if state.get("world_size") != self.world or state.get("total_steps") != self.total_steps:
+            raise SetupError(f"cannot resume from {path}: it was written by {state.get('world_size')} rank(s) for "
+                             f"{state.get('total_steps')} steps, this run has {self.world} for {self.total_steps} "
+                             f"(the ranks or the training data differ)")
+
+    # ---- the run ----
+    def train(self) -> dict:
+        """Train to the last step, evaluating every `eval_steps` (default: each epoch); the history and the best."""
+        args, started = self.args, time.perf_counter()
+        if not self.train_features:
+            raise SetupError("no training examples: give a training file with data rows")
+        self.model.train()
+        # Epochs are whole passes over the loader, so the step says where the data stands.
+        epoch, skip = divmod(self.step, self.steps_per_epoch)
+        eval_steps = args.eval_steps or self.steps_per_epoch
+        while self.step < self.total_steps:
+            self.sampler.set_epoch(epoch)
+            for index, batch in enumerate(self.loader):
+                if index < skip:
+                    continue  # a resumed epoch: these batches were trained on before the checkpoint
+                self._train_step(batch)
+                if self.step % eval_steps == 0 or self.step == self.total_steps:
+                    self.evaluate()
+                    self.save()
+                if self.step >= self.total_steps:
+                    break
+            epoch, skip = epoch + 1, 0
+        self.log.close()
+        return self._finish(time.perf_counter() - started)
+
+    def _train_step(self, batch: dict) -> None:
+        with autocast(self.amp):
+            loss = self.train_model(**batch, return_dict=True).loss
+        (self.scaler.scale(loss) if self.scaler else loss).backward()
+        loss_value = float(loss)  # one device synchronisation a step, for the check and the log
+        # A non-finite loss or gradient on any rank: every rank skips the update (the fp16 scaler checks its own).
+        finite = step_finite(loss_value, self.model.parameters(), self.world, check_gradients=self.scaler is None)
+        apply_update(self.optimizer, self.scaler, finite)
+        self.nonfinite_run = 0 if finite else self.nonfinite_run + 1
+        if self.nonfinite_run >= self.args.max_nonfinite_steps:
+            best = os.path.join(self.args.output_dir, "best") if self.best is not None else "none"
+            raise TrainingError(nonfinite_stop_message(
+                self.nonfinite_run, self.step + 1, f"max_nonfinite_steps={self.args.max_nonfinite_steps}",
+                f"The best checkpoint so far is {best}", "--learning_rate"))
+        self.schedule.step()
+        self.step += 1
+        self.log.advance(loss=f"{loss_value:.4f}", lr=f"{self.schedule.get_lr():.2e}")
+        if self.step % self.args.logging_steps == 0:
+            record = {"loss": loss_value, "lr": self.schedule.get_lr()}
+            self.log.scalars(record, self.step, prefix="train/")
+            self.log.record({"step": self.step, **record})
+
+    def evaluate(self) -> dict:
+        """Score the development sets now; the best weights so far go to `best/`."""
+        self.model.eval()
+        scores = with_average(self.evaluate_dev(self.model))
+        self.model.train()
+        self.history.append({"step": self.step, **scores})
+        self.log.scalars(scores, self.step, prefix="dev/")
+        self.log.record({"step": self.step, "dev": scores})
+        if self.best is None or scores["average"] > self.best["average"]:
+            self.best, self.best_step = scores, self.step
+            if self.rank == 0:
+                save_model(self.model, self.tokenizer, os.path.join(self.args.output_dir, "best"))
+        self.log.message(json.dumps({"step": self.step, "dev": {k: round(v, 4) for k, v in scores.items()}}))
+        return scores
+
+    def save(self) -> None:
+        """`checkpoint-<step>`: weights, optimizer and the loop's own state (no data positions: the step is one)."""
+        state = {"total_steps": self.total_steps, "best": self.best, "best_step": self.best_step,
+                 "history": self.history, "nonfinite_run": self.nonfinite_run, "arguments": asdict(self.args)}
+        try:
+            self.checkpoints.save(self.step, self.model, self.optimizer, self.tokenizer, state, rank=self.rank,
+                                  world_size=self.world, barrier=self.barrier)
+        except WRITE_ERRORS as error:
+            raise TrainingError(f"could not write checkpoint-{self.step} in {self.args.output_dir} "
+                                f"({first_line(error)}); training stopped. The last complete checkpoint is "
+                                f"{self.checkpoints.latest() or 'none'}; free space, then --resume.") from None
+        paddle.seed(self.args.seed + self.step)  # the same random stream after this point, resumed or not
+
+    def _finish(self, seconds: float) -> dict:
+        args = self.args
+        result = {"best": self.best, "best_step": self.best_step, "history": self.history, "steps": self.step,
+                  "seconds": seconds, "arguments": asdict(args)}
+        if self.rank == 0:
+            with open(os.path.join(args.output_dir, "dev_results.json"), "w") as handle:
+                json.dump(result, handle, indent=2)
+        # Replicas must end with the same weights; each rank records its digest so that a user (and the tests) can
+        # check.
+        with open(os.path.join(args.output_dir, f"final_rank{self.rank}.json"), "w") as handle:
+            json.dump({"rank": self.rank, "world_size": self.world,
+                       "final_parameter_sha256": parameter_digest(self.model)}, handle)
+        if self.barrier:
+            self.barrier()  # rank 0 has written `best`: the others may now load it
+        return result
+
+    def final_model(self, model_class):
+        """The model to score and predict with: `best/` when `load_best_model_at_end` and training kept one, else
+        the weights in memory (the last step's, or the given model's when nothing was trained)."""
+        best = os.path.join(self.args.output_dir, "best")
+        if self.args.load_best_model_at_end and self.best is not None and os.path.isdir(best):
+            return model_class.from_pretrained(best)
+        return self.model
+
+
+def interrupted_message(output_dir: str) -> str:
+    """What a Ctrl-C leaves in `output_dir`: the checkpoint to --resume from, or that there is none yet."""
+    latest = CheckpointManager(output_dir).latest() if os.path.isdir(output_dir) else None
+    if latest is None:
+        return ("interrupted before the first checkpoint (one is written at every evaluation, --eval_steps); "
+                "nothing to resume from")
+    return f"interrupted; rerun the same command with --resume to continue from {latest}"

@@ -67,3 +67,16 @@ def save_language_model(model_class, tokenizer, directory, seed: int, sharpen=()
     model.save_pretrained(str(directory))
     tokenizer.save_pretrained(str(directory))
     return model
+
+
+def one_line_exit(capsys, main, argv, status=2) -> str:
+    """Run a command's main, which must stop with `status` and one line on stderr (after what earlier calls left
+    there); that line."""
+    import pytest
+
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert caught.value.code == status and len(lines) == 1, (caught.value.code, lines)
+    return lines[0]

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from finetune import classification
-from tests.helpers import write_xnli
+from tests.helpers import one_line_exit, write_xnli
 
 
 @pytest.mark.parametrize("mode", ["transfer", "translate-train-all"])
@@ -29,7 +29,7 @@ def test_xnli_pipeline_end_to_end(tiny_model_dir, tmp_path, mode):
     assert os.path.isfile(out / "best" / "model_state.pdparams") and not os.path.exists(out / "best.tmp")
 
 
-def test_pawsx_pipeline_and_a_missing_file(tiny_model_dir, tmp_path):
+def test_pawsx_pipeline_and_a_missing_file(tiny_model_dir, tmp_path, capsys):
     for language in ("en", "de"):
         (tmp_path / language).mkdir()
         rows = "".join(f"{i}\tSatz {i}\tSatz {i % 3}\t{int(i % 3 == i)}\n" for i in range(8))
@@ -40,9 +40,10 @@ def test_pawsx_pipeline_and_a_missing_file(tiny_model_dir, tmp_path):
                          "--output_dir", str(out), "--languages", "en", "de", "--max_steps", "2", "--batch_size", "4"])
     assert set(json.loads((out / "results.json").read_text())["test_accuracy"]) == {"en", "de", "average"}
     os.remove(tmp_path / "de" / "test_2k.tsv")
-    with pytest.raises(SystemExit, match=r"de/test_2k.tsv: file not found \(expected PAWS-X"):
-        classification.main(["--task", "pawsx", "--data_dir", str(tmp_path), "--model", tiny_model_dir,
-                             "--output_dir", str(out), "--languages", "en", "de", "--max_steps", "1", "--overwrite"])
+    line = one_line_exit(capsys, classification.main, [
+        "--task", "pawsx", "--data_dir", str(tmp_path), "--model", tiny_model_dir, "--output_dir", str(out),
+        "--languages", "en", "de", "--max_steps", "1", "--overwrite"])
+    assert "de/test_2k.tsv: file not found (expected PAWS-X" in line
 
 
 def test_two_cpu_ranks_fine_tune_in_step(tiny_model_dir, tmp_path):
@@ -80,16 +81,17 @@ def test_a_row_longer_than_the_models_positions_is_cut(tokenizer_dir, tmp_path, 
     ErnieMModel(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=len(tokenizer),
                                          max_position_embeddings=20)).save_pretrained(str(tmp_path / "model"))
     tokenizer.save_pretrained(str(tmp_path / "model"))
-    topics = tmp_path / "topics"
-    topics.mkdir()
-    (topics / "labels.txt").write_text("food\nsport\n")
+    data = tmp_path / "data"
+    data.mkdir()
     long_row = " ".join(["We cook pasta with tomatoes and basil every Sunday evening."] * 8)
-    (topics / "train.tsv").write_text(f"food\t{long_row}\nsport\tWe play football.\n" * 2)
-    for name in ("dev.en.tsv", "test.en.tsv", "test.de.tsv"):
-        (topics / name).write_text("food\tWe eat bread.\nsport\tWir spielen Fußball.\n")
+    (data / "train.tsv").write_text("label\ttext\n" + f"food\t{long_row}\nsport\tWe play football.\n" * 2)
+    (data / "dev.tsv").write_text("label\ttext\nfood\tWe eat bread.\nsport\tWe play.\n")
+    (data / "test.tsv").write_text("label\ttext\nfood\tWir essen Brot.\nsport\tWir spielen Fußball.\n")
     out = tmp_path / "out"
-    classification.main(["--task", "topics", "--data_dir", str(topics), "--model", str(tmp_path / "model"),
-                         "--output_dir", str(out), "--max_steps", "2", "--batch_size", "2"])
-    assert set(json.loads((out / "results.json").read_text())["test_accuracy"]) == {"en", "de", "average"}
+    classification.main(["--task", "custom", "--train_file", str(data / "train.tsv"), "--dev_file",
+                         str(data / "dev.tsv"), "--test_file", str(data / "test.tsv"), "--language", "en",
+                         "--model", str(tmp_path / "model"), "--output_dir", str(out), "--max_steps", "2",
+                         "--batch_size", "2"])
+    assert set(json.loads((out / "results.json").read_text())["test_accuracy"]) == {"en", "average"}
     assert "max_length 256 is more than this model's 20 positions hold; inputs are cut at 18 tokens" in \
         capfd.readouterr().err

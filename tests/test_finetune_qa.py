@@ -6,6 +6,7 @@ import pytest
 
 from finetune import qa
 from finetune.readers import BenchmarkDataError, QAExample, read_squad
+from finetune.trainer import SetupError
 
 CONTEXT = ("The river flows north through the old town. Many bridges cross it. The tallest tower was built in 1889 "
            "by the engineers of the city. Tourists visit the tower every summer, and the museum opens at nine.")
@@ -39,7 +40,7 @@ def test_windows_overlap_and_point_at_the_answer(tokenizer):
     # Consecutive windows share doc_stride context tokens: the next window starts doc_stride before this one ends.
     assert features[1]["offsets"][:8] == features[0]["offsets"][-8:]
 
-    with pytest.raises(ValueError, match="not more than doc_stride"):
+    with pytest.raises(SetupError, match="not more than doc_stride"):
         qa.encode(tokenizer, [example], max_length=30, doc_stride=20, max_query_length=16, with_language_ids=False,
                   training=False)
 

@@ -1,10 +1,12 @@
 """Tatoeba and BUCC retrieval: layouts, mining, and the command end to end with a tiny model."""
 import json
+import re
 
 import numpy as np
 import pytest
 
 from finetune import retrieval
+from tests.helpers import one_line_exit, save_language_model
 
 
 def test_bucc_mining_finds_the_gold_pairs():
@@ -17,7 +19,7 @@ def test_bucc_mining_finds_the_gold_pairs():
     assert result["f1"] == 1.0 and result["precision"] == 1.0  # the threshold leaves the partnerless source out
 
 
-def test_tatoeba_command_end_to_end(tiny_model_dir, tmp_path):
+def test_tatoeba_command_end_to_end(tiny_model_dir, tmp_path, capsys):
     english = ["The cat sleeps.", "I like green tea.", "Where is the station?", "Numbers 12 and 34."]
     (tmp_path / "tatoeba.deu-eng.eng").write_text("\n".join(english) + "\n")
     # The "translation" is the English text itself, so every sentence's nearest neighbour is its own line.
@@ -29,9 +31,28 @@ def test_tatoeba_command_end_to_end(tiny_model_dir, tmp_path):
          "--output_dir", str(tmp_path / "out")]))
     assert summary["scores"] == {"deu": 1.0, "average": 1.0} and summary["layer"] == 1  # 2 layers: round(4/3)
     assert json.loads((tmp_path / "out" / "results.json").read_text())["scores"]["deu"] == 1.0
-    with pytest.raises(SystemExit, match=r"tatoeba.fra-eng.fra: 3 lines but .*tatoeba.fra-eng.eng has 4"):
-        retrieval.main(["--task", "tatoeba", "--data_dir", str(tmp_path), "--languages", "fra", "--model",
-                        tiny_model_dir])
+    line = one_line_exit(capsys, retrieval.main, ["--task", "tatoeba", "--data_dir", str(tmp_path), "--languages",
+                                                  "fra", "--model", tiny_model_dir])
+    assert re.search(r"tatoeba.fra-eng.fra: 3 lines but .*tatoeba.fra-eng.eng has 4", line)
+
+
+def test_tatoeba_codes_reach_a_language_model_and_unknown_codes_are_named(tokenizer_dir, tmp_path, capsys):
+    """Before: `--languages deu` (the codes the docstring uses) on a language-embedding model was a traceback
+    (the tokenizer knows `de`), and a code without files was a file-not-found."""
+    from ernie_m import ErnieMModel, ErnieMTokenizer
+
+    english = ["The cat sleeps.", "I like green tea.", "Where is the station?"]
+    for language in ("deu", "fra"):
+        (tmp_path / f"tatoeba.{language}-eng.eng").write_text("\n".join(english) + "\n")
+        (tmp_path / f"tatoeba.{language}-eng.{language}").write_text("\n".join(english) + "\n")
+    save_language_model(ErnieMModel, ErnieMTokenizer.from_pretrained(tokenizer_dir), tmp_path / "model", seed=1)
+    common = ["--task", "tatoeba", "--data_dir", str(tmp_path), "--model", str(tmp_path / "model")]
+    summary = retrieval.run(retrieval.parser().parse_args([*common, "--languages", "deu"]))
+    assert set(summary["scores"]) == {"deu", "average"}
+    assert one_line_exit(capsys, retrieval.main, [*common, "--languages", "de"]) == \
+        "finetune: --languages: tatoeba has no language 'de'; its codes are deu fra"
+    assert one_line_exit(capsys, retrieval.main, [*common, "--languages", "fra"]) == \
+        "finetune: --languages: the model has no language 'fr' (for 'fra'); its codes are en de ru"
 
 
 def test_bucc_layout_errors(tmp_path):

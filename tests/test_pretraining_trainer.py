@@ -113,7 +113,7 @@ def test_a_run_owns_its_output_directory(corpus, tokenizer_dir, tmp_path):
     out = tmp_path / "out"
     Pretraining(smoke_config(corpus, tokenizer_dir, "train.save_steps=2", "train.keep_checkpoints=3"), str(out),
                 stop_at=12).train()
-    with pytest.raises(RunError, match=r"holds an earlier run's checkpoints \(checkpoint-8, checkpoint-10, "
+    with pytest.raises(RunError, match=r"holds an earlier run \(checkpoint-8, checkpoint-10, "
                                        r"checkpoint-12\): --resume to continue it, --overwrite"):
         Pretraining(smoke_config(corpus, tokenizer_dir), str(out))
     holder = Pretraining(smoke_config(corpus, tokenizer_dir), str(out), resume=True)

@@ -28,10 +28,10 @@ from ..training import (
     RunLog, amp_dtype, apply_update, autocast, build_optimizer, grad_scaler, step_finite, weights_finite,
 )
 from ..training.loading import from_pretrained_for_training
-from ..training.precision import amp_requested
+from ..training.precision import amp_requested, nonfinite_stop_message
 from ..training.run_directory import RunDirectory, RunDirectoryError, truncate_log
 from ..weights import UnsafeCheckpointError, parameter_digest
-from .checkpoints import CheckpointManager
+from ..training.checkpoints import CheckpointManager
 from .config import CONFIG_FILE, ModelSection, PretrainingConfig, branch_conflict, resume_conflict
 from .corpus import CorpusError, find_monolingual_files, find_parallel_files
 from .data import ExampleStream, merge_positions
@@ -49,6 +49,15 @@ class RunError(Exception):
 
 
 # ---- the pieces a run is built from ------------------------------------------------------------------------------
+
+def data_positions(state: dict, path: str) -> list:
+    """The trainer state's per-rank data positions (pretraining's own entry: the checkpoint core knows only steps)."""
+    data = state.get("data")
+    if not isinstance(data, list) or not data or not all(isinstance(rank, dict) for rank in data):
+        raise ValueError(f"{path}/trainer_state.json: 'data' must be a list with one object per rank (the data "
+                         f"positions)")
+    return data
+
 
 def tokenizer_digest(tokenizer) -> str:
     """SHA-256 over the tokenizer's vocabulary and sentencepiece model: the ids a checkpoint was trained with."""
@@ -271,8 +280,9 @@ class Pretraining:
             self.checkpoints.load_model(path, self.model)
             if not self.sharding:
                 self.checkpoints.load_optimizer(path, self.optimizer, model=self.model)
+            positions = data_positions(state, path)
             for kind, stream in self.streams.items():  # on any number of ranks (ernie_m.pretraining.data)
-                stream.load_state(merge_positions([rank_state[kind] for rank_state in state["data"]], self.rank,
+                stream.load_state(merge_positions([rank_state[kind] for rank_state in positions], self.rank,
                                                   self.world, self.config.data.num_workers))
         except (OSError, ValueError, KeyError, TypeError, CorpusError, UnsafeCheckpointError) as error:
             # truncated, corrupted, incomplete or crafted files
@@ -393,12 +403,10 @@ class Pretraining:
                          lr=f"{self.schedule.get_lr():.2e}")
         limit = self.config.train.max_nonfinite_steps
         if self.nonfinite_run >= limit:
-            raise RunError(
-                f"{self.nonfinite_run} non-finite steps in a row (loss or gradients; steps "
-                f"{step + 2 - self.nonfinite_run}-{step + 1}; "
-                f"train.max_nonfinite_steps={limit}): stopped without saving. The last good checkpoint is "
-                f"{self.checkpoints.latest() or 'none (none was written yet)'}; lower optimizer.lr or check the data "
-                f"before resuming from it.")
+            raise RunError(nonfinite_stop_message(
+                self.nonfinite_run, step + 1, f"train.max_nonfinite_steps={limit}",
+                f"The last good checkpoint is {self.checkpoints.latest() or 'none (none was written yet)'}",
+                "optimizer.lr"))
 
     def evaluate(self, step: int) -> dict:
         """Held-out MLM / CAMLM accuracy, pseudo-translation diversity and chrF after `step` (-1: before training);

@@ -74,3 +74,10 @@ def apply_update(optimizer, scaler=None, finite: bool = True) -> None:
         else:
             optimizer.step()
     optimizer.clear_grad()
+
+
+def nonfinite_stop_message(streak: int, last_step: int, limit_setting: str, kept: str, rate_setting: str) -> str:
+    """Why a run stopped after `streak` skipped updates ending at `last_step` (counted from 1), and what is kept: the
+    one wording both loops use."""
+    return (f"{streak} non-finite steps in a row (loss or gradients; steps {last_step - streak + 1}-{last_step}; "
+            f"{limit_setting}): stopped. {kept}; lower {rate_setting} or check the data before resuming from it.")

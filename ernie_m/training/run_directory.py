@@ -7,7 +7,7 @@ import glob
 import json
 import os
 import shutil
-from typing import Optional
+from typing import Optional, Sequence
 
 from ..atomic import atomic_file
 
@@ -22,10 +22,14 @@ class RunDirectoryError(Exception):
 
 class RunDirectory:
     """`claim()` locks `path` for this process (rank 0 of a job), checks what is in it against `resume` /
-    `overwrite`, and cleans up; `release()` unlocks. Other ranks only use the directory."""
+    `overwrite`, and cleans up; `release()` unlocks. Other ranks only use the directory.
 
-    def __init__(self, path: str):
-        self.path = path
+    `outputs` are the glob patterns of what else a finished run leaves (fine-tuning's `best/`, `results.json`):
+    like checkpoints, they mark an earlier run and go with `overwrite`. `overwrite_flag` is the option's name in
+    the messages."""
+
+    def __init__(self, path: str, outputs: Sequence[str] = (), overwrite_flag: str = "--overwrite"):
+        self.path, self.outputs, self.overwrite_flag = path, tuple(outputs), overwrite_flag
         self._handle = None
 
     def claim(self, resume: bool, overwrite: bool, checkpoints) -> None:
@@ -36,17 +40,24 @@ class RunDirectory:
                 for leftover in glob.glob(os.path.join(self.path, pattern)):
                     shutil.rmtree(leftover, ignore_errors=True)
             existing = [os.path.basename(path) for _, path in checkpoints()]
+            existing += sorted(os.path.basename(path) for pattern in self.outputs
+                               for path in glob.glob(os.path.join(self.path, pattern)))
             if existing and not resume:
                 if not overwrite:
                     raise RunDirectoryError(
-                        f"{self.path} holds an earlier run's checkpoints ({', '.join(existing[-3:])}): --resume to "
-                        f"continue it, --overwrite to delete them and start over, or choose another --output_dir")
-                for name in existing:
-                    shutil.rmtree(os.path.join(self.path, name))
-                shutil.rmtree(os.path.join(self.path, "visualdl"), ignore_errors=True)
+                        f"{self.path} holds an earlier run ({', '.join(existing[-3:])}): --resume to continue it, "
+                        f"{self.overwrite_flag} to delete it and start over, or choose another --output_dir")
+                for name in existing + ["visualdl"]:
+                    _remove(os.path.join(self.path, name))
         except BaseException:
             self.release()
             raise
+
+    def __enter__(self) -> "RunDirectory":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.release()
 
     def _lock(self) -> None:
         handle = open(os.path.join(self.path, LOCK_FILE), "a+")
@@ -69,6 +80,13 @@ class RunDirectory:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+
+def _remove(path: str) -> None:
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.remove(path)
 
 
 def truncate_log(path: str, step: int) -> None:

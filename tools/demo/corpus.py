@@ -12,9 +12,9 @@ Evaluation sets (never in training; any training line equal to one, after case a
   out-of-domain retrieval;
 - `eval/pairs_dev/en-<x>.tsv` and `eval/pairs_test/en-<x>.tsv`: in-domain catalog pairs, the same English messages in
   every language, for choosing settings (dev) and for the reported retrieval (test);
-- `eval/topics/train.tsv` and `eval/topics/dev.en.tsv` (English) and `eval/topics/test.<x>.tsv`:
-  `topic<TAB>utterance` from chatterbot-corpus;
-  `eval/topics/labels.txt` lists the topics, one a line, in label-id order.
+- `eval/topics/train.tsv` and `eval/topics/dev.en.tsv` (English) and `eval/topics/test.<x>.tsv`: utterances
+  from chatterbot-corpus with their topic, in the layout of the fine-tuning package's own-data task (a header
+  `label<TAB>text<TAB>language`, then one utterance a line).
 """
 from __future__ import annotations
 
@@ -73,6 +73,11 @@ def _write_lines(path: str, lines: Iterable[str]) -> int:
             handle.write(line + "\n")
             count += 1
     return count
+
+
+def _write_topics(path: str, items: Sequence[Tuple[str, str]], language: str) -> int:
+    """Utterances with their topic as `finetune.classification --task custom` reads them; the count of rows."""
+    return _write_lines(path, ["label\ttext\tlanguage", *(f"{t}\t{x}\t{language}" for t, x in items)]) - 1
 
 
 def _unique(items: Sequence) -> list:
@@ -222,20 +227,17 @@ def build_corpus(output_dir: str, cache_dir: str, parallel_languages: Sequence[s
             counts[f"pairs_{split}"] = _write_lines(
                 os.path.join(output_dir, "eval", f"pairs_{split}", f"en-{language}.tsv"),
                 (f"{en}\t{x}" for en, x in units))
-        counts["topics_test"] = _write_lines(os.path.join(output_dir, "eval", "topics", f"test.{language}.tsv"),
-                                             (f"{t}\t{x}" for t, x in topic_test[language]))
+        counts["topics_test"] = _write_topics(os.path.join(output_dir, "eval", "topics", f"test.{language}.tsv"),
+                                              topic_test[language], language)
         manifest["counts"][language] = counts
     # English text: the sources of the parallel languages' pairs (the held-back languages' English sources would
     # be the same messages, so nothing is lost).
-    _write_lines(os.path.join(output_dir, "eval", "topics", "labels.txt"), labels)
     manifest["counts"]["en"] = {
         "monolingual": _write_lines(os.path.join(output_dir, "monolingual", "en.txt"), _unique(english_lines)),
-        "topics_train": _write_lines(os.path.join(output_dir, "eval", "topics", "train.tsv"),
-                                     (f"{t}\t{x}" for t, x in topic_train)),
-        "topics_dev": _write_lines(os.path.join(output_dir, "eval", "topics", "dev.en.tsv"),
-                                   (f"{t}\t{x}" for t, x in topic_dev)),
-        "topics_test": _write_lines(os.path.join(output_dir, "eval", "topics", "test.en.tsv"),
-                                    (f"{t}\t{x}" for t, x in topic_test["en"])),
+        "topics_train": _write_topics(os.path.join(output_dir, "eval", "topics", "train.tsv"), topic_train, "en"),
+        "topics_dev": _write_topics(os.path.join(output_dir, "eval", "topics", "dev.en.tsv"), topic_dev, "en"),
+        "topics_test": _write_topics(os.path.join(output_dir, "eval", "topics", "test.en.tsv"), topic_test["en"],
+                                     "en"),
     }
     with open(os.path.join(output_dir, "manifest.json"), "w", encoding="utf-8") as handle:
         json.dump(manifest, handle, indent=2, ensure_ascii=False)

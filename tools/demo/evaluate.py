@@ -138,15 +138,18 @@ def overlap_by_language(tokenizer_dir: str, corpus_dir: str, languages: Sequence
 def transfer_arguments(model_dir: str, corpus_dir: str, output_dir: str, seed: int, epochs: int) -> List[str]:
     """The `python -m finetune.classification` arguments of the demo's transfer task (kept in results.json, so
     anyone can rerun one number by hand)."""
-    return ["--task", "topics", "--data_dir", os.path.join(corpus_dir, "eval", "topics"), "--model", model_dir,
-            "--output_dir", output_dir, "--overwrite", "--learning_rate", "1e-3", "--layer_decay", "1.0",
-            "--weight_decay", "0.01",
-            "--epochs", str(epochs), "--batch_size", "32", "--max_length", "64", "--seed", str(seed)]
+    topics = os.path.join(corpus_dir, "eval", "topics")
+    tests = sorted(os.path.join(topics, name) for name in os.listdir(topics) if name.startswith("test."))
+    return ["--task", "custom", "--train_file", os.path.join(topics, "train.tsv"),
+            "--dev_file", os.path.join(topics, "dev.en.tsv"), "--test_file", *tests, "--language_column", "language",
+            "--model", model_dir, "--output_dir", output_dir, "--overwrite_output_dir", "--learning_rate", "1e-3",
+            "--layer_decay", "1.0", "--weight_decay", "0.01", "--num_train_epochs", str(epochs),
+            "--per_device_train_batch_size", "32", "--max_length", "64", "--seed", str(seed)]
 
 
 def topic_transfer(arguments: List[str], progress: bool = False) -> Dict[str, float]:
-    """Zero-shot transfer through the fine-tuning package (task `topics`): train on English topics, keep the epoch
-    best on English, test every language."""
+    """Zero-shot transfer through the fine-tuning package's own-data task: train on English topics, keep the epoch
+    best on English dev, test every language."""
     from finetune import classification
 
     scores = classification.run(classification.parser().parse_args(arguments), progress=progress)["test_accuracy"]

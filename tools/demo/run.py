@@ -367,11 +367,12 @@ def majority_class_rates(topics_dir: str, languages: list) -> dict:
     always answers that topic scores."""
     from collections import Counter
 
+    from finetune.user_data import read_rows
+
     rates = {}
     for language in languages:
-        with open(os.path.join(topics_dir, f"test.{language}.tsv"), encoding="utf-8") as handle:
-            topics = Counter(line.split("\t", 1)[0] for line in handle if line.strip())
-        rates[language] = max(topics.values()) / sum(topics.values()) if topics else float("nan")
+        topics = Counter(row["label"] for _, row in read_rows(os.path.join(topics_dir, f"test.{language}.tsv")))
+        rates[language] = max(topics.values()) / sum(topics.values())
     return rates
 
 

@@ -5,8 +5,11 @@ A checkpoint directory `checkpoint-<step>` holds:
   `from_pretrained` here and in PaddleNLP;
 - `optimizer.safetensors` (the optimizer's tensors) + `optimizer.json` (its other entries, e.g. the scheduler), or
   one such pair per rank (`optimizer.rank<r>.*`) when the optimizer state is sharded;
-- `trainer_state.json`: step, data positions, and whatever else the loop needs;
-- `pretraining_config.json`: the run's configuration (`config.PretrainingConfig`), which a resume checks against.
+- `trainer_state.json`: the step and whatever else the loop needs (pretraining's data positions, fine-tuning's
+  evaluation history): each loop checks its own entries;
+- optionally the run's configuration (pretraining's `pretraining_config.json`), which a resume checks against.
+
+Pretraining and fine-tuning both write and resume through this class.
 
 It is written under a temporary name and renamed into place only when complete, so a crash mid-write leaves the
 previous checkpoint as the latest. No file here is a pickle, so resuming never unpickles anything.
@@ -68,9 +71,6 @@ def _trainer_state_problem(state) -> Optional[str]:
         return f"expected a JSON object, found {type(state).__name__}"
     if isinstance(state.get("step"), bool) or not isinstance(state.get("step"), int) or state["step"] < 0:
         return f"'step' must be a step count, found {state.get('step')!r}"
-    data = state.get("data")
-    if not isinstance(data, list) or not data or not all(isinstance(rank, dict) for rank in data):
-        return "'data' must be a list with one object per rank (the data positions)"
     return None
 
 

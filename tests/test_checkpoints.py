@@ -1,4 +1,4 @@
-"""ernie_m.pretraining.checkpoints: complete checkpoints only, the last K kept, optimizer state that resumes in any
+"""ernie_m.training.checkpoints: complete checkpoints only, the last K kept, optimizer state that resumes in any
 process, refusals that name the file."""
 import json
 import os
@@ -8,7 +8,7 @@ import paddle
 import pytest
 
 from ernie_m import ErnieMConfig, ErnieMForPretraining
-from ernie_m.pretraining.checkpoints import CheckpointManager
+from ernie_m.training.checkpoints import CheckpointManager
 
 NO_DROPOUT = dict(hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)  # steps comparable across models
 
