@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import List, Optional
 
 import numpy as np
@@ -52,7 +53,9 @@ def export(model, output_dir: str, tokenizer=None) -> str:
     prefix = os.path.join(output_dir, "model")
     paddle.jit.save(static, prefix)
     info = {"architecture": type(model).__name__, "inputs": list(names),
-            "pad_token_id": int(model.config.pad_token_id), "paddle_version": paddle.__version__,
+            "pad_token_id": int(model.config.pad_token_id),
+            "sep_token_id": int(tokenizer.sep_token_id) if tokenizer is not None else None,
+            "paddle_version": paddle.__version__,
             "config": model.config.to_dict()}
     with open(os.path.join(output_dir, EXPORT_INFO), "w") as handle:
         json.dump(info, handle, indent=2, default=str)
@@ -74,9 +77,33 @@ class _Predictor:
     """Fills the default mask (from the pad id) and positions (0..n-1), then runs `_run` on int64 arrays."""
 
     def __init__(self, directory: str):
+        from .configuration import POSITION_OFFSET
+
         info_path = os.path.join(directory, EXPORT_INFO)
         self.info = json.load(open(info_path)) if os.path.isfile(info_path) else {}
         self.pad_token_id = int(self.info.get("pad_token_id", 1))
+        self.sep_token_id = self.info.get("sep_token_id")
+        positions = (self.info.get("config") or {}).get("max_position_embeddings")
+        self.max_length = int(positions) - POSITION_OFFSET if positions else None  # unknown for older exports
+        self._cut_said = False
+
+    def _fit_length(self, values: dict) -> dict:
+        """Columns past what the model's positions hold are cut, with one line on stderr the first time; a row cut
+        short ends in [SEP], as the tokenizer's truncation leaves it (a longer input would fail in the position
+        embedding)."""
+        width, limit = values["input_ids"].shape[1], self.max_length
+        if limit is None or width <= limit:
+            return values
+        if not self._cut_said:
+            self._cut_said = True
+            print(f"inputs of {width} tokens are more than this model's {limit + 2} positions hold; they are cut at "
+                  f"{limit} tokens", file=sys.stderr)
+        longer = np.asarray(values["attention_mask"])[:, limit:].any(axis=1)
+        cut = {name: (None if value is None else np.array(np.asarray(value)[:, :limit])) for name, value in
+               values.items()}
+        if self.sep_token_id is not None:
+            cut["input_ids"][longer, limit - 1] = int(self.sep_token_id)
+        return cut
 
     def __call__(self, input_ids, attention_mask=None, position_ids=None, language_ids=None) -> List[np.ndarray]:
         input_ids = np.asarray(input_ids, dtype=np.int64)
@@ -87,8 +114,8 @@ class _Predictor:
             attention_mask = (input_ids != self.pad_token_id).astype(np.int64)
         if position_ids is None:
             position_ids = np.broadcast_to(np.arange(input_ids.shape[1], dtype=np.int64), input_ids.shape)
-        values = {"input_ids": input_ids, "attention_mask": attention_mask, "position_ids": position_ids,
-                  "language_ids": language_ids}
+        values = self._fit_length({"input_ids": input_ids, "attention_mask": attention_mask,
+                                   "position_ids": position_ids, "language_ids": language_ids})
         return self._run({name: np.ascontiguousarray(values[name], dtype=np.int64) for name in names})
 
 

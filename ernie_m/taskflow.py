@@ -169,10 +169,22 @@ def _uie_model(original):
     return construct_model
 
 
+def fit_lengths(task) -> None:
+    """Taskflow's `max_length` / `max_seq_len` cut at what the checkpoint's positions hold (one line on stderr says
+    so): Taskflow's default of 512 would fail inside a smaller model's position embedding."""
+    from .configuration import ErnieMConfig, fit_max_length
+
+    config = ErnieMConfig.from_pretrained(task._task_path)
+    for name in ("_max_length", "_max_seq_len"):
+        if hasattr(task, name):
+            setattr(task, name, fit_max_length(config, int(getattr(task, name))))
+
+
 def _our_tokenizer(original):
     def construct_tokenizer(self):
         if is_ernie_m_checkpoint(self._task_path):
             self._tokenizer = ErnieMTokenizer.from_pretrained(self._task_path)
+            fit_lengths(self)
         else:
             original(self)
 
@@ -210,6 +222,7 @@ class TokenClassificationTask(Task):
 
     def _construct_tokenizer(self):
         self._tokenizer = ErnieMTokenizer.from_pretrained(self._task_path)
+        fit_lengths(self)
 
     def _construct_input_spec(self):
         self._input_spec = [paddle.static.InputSpec(shape=[None, None], dtype="int64", name="input_ids")]

@@ -98,3 +98,33 @@ def test_onnx_outputs_carry_the_model_output_names_and_export_writes_the_tokeniz
     assert [output.name for output in onnx.load(path).graph.output] == names
     ids, mask, positions = _inputs(2, 7, len(tokenizer), 0)
     assert len(OnnxPredictor(str(tmp_path / "static"))(ids, mask, positions)) == len(names)
+
+
+@pytest.mark.parametrize("predictor_class", [StaticPredictor, OnnxPredictor])
+def test_ids_longer_than_the_positions_are_cut_with_one_line(tmp_path, capfd, predictor_class):
+    """A model with 20 positions (18 tokens) given 30 ids: before, Paddle's position embedding failed
+    ("expected < 20"); now the ids are cut at 18, the cut row ends in [SEP], and one line says so, once."""
+    paddle.seed(4)
+    model = ErnieMForSequenceClassification(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=120, num_labels=2,
+                                                                     max_position_embeddings=20))
+    model.eval()
+
+    class Tokenizer:  # what export reads of a tokenizer: its [SEP] id and a save_pretrained
+        sep_token_id = 2
+
+        def save_pretrained(self, directory):
+            pass
+
+    export(model, str(tmp_path / "static"), tokenizer=Tokenizer())
+    if predictor_class is OnnxPredictor:
+        export_onnx(str(tmp_path / "static"))
+    predictor = predictor_class(str(tmp_path / "static"))
+    ids, mask, _ = _inputs(2, 30, 120, 7)
+    first = predictor(ids, mask)[0]
+    predictor(ids, mask)
+    cut = ids[:, :18].copy()
+    cut[0, 17] = 2  # the full row ends in [SEP]; the padded one (15 real tokens) is untouched
+    expected = model(paddle.to_tensor(cut), attention_mask=paddle.to_tensor(mask[:, :18])).numpy()
+    np.testing.assert_allclose(first, expected, atol=1e-5, rtol=0)
+    lines = [line for line in capfd.readouterr().err.splitlines() if "positions hold" in line]
+    assert lines == ["inputs of 30 tokens are more than this model's 20 positions hold; they are cut at 18 tokens"]

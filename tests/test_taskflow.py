@@ -329,3 +329,22 @@ def test_uie_m_feeds_the_task_language(tmp_path, tokenizer):
         gap = max(np.abs(s - d).max() for s, d in zip(static_log, dynamic_log))
         assert len(static_log) == len(dynamic_log) >= 2
         assert gap <= 1e-5 if with_language else gap > 1e-3
+
+
+def test_inputs_longer_than_the_positions_are_cut_in_every_pipeline(tmp_path, tokenizer, capfd):
+    """Checkpoints with 20 positions under Taskflow's default length of 512: before, text_classification failed in
+    Paddle ("expected < 20, but got ..."); now every pipeline cuts at 18 tokens and one line says so."""
+    long_text = " ".join(TEXTS * 3)
+    paddle.seed(13)
+    classifier = _save(ErnieMForSequenceClassification(_config(tokenizer, num_labels=2, max_position_embeddings=20)),
+                       tokenizer, tmp_path / "classifier")
+    tagger = _save(ErnieMForTokenClassification(_config(tokenizer, num_labels=len(NER_LABELS),
+                                                        id2label=dict(enumerate(NER_LABELS)),
+                                                        max_position_embeddings=20)), tokenizer, tmp_path / "tagger")
+    uie = _save(UIEM(_config(tokenizer, max_position_embeddings=20)), tokenizer, tmp_path / "uie")
+    assert len(Taskflow("text_classification", task_path=classifier)([long_text])) == 1
+    tags = Taskflow("ner", mode="ernie-m", task_path=tagger)(long_text)
+    assert "".join(segment for segment, _ in tags) == long_text
+    Taskflow("information_extraction", schema=["fox"], task_path=uie, model="uie-m-base")(long_text)
+    said = [line for line in capfd.readouterr().err.splitlines() if "positions hold" in line]
+    assert "max_length 512 is more than this model's 20 positions hold; inputs are cut at 18 tokens" in said
