@@ -128,7 +128,6 @@ def evaluator(sets: Dict[str, List[QAExample]], features: Dict[str, List[dict]],
 
 def run(args, progress: bool = True) -> dict:
     from ernie_m import ErnieMForQuestionAnswering, ErnieMTokenizer
-    from ernie_m.configuration import fit_max_length
 
     with fine_tuning_run(args, progress) as session:
         train, skipped_answers = read_training(args) if args.do_train else ([], {})
@@ -145,10 +144,10 @@ def run(args, progress: bool = True) -> dict:
         if with_language_ids:
             check_languages(tokenizer, {args.train_language, *dev, *test} if train else {*dev, *test})
         collate = make_collate(tokenizer.pad_token_id)
-        max_length = fit_max_length(model.config, args.max_length)
+        max_length, doc_stride = window_shape(model.config, args)
 
         def features(examples, training=False):
-            return encode(tokenizer, examples, max_length, args.doc_stride, args.max_query_length,
+            return encode(tokenizer, examples, max_length, doc_stride, args.max_query_length,
                           with_language_ids, training)
 
         # Training needs only the model inputs: dropping each window's offsets saves memory on SQuAD's 88k questions.
@@ -167,6 +166,23 @@ def run(args, progress: bool = True) -> dict:
         summary.update(test_f1=with_average(f1), test_exact_match=with_average(
             {lang: d["exact_match"] for lang, d in details.items()}))
     return save_results(args.output_dir, summary)
+
+
+def window_shape(config, args):
+    """(window length, stride): the length cut at what the model's positions hold; when that cut leaves the stride
+    no room (the defaults, 384 and 128, on a 130-position checkpoint), the stride shrinks to half of what a window
+    keeps for the context, with one line saying so."""
+    import sys
+
+    from ernie_m.configuration import fit_max_length
+
+    max_length = fit_max_length(config, args.max_length)
+    room = max_length - args.max_query_length - 4  # [CLS] question [SEP] [SEP] context [SEP]
+    if max_length < args.max_length and args.doc_stride >= room and room >= 2:
+        print(f"doc_stride {args.doc_stride} does not fit windows of {max_length} tokens; using {room // 2}",
+              file=sys.stderr)
+        return max_length, room // 2
+    return max_length, args.doc_stride
 
 
 TRAINING_INPUTS = ("input_ids", "language_ids", "start_positions", "end_positions")

@@ -51,8 +51,6 @@ def _custom(tmp_path, model, *extra, train="train.tsv", dev="dev.tsv", test=("te
 def test_your_own_data_end_to_end_with_a_language_per_row(tokenizer_dir, tmp_path):
     """A language-embedding model: German rows get German ids (before, every custom-like row was English), the
     labels are named in the checkpoint, the checkpoint is chosen on dev, results and predictions per language."""
-    import paddle
-
     from ernie_m import ErnieMForSequenceClassification, ErnieMTokenizer
 
     tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
@@ -79,7 +77,6 @@ def test_your_own_data_end_to_end_with_a_language_per_row(tokenizer_dir, tmp_pat
         _custom(tmp_path, "m", train="train.jsonl", dev="dev.csv")))
     features = classification.encode(tokenizer, examples["test"]["de"], 32, with_language_ids=True)
     assert {i for f in features for i in f["language_ids"]} == {tokenizer.language_id("de")}
-    del paddle
 
 
 def test_token_classification_from_json_lines(tiny_model_dir, tmp_path):
@@ -87,9 +84,9 @@ def test_token_classification_from_json_lines(tiny_model_dir, tmp_path):
             {"tokens": ["Anna", "wohnt", "in", "Köln"], "tags": ["B-PER", "O", "O", "B-LOC"], "lang": "de"}]
     for name in ("train.jsonl", "dev.jsonl"):
         (tmp_path / name).write_text("".join(json.dumps(row) + "\n" for row in rows))
-    ner.main(["--model", tiny_model_dir, "--output_dir", str(tmp_path / "out"), "--train", str(tmp_path / "train.jsonl"),
-              "--dev", str(tmp_path / "dev.jsonl"), "--test", str(tmp_path / "dev.jsonl"), "--language_column", "lang",
-              "--max_steps", "2", "--per_device_train_batch_size", "2"])
+    ner.main(["--model", tiny_model_dir, "--output_dir", str(tmp_path / "out"), "--train",
+              str(tmp_path / "train.jsonl"), "--dev", str(tmp_path / "dev.jsonl"), "--test", str(tmp_path / "dev.jsonl"),
+              "--language_column", "lang", "--max_steps", "2", "--per_device_train_batch_size", "2"])
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert results["labels"] == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     assert set(results["test_f1"]) == {"en", "de", "average"} and results["train_languages"] == ["de", "en"]

@@ -131,3 +131,26 @@ def test_qa_pipeline_end_to_end(tiny_model_dir, tmp_path):
     results = json.loads((out / "results.json").read_text())
     assert set(results["test_f1"]) == set(results["test_exact_match"]) == {"en", "de", "average"}
     assert all(0.0 <= value <= 100.0 for value in results["test_f1"].values())
+
+
+def test_windows_longer_than_the_models_positions_are_cut(tokenizer_dir, tmp_path, capfd):
+    """A checkpoint with 40 positions under the defaults (--max_length 384, --doc_stride 128): before, the first
+    window failed in the position embedding; now windows hold 38 tokens and the stride shrinks to fit them."""
+    import paddle
+
+    from ernie_m import ErnieMConfig, ErnieMModel, ErnieMTokenizer
+
+    tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
+    paddle.seed(6)
+    ErnieMModel(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=len(tokenizer),
+                                         max_position_embeddings=40)).save_pretrained(str(tmp_path / "model"))
+    tokenizer.save_pretrained(str(tmp_path / "model"))
+    questions = [("When was the tower built?", "1889"), ("What flows north?", "The river")]
+    _squad(tmp_path / "train.json", questions * 2)
+    qa.main(["--model", str(tmp_path / "model"), "--output_dir", str(tmp_path / "out"), "--train_file",
+             str(tmp_path / "train.json"), "--dev", f"en:{tmp_path / 'train.json'}", "--max_steps", "1",
+             "--batch_size", "2", "--max_query_length", "16"])
+    err = capfd.readouterr().err
+    assert "max_length 384 is more than this model's 40 positions hold; inputs are cut at 38 tokens" in err
+    assert "doc_stride 128 does not fit windows of 38 tokens; using 9" in err
+    assert json.loads((tmp_path / "out" / "results.json").read_text())["best_step"] == 1
