@@ -24,7 +24,8 @@ from ernie_m.cpu import configure_process  # noqa: E402
 configure_process()  # first, as the real entry does
 
 from ernie_m.distributed import run_entry  # noqa: E402
-from ernie_m.pretraining import checkpoints, trainer  # noqa: E402
+from ernie_m.pretraining import trainer  # noqa: E402
+from ernie_m.training import checkpoints  # noqa: E402
 from pretrain import run_pretrain  # noqa: E402
 
 

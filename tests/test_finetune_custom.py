@@ -161,3 +161,36 @@ def test_a_directory_in_use_is_refused_and_ctrl_c_names_the_checkpoint_to_resume
     assert last.startswith("finetune: interrupted; rerun the same command with --resume to continue from "
                            f"{tmp_path / 'out'}/checkpoint-"), last
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize("load_best", ["true", "false"])
+def test_load_best_model_at_end_picks_the_weights_that_predict(tiny_model_dir, tmp_path, load_best):
+    """PaddleNLP's semantics: the test files are scored with the checkpoint best on dev, or (false) with the last
+    step's weights; --do_eval and --do_predict alone score --model without training."""
+    from ernie_m import ErnieMForSequenceClassification, ErnieMTokenizer
+
+    write_table(tmp_path / "train.tsv", ROWS * 4)
+    write_table(tmp_path / "dev.tsv", ROWS[:2])
+    write_table(tmp_path / "test.tsv")
+    classification.main(_custom(tmp_path, tiny_model_dir, "--load_best_model_at_end", load_best, "--eval_steps",
+                                "1", "--learning_rate", "1e-3"))
+    out = tmp_path / "out"
+    results = json.loads((out / "results.json").read_text())
+    weights = out / "best" if load_best == "true" else out / "checkpoint-4"  # the last evaluation's checkpoint
+    model = ErnieMForSequenceClassification.from_pretrained(str(weights))
+    tokenizer = ErnieMTokenizer.from_pretrained(str(weights))
+    args = classification.parser().parse_args(_custom(tmp_path, "m"))
+    test = classification.load_custom(args)["test"]
+    features = {lang: classification.encode(tokenizer, examples, 256, False) for lang, examples in test.items()}
+    collate = classification.make_collate(tokenizer.pad_token_id)
+    expected = classification.evaluator(features, collate, 64)(model)
+    assert {lang: results["test_accuracy"][lang] for lang in expected} == expected
+    probabilities = classification.class_probabilities(model, features["en"] + features["de"], collate)
+    assert json.loads((out / "test_results.json").read_text())["confidence"] == pytest.approx(
+        probabilities.max(-1).tolist(), abs=1e-6)
+    # Scoring only: the chosen weights as --model, no training, no checkpoint.
+    classification.main([*_custom(tmp_path, str(weights), "--do_eval", "--do_predict"), "--output_dir",
+                         str(tmp_path / "scored")])
+    scored = json.loads((tmp_path / "scored" / "results.json").read_text())
+    assert scored["test_accuracy"] == results["test_accuracy"] and "best_step" not in scored
+    assert not _checkpoints(tmp_path / "scored")
