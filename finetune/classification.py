@@ -191,19 +191,19 @@ def run(args, progress: bool = True) -> dict:
                                  args.per_device_eval_batch_size)
         final, result = train_and_select(session, args, ErnieMForSequenceClassification, model, tokenizer,
                                          features(task["train"]), collate, evaluate_dev)
-    summary = {"task": args.task, "model": args.model, "labels": names,
-               "train_languages": sorted({e.language for e in task["train"]}) if args.do_train else []}
-    if args.task != "custom":
-        summary["mode"] = args.mode
-    if result is not None:
-        summary.update(best_dev=result["best"], best_step=result["best_step"])
-    if args.do_eval and task["dev"]:
-        summary["dev_accuracy"] = dev_scores(args, result, final, evaluate_dev)
-    if args.do_predict and task["test"]:
-        test = {lang: features(examples) for lang, examples in task["test"].items()}
-        summary["test_accuracy"] = with_average(evaluator(test, collate, args.per_device_eval_batch_size)(final))
-        write_predictions(final, test, collate, names, args)
-    return save_results(args.output_dir, summary)
+        summary = {"task": args.task, "model": args.model, "labels": names,
+                   "train_languages": sorted({e.language for e in task["train"]}) if args.do_train else []}
+        if args.task != "custom":
+            summary["mode"] = args.mode
+        if result is not None:
+            summary.update(best_dev=result["best"], best_step=result["best_step"])
+        if args.do_eval and task["dev"]:
+            summary["dev_accuracy"] = dev_scores(args, result, final, evaluate_dev)
+        if args.do_predict and task["test"]:
+            test = {lang: features(examples) for lang, examples in task["test"].items()}
+            summary["test_accuracy"] = with_average(evaluator(test, collate, args.per_device_eval_batch_size)(final))
+            write_predictions(final, test, collate, names, args)
+        return save_results(args.output_dir, summary)
 
 
 def parser() -> argparse.ArgumentParser:

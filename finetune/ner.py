@@ -151,15 +151,15 @@ def run(args, progress: bool = True) -> dict:
         evaluate_dev = evaluator(dev_sets, {lang: features(s) for lang, s in dev_sets.items()}, collate, labels)
         final, result = train_and_select(session, args, ErnieMForTokenClassification, model, tokenizer,
                                          features(train), collate, evaluate_dev)
-    summary = {"task": "ner", "model": args.model, "labels": labels, "train_languages": sorted(train_sets)}
-    if result is not None:
-        summary.update(best_dev=result["best"], best_step=result["best_step"])
-    if args.do_eval and dev_sets:
-        summary["dev_f1"] = dev_scores(args, result, final, evaluate_dev)
-    if args.do_predict and test_sets:
-        test_features = {lang: features(s) for lang, s in test_sets.items()}
-        summary["test_f1"] = with_average(evaluator(test_sets, test_features, collate, labels)(final))
-    return save_results(args.output_dir, summary)
+        summary = {"task": "ner", "model": args.model, "labels": labels, "train_languages": sorted(train_sets)}
+        if result is not None:
+            summary.update(best_dev=result["best"], best_step=result["best_step"])
+        if args.do_eval and dev_sets:
+            summary["dev_f1"] = dev_scores(args, result, final, evaluate_dev)
+        if args.do_predict and test_sets:
+            test_features = {lang: features(s) for lang, s in test_sets.items()}
+            summary["test_f1"] = with_average(evaluator(test_sets, test_features, collate, labels)(final))
+        return save_results(args.output_dir, summary)
 
 
 def parser() -> argparse.ArgumentParser:

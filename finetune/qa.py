@@ -155,17 +155,17 @@ def run(args, progress: bool = True) -> dict:
         evaluate_dev = evaluator(dev, {lang: features(e) for lang, e in dev.items()}, collate, args, {})
         final, result = train_and_select(session, args, ErnieMForQuestionAnswering, model, tokenizer,
                                          train_features, collate, evaluate_dev)
-    summary = {"task": "qa", "model": args.model, "skipped_training_answers": skipped_answers}
-    if result is not None:
-        summary.update(best_dev=result["best"], best_step=result["best_step"])
-    if args.do_eval and dev:
-        summary["dev_f1"] = dev_scores(args, result, final, evaluate_dev)
-    if args.do_predict and test:
-        details: dict = {}
-        f1 = evaluator(test, {lang: features(e) for lang, e in test.items()}, collate, args, details)(final)
-        summary.update(test_f1=with_average(f1), test_exact_match=with_average(
-            {lang: d["exact_match"] for lang, d in details.items()}))
-    return save_results(args.output_dir, summary)
+        summary = {"task": "qa", "model": args.model, "skipped_training_answers": skipped_answers}
+        if result is not None:
+            summary.update(best_dev=result["best"], best_step=result["best_step"])
+        if args.do_eval and dev:
+            summary["dev_f1"] = dev_scores(args, result, final, evaluate_dev)
+        if args.do_predict and test:
+            details: dict = {}
+            f1 = evaluator(test, {lang: features(e) for lang, e in test.items()}, collate, args, details)(final)
+            summary.update(test_f1=with_average(f1), test_exact_match=with_average(
+                {lang: d["exact_match"] for lang, d in details.items()}))
+        return save_results(args.output_dir, summary)
 
 
 def window_shape(config, args):
