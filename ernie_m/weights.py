@@ -27,7 +27,8 @@ class CheckpointFormatError(ValueError):
     """The file is not a readable weight file (truncated, corrupted, or of another kind)."""
 
 
-# (module, name) pairs that a state dict saved by paddle.save (numpy 1.x or 2.x) needs, and nothing else.
+# (module, name) pairs that a state dict saved by paddle.save (numpy 1.x or 2.x, pickle protocol 2 or later) needs,
+# and nothing else. `ndarray`, `dtype` and `encode` come back guarded (`_StateDictUnpickler.find_class`).
 _ALLOWED_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"),
@@ -36,7 +37,20 @@ _ALLOWED_GLOBALS = {
     ("numpy", "ndarray"),
     ("numpy", "dtype"),
     ("collections", "OrderedDict"),
+    ("_codecs", "encode"),  # protocol 2 stores an array's bytes as a latin-1 string
 }
+
+
+class _ArrayType:
+    """What the file gets for `numpy.ndarray`: a name to pass to numpy's guarded `_reconstruct`, never a
+    constructor (a direct `ndarray(shape, dtype)` would allocate whatever shape the file declares)."""
+
+    def __init__(self, path: str):
+        self.path = path
+
+    def __call__(self, *args, **kwargs):
+        raise UnsafeCheckpointError(f"{self.path}: refused to load: the file calls numpy.ndarray directly, which "
+                                    "paddle.save never does (it may be crafted to exhaust memory)")
 
 # paddle.save adds this bookkeeping entry (structured name -> parameter name); it is not a weight.
 _PADDLE_NAME_TABLE = "StructuredToParameterName@@"
@@ -46,11 +60,16 @@ class _StateDictUnpickler(pickle.Unpickler):
     def __init__(self, file, path: str):
         super().__init__(file)
         self._path = path
+        self._array_type = _ArrayType(path)
 
     def find_class(self, module: str, name: str):
         if (module, name) in _ALLOWED_GLOBALS:
+            if name == "ndarray":
+                return self._array_type
             found = super().find_class(module, name)
-            return self._empty_array_only(found) if name == "_reconstruct" else found
+            guards = {"_reconstruct": self._empty_array_only, "dtype": self._numeric_dtype_only,
+                      "encode": self._latin1_only}
+            return guards[name](found) if name in guards else found
         raise UnsafeCheckpointError(
             f"{self._path}: refused to load: the file asks for '{module}.{name}', which a weight file never needs "
             "(it may be crafted to run code). Only numpy arrays in dicts are accepted."
@@ -65,7 +84,31 @@ class _StateDictUnpickler(pickle.Unpickler):
             if tuple(shape) != (0,):
                 raise CheckpointFormatError(f"{path}: an array is declared with shape {tuple(shape)} outside its "
                                             "data; numpy never writes that (the file may be crafted)")
-            return reconstruct(subtype, shape, dtype)
+            return reconstruct(np.ndarray if isinstance(subtype, _ArrayType) else subtype, shape, dtype)
+
+        return guarded
+
+    def _numeric_dtype_only(self, dtype):
+        """Weights are numbers: an object dtype would make numpy unpickle arbitrary Python objects, item by item."""
+        path = self._path
+
+        def guarded(*args, **kwargs):
+            made = dtype(*args, **kwargs)
+            if made.hasobject:
+                raise UnsafeCheckpointError(f"{path}: refused to load: an array of Python objects (dtype "
+                                            f"{made}), which a weight file never holds")
+            return made
+
+        return guarded
+
+    def _latin1_only(self, encode):
+        path = self._path
+
+        def guarded(text, encoding="utf-8", *rest):
+            if not isinstance(text, str) or str(encoding).lower().replace("-", "") != "latin1" or rest:
+                raise UnsafeCheckpointError(f"{path}: refused to load: _codecs.encode is used by weight files "
+                                            "only to turn a latin-1 string into an array's bytes")
+            return encode(text, "latin1")
 
         return guarded
 

@@ -107,3 +107,47 @@ def test_an_array_declared_larger_than_its_data_is_refused_before_allocating(tmp
     assert path.stat().st_size < 200
     with pytest.raises(CheckpointFormatError, match=r"declared with shape \(2147483648,\) outside its data"):
         load_pdparams(str(path))
+
+
+def test_a_direct_ndarray_call_and_object_arrays_are_refused_before_allocating(tmp_path):
+    """Before: `numpy.ndarray` was an allowed global, so a 148-byte pickle calling `ndarray((2**30,), 'u1')` loaded a
+    1 GiB array; an object-dtype array unpickled its items one by one."""
+
+    class Direct:
+        def __reduce__(self):
+            return (np.ndarray, ((2 ** 30,), "u1"))
+
+    direct = tmp_path / "direct.pdparams"
+    direct.write_bytes(pickle.dumps({"w": Direct()}, protocol=4))
+    assert direct.stat().st_size < 200
+    with pytest.raises(UnsafeCheckpointError, match="calls numpy.ndarray directly"):
+        load_pdparams(str(direct))
+    objects = tmp_path / "objects.pdparams"
+    objects.write_bytes(pickle.dumps({"w": np.array([1, "a"], dtype=object)}, protocol=4))
+    with pytest.raises(UnsafeCheckpointError, match=r"an array of Python objects \(dtype object\)"):
+        load_pdparams(str(objects))
+
+
+@pytest.mark.parametrize("protocol", [2, 3, 4])
+def test_numpy_pickles_of_every_protocol_paddle_writes_load(tmp_path, protocol):
+    """Before: protocol-2 pickles (an array's bytes as a latin-1 string through `_codecs.encode`) were refused as
+    crafted."""
+    weights = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1, 2], dtype=np.int64)}
+    path = tmp_path / "w.pdparams"
+    path.write_bytes(pickle.dumps(weights, protocol=protocol))
+    loaded = load_pdparams(str(path))
+    assert set(loaded) == {"w", "b"} and all(np.array_equal(loaded[k], weights[k]) for k in weights)
+    assert loaded["w"].dtype == np.float32
+
+
+def test_codecs_encode_serves_only_latin1_strings(tmp_path):
+    class Encodes:
+        def __reduce__(self):
+            import _codecs
+
+            return (_codecs.encode, ("payload", "rot13"))
+
+    path = tmp_path / "codec.pdparams"
+    path.write_bytes(pickle.dumps({"w": Encodes()}, protocol=2))
+    with pytest.raises(UnsafeCheckpointError, match="only to turn a latin-1 string"):
+        load_pdparams(str(path))
