@@ -16,12 +16,14 @@ texts' language: `--language de` for a whole file, or `--language_column 1` (2) 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 from typing import List, Optional, Sequence, Tuple
 
 from .argtypes import integer_from
+from .atomic import atomic_file
 from .errors import reason
 from .cpu import configure_process, keep_freed_memory_on_cpu
 
@@ -90,14 +92,29 @@ def _languages_of_batch(language, start: int, size: int):
 
 
 def _check_output_file(path: Optional[str]) -> None:
-    """Before any work: the file's directory exists and is writable (else the result would be lost at the end)."""
+    """Before any work: the file's directory exists and is writable (else the result would be lost at the end), and
+    the path is not a directory or a device."""
     if path is None:
         return
+    if os.path.exists(path) and not os.path.isfile(path):
+        raise CommandError(f"output {path} exists and is not a regular file (a directory or a device)")
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise CommandError(f"output directory does not exist: {directory}")
     if not os.access(directory, os.W_OK):
         raise CommandError(f"output directory is not writable: {directory}")
+
+
+@contextlib.contextmanager
+def _output(path: Optional[str], binary: bool = False):
+    """Standard output, or a file that appears under `path` only once complete (a failure mid-write, a full disk,
+    leaves an earlier file of that name as it was)."""
+    if path is None:
+        yield sys.stdout
+        return
+    with atomic_file(path) as temporary, open(temporary, "wb" if binary else "w",
+                                               **({} if binary else {"encoding": "utf-8"})) as handle:
+        yield handle
 
 
 def _architecture(checkpoint: str) -> str:
@@ -155,7 +172,8 @@ def embed(args) -> None:
         vectors = sentence_embeddings(model, tokenizer, texts, args.layer, language, args.max_length, args.batch_size)
     except ValueError as error:
         raise CommandError(str(error)) from None
-    np.save(args.output, vectors)
+    with _output(args.output, binary=True) as handle:
+        np.save(handle, vectors)  # a handle: np.save given a name would append .npy to it
     print(f"{vectors.shape[0]} embeddings of size {vectors.shape[1]} written to {args.output}")
 
 
@@ -182,8 +200,7 @@ def predict(args) -> None:
     language = _language_argument(model, tokenizer, args, languages)
     names = getattr(model.config, "id2label", None) or {}
     max_length = fit_max_length(model.config, args.max_length)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    with paddle.no_grad():
+    with paddle.no_grad(), _output(args.output) as out:
         for start in range(0, len(texts), args.batch_size):
             batch_language = _languages_of_batch(language, start, args.batch_size)
             kwargs = {} if batch_language is None else {"language": batch_language}
@@ -197,8 +214,6 @@ def predict(args) -> None:
                 label = int(row.argmax())
                 out.write(json.dumps({"label": names.get(label, names.get(str(label), label)),
                                       "label_id": label, "score": float(row[label])}, ensure_ascii=False) + "\n")
-    if args.output:
-        out.close()
 
 
 def _tag(args) -> None:
@@ -211,21 +226,21 @@ def _tag(args) -> None:
     _check_output_file(args.output)
     model, tokenizer = _load(args.checkpoint, "ErnieMForTokenClassification")
     language = _language_argument(model, tokenizer, args, languages)
-    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout
-    for start in range(0, len(texts), args.batch_size):
-        chunk = texts[start:start + args.batch_size]
-        for segments in tag_texts(model, tokenizer, chunk, fit_max_length(model.config, args.max_length),
-                                  args.batch_size,
-                                  languages=_languages_of_batch(language, start, args.batch_size)):
-            entities = [{"text": text, "label": label} for text, label in segments if label != "O"]
-            out.write(json.dumps({"segments": segments, "entities": entities}, ensure_ascii=False) + "\n")
-    if args.output:
-        out.close()
+    with _output(args.output) as out:
+        for start in range(0, len(texts), args.batch_size):
+            chunk = texts[start:start + args.batch_size]
+            for segments in tag_texts(model, tokenizer, chunk, fit_max_length(model.config, args.max_length),
+                                      args.batch_size,
+                                      languages=_languages_of_batch(language, start, args.batch_size)):
+                entities = [{"text": text, "label": label} for text, label in segments if label != "O"]
+                out.write(json.dumps({"segments": segments, "entities": entities}, ensure_ascii=False) + "\n")
 
 
 def export(args) -> None:
     from ernie_m.inference import export as export_static
 
+    if os.path.exists(args.output_dir) and not os.path.isdir(args.output_dir):
+        raise CommandError(f"output directory {args.output_dir} is a file")
     model, tokenizer = _load(args.checkpoint)
     prefix = export_static(model, args.output_dir, tokenizer)
     print(f"{type(model).__name__} exported to {prefix}.json / {prefix}.pdiparams")
@@ -235,6 +250,9 @@ def convert(args) -> None:
     from ernie_m.convert.hf import ConversionError, convert_to_hf, from_hf
     from ernie_m.convert.original import from_static
 
+    if os.path.exists(args.destination) and os.path.realpath(args.destination) == os.path.realpath(args.source):
+        raise CommandError(f"the destination {args.destination} is the source: converting in place would overwrite "
+                           f"the checkpoint being read; give another directory")
     try:
         if args.direction == "from-static":
             if not os.path.exists(args.source):
@@ -338,6 +356,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except CommandError as error:
         print(f"ernie-m {args.command}: error: {error}", file=sys.stderr)
         raise SystemExit(2)
+    except OSError as error:  # a full disk, a lost mount: the output's earlier version is kept (`_output`)
+        print(f"ernie-m {args.command}: error: {error}", file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

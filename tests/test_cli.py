@@ -293,3 +293,49 @@ def test_a_line_longer_than_the_models_positions_is_cut_with_one_line(tokenizer_
                            "18 tokens"]
     assert np.load(tmp_path / "v.npy").shape[0] == 2
     assert len((tmp_path / "p.jsonl").read_text().splitlines()) == 2
+
+
+def test_outputs_are_written_whole_at_the_path_given(tiny_model_dir, tmp_path, monkeypatch, capsys):
+    """Before: `embed ... X` wrote `X.npy` (with /dev/full, `/dev/full.npy`), a full disk left the previous output an
+    unreadable 4 KB file, and an output that is a directory ended in a traceback."""
+    import numpy
+
+    (tmp_path / "texts.txt").write_text("One.\nTwo.\n", encoding="utf-8")
+    _run_in_process("embed", tiny_model_dir, str(tmp_path / "texts.txt"), str(tmp_path / "vectors"))
+    assert sorted(os.listdir(tmp_path)) == ["texts.txt", "vectors"]
+    before = (tmp_path / "vectors").read_bytes()
+    assert np.load(tmp_path / "vectors").shape[0] == 2
+
+    def full_disk(handle, array):
+        handle.write(b"\x93NUMPY partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(numpy, "save", full_disk)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["embed", tiny_model_dir, str(tmp_path / "texts.txt"), str(tmp_path / "vectors")])
+    assert caught.value.code == 1 and capsys.readouterr().err.strip().endswith("No space left on device")
+    assert (tmp_path / "vectors").read_bytes() == before and sorted(os.listdir(tmp_path)) == ["texts.txt", "vectors"]
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["embed", tiny_model_dir, str(tmp_path / "texts.txt"), str(tmp_path)])
+    assert caught.value.code == 2
+    assert capsys.readouterr().err.strip() == (f"ernie-m embed: error: output {tmp_path} exists and is not a regular "
+                                               f"file (a directory or a device)")
+
+
+@pytest.mark.parametrize("direction", ["to-hf", "from-hf"])
+def test_a_conversion_into_its_own_source_is_refused(tiny_model_dir, tmp_path, capsys, direction):
+    """Before: `convert to-hf X X` overwrote X's files, then failed with SameFileError: X no longer loaded."""
+    import shutil
+
+    from ernie_m import ErnieMModel
+
+    source = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, source)
+    files = {name: (source / name).read_bytes() for name in os.listdir(source)}
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["convert", direction, str(source), str(source) + "/"])
+    assert caught.value.code == 2
+    assert "is the source: converting in place would overwrite the checkpoint" in capsys.readouterr().err
+    assert {name: (source / name).read_bytes() for name in os.listdir(source)} == files
+    ErnieMModel.from_pretrained(str(source))
