@@ -6,7 +6,7 @@ import os
 import pytest
 
 from ernie_m.pretraining.config import (
-    ConfigError, PretrainingConfig, TrainSection, apply_override, load_config, resume_conflict,
+    ConfigError, PretrainingConfig, TrainSection, apply_override, load_config, resume_changes, resume_conflict,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -92,9 +92,20 @@ def test_the_saved_config_round_trips_and_names_what_a_resume_may_not_change(tmp
     saved = PretrainingConfig.from_saved(str(tmp_path))
     assert saved == config and resume_conflict(saved, config) is None
     assert PretrainingConfig.from_saved(str(tmp_path / "elsewhere")) is None
-    # What may change: how often to save, the number of reader processes, the learning rate.
-    assert resume_conflict(saved, load_config(SMOKE, ["tokenizer=t", "languages=[en, de, ru]", "train.save_steps=2",
-                                                      "data.num_workers=0"])) is None
+    # What may change, each change named: how often to save, the number of reader processes, the per-rank batch.
+    conflict, accepted = resume_changes(saved, load_config(SMOKE, [
+        "tokenizer=t", "languages=[en, de, ru]", "train.save_steps=2", "data.num_workers=0", "stages.0.batch_size=3"]))
+    assert conflict is None and accepted == [
+        "data.num_workers was 1 in the saved run and is 0 now",
+        "stages.0.batch_size was 4 in the saved run and is 3 now", "train.save_steps was 4 in the saved run and is 2 now"]
+    # Anything else is another run: refused, named. (Before: seed, learning rate, masking, sampling, objectives and
+    # the corpus changed on resume without a word.)
+    for override, name in (("train.seed=7", "train.seed"), ("optimizer.lr=0.5", "optimizer.lr"),
+                           ("camlm.mask_prob=0.3", "camlm.mask_prob"), ("data.alpha=0.9", "data.alpha"),
+                           ("data.parallel_dir=elsewhere", "data.parallel_dir"),
+                           ("stages.0.objectives={mmlm: 1.0}", "stages.0.objectives")):
+        changed = load_config(SMOKE, ["tokenizer=t", "languages=[en, de, ru]", override])
+        assert resume_conflict(saved, changed).startswith(f"{name}"), override
     longer = load_config(SMOKE, ["tokenizer=t", "languages=[en, de, ru]", "stages.1.steps=60"])
     assert resume_conflict(saved, longer) == ("schedule length (the sum of stages.*.steps) was 12 in the saved run "
                                               "and is 66 now")
@@ -103,3 +114,11 @@ def test_the_saved_config_round_trips_and_names_what_a_resume_may_not_change(tmp
         resume_conflict(saved, reordered)
     wider = load_config(SMOKE, ["tokenizer=t", "languages=[en, de, ru]", "model.overrides.hidden_size=128"])
     assert resume_conflict(saved, wider).startswith("model was ")
+
+
+def test_a_model_override_that_is_no_config_field_is_refused_with_the_closest_name():
+    """Before: `model.overrides.hiden_size=128` was kept as an unused attribute and a 64-wide model trained."""
+    with pytest.raises(ConfigError, match=r"^model.overrides.hiden_size: not an ErnieMConfig field; did you mean "
+                                          r"hidden_size\?$"):
+        load_config(SMOKE, ["tokenizer=t", "model.overrides.hiden_size=128"])
+    assert load_config(SMOKE, ["tokenizer=t", "model.overrides.hidden_size=128"]).model.overrides["hidden_size"] == 128

@@ -76,6 +76,8 @@ def _copy_of(run, tmp_path):
     ("stages.1.steps=20", "schedule length (the sum of stages.*.steps) was 12 in the saved run and is 26 now"),
     ("languages=[ru, de, en]", "languages was ['en', 'de', 'ru'] in the saved run and is ['ru', 'de', 'en'] now"),
     ("model.overrides.intermediate_size=32", "model was "),
+    ("train.seed=7", "train.seed was 42 in the saved run and is 7 now"),
+    ("camlm.mask_prob=0.3", "camlm.mask_prob was 0.15 in the saved run and is 0.3 now"),
 ])
 def test_a_resume_refuses_what_must_not_change_in_one_line(corpus, tokenizer_dir, tmp_path, stopped_at_4, override,
                                                            message):
@@ -87,6 +89,18 @@ def test_a_resume_refuses_what_must_not_change_in_one_line(corpus, tokenizer_dir
     assert text.endswith("or start a new --output_dir")
     with pytest.raises(RunError, match=r"--max_steps 13 is outside the schedule \(1-12 steps"):
         Pretraining(smoke_config(corpus, tokenizer_dir), out, resume=True, stop_at=13)
+
+
+def test_a_resume_names_what_it_accepts_and_refuses_a_stop_before_its_step(corpus, tokenizer_dir, tmp_path,
+                                                                          stopped_at_4, capsys):
+    """Before: a changed seed or masking rate resumed without a word, and `--resume --max_steps 2` over
+    checkpoint-4 exited 0 having done nothing."""
+    out = str(_copy_of(stopped_at_4, tmp_path))
+    run = Pretraining(smoke_config(corpus, tokenizer_dir, "train.save_steps=2"), out, resume=True)
+    run.close()
+    assert "resume: train.save_steps was 4 in the saved run and is 2 now" in capsys.readouterr().out
+    with pytest.raises(RunError, match=r"checkpoint-4 is at step 4, past --max_steps 2: nothing to train"):
+        Pretraining(smoke_config(corpus, tokenizer_dir), out, resume=True, stop_at=2)
 
 
 def test_the_checkpoint_tokenizer_carries_the_training_language_ids_into_fine_tuning(corpus, tokenizer_dir,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import fnmatch
+import inspect
 import json
 import math
 import os
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import yaml
 
@@ -43,6 +45,17 @@ class ModelSection:
     # One embedding row per language (DESIGN §9): how BTMLM names the language to generate. False keeps the
     # released architecture, which PaddleNLP's and HF's ErnieM classes run as trained.
     language_embedding: bool = True
+
+    def validate(self, path: str) -> None:
+        from ..configuration import ErnieMConfig
+
+        fields = [name for name in inspect.signature(ErnieMConfig.__init__).parameters
+                  if name not in ("self", "kwargs")]
+        for key in self.overrides:
+            if key not in fields:  # ErnieMConfig would keep an unknown keyword as an unused attribute
+                close = difflib.get_close_matches(str(key), fields, n=1)
+                hint = f"; did you mean {close[0]}?" if close else f"; valid: {', '.join(fields)}"
+                raise ConfigError(f"{path}.overrides.{key}: not an ErnieMConfig field{hint}")
 
 
 @dataclass
@@ -193,19 +206,66 @@ FROZEN_ON_RESUME = {
 }
 
 
-def resume_conflict(saved: "PretrainingConfig", current: "PretrainingConfig") -> Optional[str]:
-    """A one-line description of the first frozen value that differs, or None."""
+# What a resume may change, each change named in one line: how often to save and evaluate, where the held-out pairs
+# are, how many reader processes, recomputation and optimizer sharding (memory layouts of the same computation; a
+# sharded optimizer state still needs its ranks back, which loading checks), the tokenizer's path (its files are
+# compared by digest), and the per-rank batch (a resume on another number of ranks keeps the global batch through
+# it). Any other difference would make the resumed run another run than the one it continues, and is refused.
+MAY_CHANGE_ON_RESUME = ("tokenizer", "train.save_steps", "train.keep_checkpoints", "train.eval_steps",
+                        "train.max_nonfinite_steps", "train.recompute", "train.sharding", "data.num_workers",
+                        "data.eval_parallel_dir", "data.eval_max_pairs", "stages.*.batch_size",
+                        "stages.*.batch_tokens")
+
+
+def _flat(value: Any, prefix: str = "") -> Dict[str, Any]:
+    """Dotted names -> leaf values (list items by index)."""
+    if isinstance(value, dict):
+        items = value.items()
+    elif isinstance(value, list) and value and isinstance(value[0], dict):
+        items = enumerate(value)
+    else:
+        return {prefix: value}
+    out: Dict[str, Any] = {}
+    for key, item in items:
+        out.update(_flat(item, f"{prefix}.{key}" if prefix else str(key)))
+    return out
+
+
+def frozen_conflict(saved: "PretrainingConfig", current: "PretrainingConfig") -> Optional[str]:
+    """A one-line description of the first value that no run continuing this one may change, or None."""
     for name, value_of in FROZEN_ON_RESUME.items():
         if value_of(saved) != value_of(current):
             return f"{name} was {value_of(saved)!r} in the saved run and is {value_of(current)!r} now"
     return None
 
 
+def resume_changes(saved: "PretrainingConfig", current: "PretrainingConfig") -> Tuple[Optional[str], List[str]]:
+    """(the first difference a resume refuses, in one line, or None; the differences it accepts, one line each)."""
+    conflict = frozen_conflict(saved, current)
+    if conflict:
+        return conflict, []
+    before, after = _flat(saved.to_dict()), _flat(current.to_dict())
+    accepted = []
+    for name in sorted(set(before) | set(after)):
+        if before.get(name) == after.get(name):
+            continue
+        line = f"{name} was {before.get(name)!r} in the saved run and is {after.get(name)!r} now"
+        if not any(fnmatch.fnmatchcase(name, pattern) for pattern in MAY_CHANGE_ON_RESUME):
+            return line, []
+        accepted.append(line)
+    return None, accepted
+
+
+def resume_conflict(saved: "PretrainingConfig", current: "PretrainingConfig") -> Optional[str]:
+    """A one-line description of the first difference a resume refuses, or None."""
+    return resume_changes(saved, current)[0]
+
+
 def branch_conflict(saved: "PretrainingConfig", current: "PretrainingConfig", step: int) -> Optional[str]:
     """For a run branching from `saved`'s checkpoint at `step`: a one-line description of the first difference
     outside the stages that begin at or after `step` (and the tokenizer path, whose files are compared by digest),
     or None. What trained the checkpoint must be what the branch claims it was."""
-    conflict = resume_conflict(saved, current)
+    conflict = frozen_conflict(saved, current)
     if conflict:
         return conflict
     starts = [sum(stage.steps for stage in saved.stages[:index]) for index in range(len(saved.stages))]

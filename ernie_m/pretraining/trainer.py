@@ -32,7 +32,7 @@ from ..training.precision import amp_requested, nonfinite_stop_message
 from ..training.run_directory import RunDirectory, RunDirectoryError, truncate_log
 from ..weights import UnsafeCheckpointError, parameter_digest
 from ..training.checkpoints import CheckpointManager
-from .config import CONFIG_FILE, ModelSection, PretrainingConfig, branch_conflict, resume_conflict
+from .config import CONFIG_FILE, ModelSection, PretrainingConfig, branch_conflict, resume_changes
 from .corpus import CorpusError, find_monolingual_files, find_parallel_files
 from .data import ExampleStream, merge_positions
 from .evaluation import BTMLMGate, HeldOutSet, evaluate_held_out
@@ -267,8 +267,10 @@ class Pretraining:
             if branch and saved is None:
                 raise RunError(f"cannot branch from {path}: it has no {CONFIG_FILE} to compare this run's "
                                f"configuration with")
-            conflict = saved and (branch_conflict(saved, self.config, int(state["step"])) if branch
-                                  else resume_conflict(saved, self.config))
+            if branch:
+                conflict, accepted = branch_conflict(saved, self.config, int(state["step"])), []
+            else:
+                conflict, accepted = resume_changes(saved, self.config) if saved else (None, [])
             if conflict:
                 advice = ("change only the stages that begin at or after its step" if branch else
                           f"resume with the saved configuration ({path}/{CONFIG_FILE}) or start a new --output_dir")
@@ -294,6 +296,8 @@ class Pretraining:
             raise RunError(f"cannot {verb} from {path}: {detail}. {advice}.") from None
         self.btmlm_ready_at = state.get("btmlm_ready_at", self.btmlm_ready_at)
         if self.rank == 0:
+            for change in accepted:
+                print(f"resume: {change}")
             print(f"{'branched' if branch else 'resumed'} from {path} at step {int(state['step'])}")
         return int(state["step"])
 
