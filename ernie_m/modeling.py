@@ -112,6 +112,7 @@ class ErnieMEmbeddings(nn.Layer):
         )
         self.layer_norm = nn.LayerNorm(config.hidden_size, epsilon=config.layer_norm_eps)
         self.dropout = kernels.Dropout(config.hidden_dropout_prob)
+        self.config = config
 
     def forward(self, input_ids=None, position_ids=None, language_ids=None, inputs_embeds=None):
         if inputs_embeds is None:
@@ -124,6 +125,11 @@ class ErnieMEmbeddings(nn.Layer):
             if self.language_embeddings is None:
                 raise ValueError("language_ids were given but the model has no language embedding (num_languages=0)")
             embeddings = embeddings + self.language_embeddings(language_ids)
+        elif self.language_embeddings is not None and not getattr(self.config, "allow_missing_language_ids", False):
+            # Trained with a language row added to every token, the model without one gives other outputs.
+            raise ValueError(f"this model has a language embedding ({self.config.num_languages} languages): pass "
+                             f"language_ids (the tokenizer gives them: tokenizer(text, language='en')), or set "
+                             f"model.config.allow_missing_language_ids = True to run without them")
         return self.dropout(kernels.layer_norm(self.layer_norm, embeddings))
 
 

@@ -226,3 +226,21 @@ def test_recompute_gives_the_same_loss_and_gradients(monkeypatch):
     assert set(plain) == set(recomputed) and len(plain) > 20
     for name in plain:
         assert np.allclose(plain[name], recomputed[name], atol=1e-6), name
+
+
+def test_a_language_embedding_model_without_language_ids_refuses_unless_told(tokenizer_dir):
+    """Before: called without language_ids it ran silently without its language rows (issue 27, 10)."""
+    import paddle
+
+    from ernie_m import ErnieMConfig, ErnieMForSequenceClassification
+
+    paddle.seed(8)
+    model = ErnieMForSequenceClassification(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=120, num_languages=3,
+                                                                     num_labels=2))
+    model.eval()
+    ids = paddle.to_tensor([[0, 7, 9, 2]])
+    with pytest.raises(ValueError, match=r"^this model has a language embedding \(3 languages\): pass language_ids"):
+        model(ids)
+    model(ids, language_ids=paddle.to_tensor([[1, 1, 1, 1]]))
+    model.config.allow_missing_language_ids = True
+    assert model(ids).shape == [1, 2]

@@ -344,3 +344,17 @@ def test_a_branch_continues_another_runs_checkpoint_with_only_the_stages_not_yet
                                        r"0.001 now"):
         Pretraining(smoke_config(corpus, tokenizer_dir, "optimizer.lr=1e-3"), str(tmp_path / "bad"),
                     branch_from=checkpoint)
+
+
+def test_a_resume_on_fewer_ranks_cuts_the_missing_ranks_logs_to_its_step(corpus, tokenizer_dir, tmp_path,
+                                                                         stopped_at_4):
+    """Before: after a 2 -> 1 rank resume, `log_rank1.jsonl` kept the steps past the checkpoint and the earlier run's
+    closing digest, which differed from rank 0's new one."""
+    import json
+
+    out = _copy_of(stopped_at_4, tmp_path)
+    records = [{"step": step, "mmlm_loss": 1.0} for step in range(1, 13)] + [{"final_parameter_sha256": "old"}]
+    (out / "log_rank1.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    Pretraining(smoke_config(corpus, tokenizer_dir), str(out), resume=True).close()
+    kept = [json.loads(line) for line in (out / "log_rank1.jsonl").read_text().splitlines()]
+    assert [r.get("step") for r in kept] == [1, 2, 3, 4]

@@ -59,6 +59,16 @@ def data_positions(state: dict, path: str) -> list:
     return data
 
 
+def stale_log_ranks(output_dir: str, world: int) -> list:
+    """Ranks at or above `world` with a log in `output_dir`: an earlier run on more ranks left them."""
+    ranks = []
+    for name in os.listdir(output_dir):
+        if name.startswith("log_rank") and name.endswith(".jsonl") and name[8:-6].isdigit() and \
+                int(name[8:-6]) >= world:
+            ranks.append(int(name[8:-6]))
+    return sorted(ranks)
+
+
 def tokenizer_digest(tokenizer) -> str:
     """SHA-256 over the tokenizer's vocabulary and sentencepiece model: the ids a checkpoint was trained with."""
     digest = hashlib.sha256()
@@ -218,6 +228,9 @@ class Pretraining:
             raise RunError(f"{self.restored_from} is at step {self.start_step}, past --max_steps {self.stop_at}: "
                            f"nothing to train")
         truncate_log(os.path.join(output_dir, f"log_rank{self.rank}.jsonl"), self.start_step)
+        if self.rank == 0:  # logs of ranks this run does not have (it resumed on fewer): cut to the same step
+            for rank in stale_log_ranks(output_dir, self.world):
+                truncate_log(os.path.join(output_dir, f"log_rank{rank}.jsonl"), self.start_step)
         self._wrap_distributed()
         self.objectives: dict = {}
         self.nonfinite_total, self.nonfinite_run = 0, 0  # this process's count: a resumed run starts again from 0
