@@ -6,7 +6,7 @@ fields (`num_languages`, `legacy_attention_mask`, `layer_norm_eps`) are plain at
 from __future__ import annotations
 
 import math
-from typing import Dict
+from typing import Dict, Optional
 
 from paddlenlp.transformers.configuration_utils import PretrainedConfig
 
@@ -57,6 +57,18 @@ _MAX_LAYERS = 1_024
 _MAX_POSITIONS = 1_048_576
 _MAX_LANGUAGES = 10_000  # language codes, not tokens
 _MAX_PARAMETERS = 200_000_000_000
+
+
+def available_memory() -> Optional[int]:
+    """Bytes the kernel reports as available for new allocations (Linux's MemAvailable), or None elsewhere."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 class ErnieMConfig(PretrainedConfig):
@@ -170,6 +182,13 @@ class ErnieMConfig(PretrainedConfig):
             raise ValueError(
                 f"ErnieMConfig describes {self.num_parameters():,} parameters, more than the {_MAX_PARAMETERS:,} "
                 "this project accepts; check hidden_size, num_hidden_layers and vocab_size"
+            )
+        needed, free = self.num_parameters() * 4, available_memory()
+        if free is not None and needed > free:  # refused before any allocation, not after swapping the machine out
+            raise ValueError(
+                f"ErnieMConfig describes {self.num_parameters():,} parameters: their float32 weights alone need "
+                f"{needed / 2 ** 30:.1f} GiB and this machine has {free / 2 ** 30:.1f} GiB free; check hidden_size, "
+                f"num_hidden_layers and vocab_size"
             )
 
     def num_parameters(self) -> int:

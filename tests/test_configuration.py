@@ -72,3 +72,20 @@ def test_malformed_and_absurd_config_files(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 10**9, "num_attention_heads": 1}))
     with pytest.raises(ValueError, match="hidden_size must be in"):
         ernie_m.ErnieMModel.from_pretrained(str(tmp_path))  # refused before allocating anything
+
+
+def test_a_config_whose_weights_exceed_free_memory_is_refused_before_allocating(tmp_path, monkeypatch):
+    """Before: 1024 layers x hidden 2048 (51 B parameters, under the 200 B ceiling) was accepted and allocation
+    started (issue 27, 2)."""
+    import ernie_m.configuration as configuration
+
+    (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 2048, "num_hidden_layers": 1024,
+                                                      "num_attention_heads": 16}))
+    with pytest.raises(ValueError, match=r"float32 weights alone need \d+\.\d GiB and this machine has "
+                                         r"\d+\.\d GiB free"):
+        ernie_m.ErnieMModel.from_pretrained(str(tmp_path))
+    monkeypatch.setattr(configuration, "available_memory", lambda: 10 * 2 ** 20)  # 10 MiB free
+    with pytest.raises(ValueError, match=r"need 0\.\d GiB and this machine has 0\.0 GiB free"):
+        ErnieMConfig.from_preset("ernie-m-small", vocab_size=250002)
+    monkeypatch.setattr(configuration, "available_memory", lambda: None)  # not Linux: the ceiling alone
+    assert ErnieMConfig.from_preset("ernie-m-small", vocab_size=250002).hidden_size == 256
