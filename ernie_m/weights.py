@@ -187,7 +187,9 @@ def save_state_dict(state_dict: Mapping, path: str) -> None:
 
 # A `save_pretrained` directory's weight file, in the order `from_pretrained` looks for them
 # (`safe_serialization=True` writes the second).
-WEIGHT_FILES = ("model_state.pdparams", "model.safetensors")
+# In the order PaddleNLP's `from_pretrained` looks for them (safetensors first): whatever checks a directory's
+# weights must check the file that will be loaded.
+WEIGHT_FILES = ("model.safetensors", "model_state.pdparams")
 
 
 def find_weight_file(directory: str) -> Optional[str]:

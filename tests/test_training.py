@@ -117,3 +117,20 @@ def test_loading_to_train_refuses_a_checkpoint_missing_encoder_weights(tiny_mode
     with pytest.raises(ValueError, match=r"model_state.pdparams: missing key 'ernie_m.encoder.layers.1.* more\); "
                                          r"the encoder would start from random weights"):
         from_pretrained_for_training(ErnieMForSequenceClassification, str(partial), num_labels=3)
+
+
+def test_strict_loading_checks_the_file_paddlenlp_loads(tiny_model_dir, tmp_path):
+    """Before: the check read model_state.pdparams while PaddleNLP loaded model.safetensors beside it, so a
+    safetensors file lacking encoder layer 1 fine-tuned with that layer random (issue 27, 8)."""
+    import shutil
+
+    from ernie_m import ErnieMForSequenceClassification
+    from ernie_m.training.loading import from_pretrained_for_training
+    from ernie_m.weights import load_state_dict, save_state_dict
+
+    both = tmp_path / "both"
+    shutil.copytree(tiny_model_dir, both)
+    state = load_state_dict(str(both / "model_state.pdparams"))  # complete
+    save_state_dict({k: v for k, v in state.items() if ".layers.1." not in k}, str(both / "model.safetensors"))
+    with pytest.raises(ValueError, match=r"model.safetensors: missing key 'ernie_m.encoder.layers.1."):
+        from_pretrained_for_training(ErnieMForSequenceClassification, str(both), num_labels=3)
