@@ -134,3 +134,29 @@ def test_cli_and_tools_entry_convert(tmp_path):
                              str(tmp_path / "back")], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 2 and result.stderr.strip() == (
         f"ernie-m convert: error: checkpoint directory not found: {tmp_path / 'missing'}")
+
+
+def test_a_checkpoint_missing_a_tensor_is_refused_both_ways(tiny_model_dir, tmp_path):
+    """Before: converters passed a checkpoint missing a tensor (exit 0) and inference random-initialised it: two
+    identical `ernie-m embed --layer 2` runs differed by 0.10 (issue 27, 9)."""
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    from ernie_m.weights import find_weight_file, load_state_dict, save_state_dict
+
+    partial = tmp_path / "partial"
+    shutil.copytree(tiny_model_dir, partial)
+    weights_file = find_weight_file(str(partial))  # the file a conversion reads
+    state = load_state_dict(weights_file)
+    save_state_dict({k: v for k, v in state.items() if not k.endswith("layers.1.linear2.weight")}, weights_file)
+    with pytest.raises(convert_hf.ConversionError, match=r"missing tensor 'encoder.layers.1.linear2.weight'"):
+        convert_hf.convert_to_hf(str(partial), str(tmp_path / "hf-partial"))
+    assert not (tmp_path / "hf-partial").exists()
+    convert_hf.convert_to_hf(tiny_model_dir, str(tmp_path / "hf"))
+    weights = load_file(str(tmp_path / "hf" / "model.safetensors"))
+    save_file({k: v for k, v in weights.items() if not k.endswith("layers.1.linear2.weight")},
+              str(tmp_path / "hf" / "model.safetensors"))
+    with pytest.raises(convert_hf.ConversionError, match=r"missing tensor 'encoder.layers.1.linear2.weight'"):
+        convert_hf.from_hf(str(tmp_path / "hf"), str(tmp_path / "back"))
+    assert not (tmp_path / "back").exists()

@@ -99,12 +99,39 @@ def _our_weights(source: str) -> Dict[str, np.ndarray]:
     return load_state_dict(path)
 
 
+def check_complete(state: Dict[str, np.ndarray], architecture: str, config: dict, where: str) -> None:
+    """Every tensor name of `architecture` (ours) under `config` is in `state`, and nothing else, or ConversionError
+    naming the first difference: a converted checkpoint missing one would load with it random, with only a log line.
+    (Shapes are checked when the result loads.)"""
+    from ..configuration import ErnieMConfig
+
+    # The same names at a width of 8: the layer count, heads and languages decide the names, not the sizes.
+    keep = ("num_hidden_layers", "num_labels", "num_languages", "id2label", "label2id")
+    fields = {key: config[key] for key in keep if key in config}
+    model = ARCHITECTURES[architecture].model_class(ErnieMConfig(
+        vocab_size=8, hidden_size=8, num_attention_heads=1, intermediate_size=8, max_position_embeddings=8,
+        pad_token_id=1, **fields))
+    expected, given = set(model.state_dict()), set(state)
+    if architecture in NO_POOLER_IN_HF:  # these heads never use the pooler, and HF's classes have none
+        expected = {key for key in expected if ".pooler." not in f".{key}"}
+        given = {key for key in given if ".pooler." not in f".{key}"}
+    missing, unexpected = sorted(expected - given), sorted(given - expected)
+    if missing or unexpected:
+        problem = f"missing tensor {missing[0]!r}" if missing else f"unexpected tensor {unexpected[0]!r}"
+        count = len(missing) + len(unexpected)
+        raise ConversionError(f"{where}: {problem}" + (f" (and {count - 1} more differences)" if count > 1 else "")
+                              + "; the converted checkpoint would not load as it was trained")
+
+
 def convert_to_hf(source: str, destination: str):
     """Write `source` in HF transformers' layout; returns (destination, the tensors left out). A pretraining
     checkpoint converts as its encoder (HF's ErnieMModel): the tied LM head has no HF counterpart."""
     from safetensors.numpy import save_file
 
     architecture, state, dropped = _architecture(source), _our_weights(source), []
+    with open(os.path.join(source, "config.json")) as handle:
+        config = json.load(handle)
+    check_complete(state, architecture, config, source)
     # HF's ErnieM has no language embedding: the tensor is written (a round trip keeps it) but HF ignores it, so
     # outputs there equal the model run without language ids. Said, not hidden.
     dropped += [f"{key} (written, but HF's ErnieM ignores it: its outputs are those without language ids)"
@@ -114,8 +141,6 @@ def convert_to_hf(source: str, destination: str):
         dropped += sorted(key for key in state if not key.startswith(prefix))
         state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
         architecture = "ErnieMModel"
-    with open(os.path.join(source, "config.json")) as handle:
-        config = json.load(handle)
     state = ours_to_hf_state(state, architecture)
     os.makedirs(destination, exist_ok=True)
     save_file(state, os.path.join(destination, "model.safetensors"), metadata={"format": "pt"})
@@ -153,8 +178,10 @@ def from_hf(source: str, destination: str) -> str:
         raise ConversionError(f"{source}: no model.safetensors or pytorch_model.bin")
     with open(os.path.join(source, "config.json")) as handle:
         hf_config = json.load(handle)
+    ours = hf_to_ours_state(state, architecture)
+    check_complete(ours, architecture, hf_config, source)
     os.makedirs(destination, exist_ok=True)
-    save_state_dict(hf_to_ours_state(state, architecture), os.path.join(destination, "model_state.pdparams"))
+    save_state_dict(ours, os.path.join(destination, "model_state.pdparams"))
     fields = {key: hf_config[key] for key in CONFIG_FIELDS if key in hf_config}
     config = ErnieMConfig(**fields)
     config.architectures = [architecture]
