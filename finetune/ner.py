@@ -104,11 +104,16 @@ def read_sets(specs, flag: str, args) -> Dict[str, List[TaggedSentence]]:
 
 
 def label_names(train: Sequence[TaggedSentence], given: Optional[Sequence[str]]) -> List[str]:
-    """--labels, or from the training data: B-/I- of every type seen, O first."""
+    """--labels, or from the training data: O first, then per type B- and I- and whichever of E- and S- (BIOES)
+    occur, then bare types (IO tagging); the metric reads all of them by conlleval's rules."""
     if given:
         return list(dict.fromkeys(given))
-    types = sorted({tag[2:] for s in train for tag in s.labels if tag != "O"})
-    return ["O"] + [f"{prefix}-{t}" for t in types for prefix in ("B", "I")]
+    tags = {tag for s in train for tag in s.labels if tag != "O"}
+    prefixed = {tuple(tag.split("-", 1)) for tag in tags if "-" in tag}
+    types = sorted({kind for _, kind in prefixed})
+    labels = ["O"] + [f"{prefix}-{kind}" for kind in types for prefix in ("B", "I", "E", "S")
+                      if prefix in ("B", "I") or (prefix, kind) in prefixed]
+    return labels + sorted(tag for tag in tags if "-" not in tag)
 
 
 def check_tags(sets: Sequence[Dict[str, List[TaggedSentence]]], labels: Sequence[str], flags: str) -> None:

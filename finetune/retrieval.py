@@ -25,7 +25,7 @@ from ernie_m.embeddings import default_layer, sentence_embeddings
 
 from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average
 from .command import save_results, task_main
-from .readers import BenchmarkDataError, known_languages
+from .readers import BenchmarkDataError, known_languages, require_file, text_lines
 from .trainer import load_model
 
 
@@ -38,10 +38,8 @@ def unit(vectors: np.ndarray, center: bool = False) -> np.ndarray:
 
 
 def _lines(path: str, layout: str) -> List[str]:
-    if not os.path.isfile(path):
-        raise BenchmarkDataError(f"{path}: file not found (expected {layout})")
-    with open(path, encoding="utf-8") as handle:
-        return [line.rstrip("\n") for line in handle]
+    require_file(path, layout)
+    return [line.rstrip("\r\n") for _, line in text_lines(path)]  # invalid UTF-8: named by file and line
 
 
 TATOEBA_LAYOUT = "XTREME's tatoeba.<xx>-eng.<xx> and tatoeba.<xx>-eng.eng, one sentence a line, aligned"
@@ -138,7 +136,10 @@ def run(args) -> dict:
 
     tokenizer = ErnieMTokenizer.from_pretrained(args.model)
     model = load_model(ErnieMModel, args.model)
-    layer = default_layer(model.config.num_hidden_layers) if args.layer is None else args.layer
+    layers = model.config.num_hidden_layers
+    layer = default_layer(layers) if args.layer is None else args.layer
+    if not 0 <= layer <= layers:
+        raise BenchmarkDataError(f"--layer {layer}: this model has layers 0 (the embeddings) to {layers}")
 
     languages = known_languages(args.languages, data_languages(args.data_dir, args.task, args.split), args.task)
     with_language_ids = model.config.num_languages > 0

@@ -64,3 +64,12 @@ def test_ner_pipeline_end_to_end(tiny_model_dir, tmp_path, capsys):
         "--model", tiny_model_dir, "--output_dir", str(out), "--train", f"en:{tmp_path / 'eng.train'}",
         "--dev", f"en:{tmp_path / 'odd.testb'}", "--max_steps", "1", "--overwrite"])
     assert "tag(s) ['B-GPE'] are not among the labels ['O', 'B-LOC', 'I-LOC', 'B-PER', 'I-PER']" in line
+
+
+def test_the_label_set_keeps_bioes_and_io_tags():
+    """Before: training data tagged S-PER ended in `KeyError: 'S-PER'`, and IO tags (a bare `PER`) got a message
+    saying the training data's own tags were unknown (issue 27)."""
+    bioes = [TaggedSentence(["Anna", "in", "New", "York"], ["S-PER", "O", "B-LOC", "E-LOC"], "en")]
+    assert ner.label_names(bioes, None) == ["O", "B-LOC", "I-LOC", "E-LOC", "B-PER", "I-PER", "S-PER"]
+    io = [TaggedSentence(["Anna", "in", "Berlin"], ["PER", "O", "LOC"], "en")]
+    assert ner.label_names(io, None) == ["O", "LOC", "PER"]

@@ -72,3 +72,15 @@ def test_bucc_command_end_to_end(tiny_model_dir, tmp_path):
         ["--task", "bucc", "--data_dir", str(tmp_path), "--languages", "de", "--split", "sample", "--model",
          tiny_model_dir, "--k", "2"]))
     assert summary["scores"]["de"] == 1.0 and summary["details"]["de"]["recall"] == 1.0
+
+
+def test_invalid_utf8_and_a_layer_the_model_lacks_are_one_line(tiny_model_dir, tmp_path, capsys):
+    """Before: both were tracebacks (issue 27, the list of tracebacks)."""
+    (tmp_path / "tatoeba.deu-eng.eng").write_text("The cat.\nA dog.\n")
+    (tmp_path / "tatoeba.deu-eng.deu").write_bytes(b"Die Katze.\nEin \xff Hund.\n")
+    common = ["--task", "tatoeba", "--data_dir", str(tmp_path), "--model", tiny_model_dir]
+    assert one_line_exit(capsys, retrieval.main, common).endswith(
+        "tatoeba.deu-eng.deu:2: not valid UTF-8 (byte 0xff at column 5)")
+    (tmp_path / "tatoeba.deu-eng.deu").write_text("Die Katze.\nEin Hund.\n")
+    assert one_line_exit(capsys, retrieval.main, [*common, "--layer", "99"]) == \
+        "finetune: --layer 99: this model has layers 0 (the embeddings) to 2"
