@@ -77,3 +77,24 @@ def test_a_sharded_optimizer_needs_the_same_number_of_ranks(tmp_path):
     (tmp_path / "checkpoint-1" / "trainer_state.json").write_text("{not json")
     with pytest.raises(ValueError, match="trainer_state.json: not a readable trainer state"):
         CheckpointManager.load_trainer_state(str(tmp_path / "checkpoint-1"))
+
+
+@pytest.mark.parametrize("name", ["model_state.pdparams", "optimizer.safetensors", "config.json"])
+def test_a_flipped_byte_in_any_checkpoint_file_is_named_on_resume_and_on_strict_loading(tmp_path, name):
+    """Before: one flipped byte in model_state.pdparams or optimizer.safetensors resumed silently with another
+    digest (issue 27, 7)."""
+    from ernie_m.training.loading import from_pretrained_for_training
+
+    model, optimizer = _model_and_optimizer()
+    path = CheckpointManager(str(tmp_path)).save(2, model, optimizer, None, {"data": [{}]})
+    assert CheckpointManager.load_trainer_state(path)["step"] == 2  # intact: reads
+    target = os.path.join(path, name)
+    data = bytearray(open(target, "rb").read())
+    data[len(data) // 2] ^= 0x01
+    open(target, "wb").write(bytes(data))
+    message = f"{target}: its SHA-256 differs from the one written with the checkpoint"
+    with pytest.raises(ValueError, match=message):
+        CheckpointManager.load_trainer_state(path)
+    if name != "config.json":  # a flipped byte there may not parse as a config at all
+        with pytest.raises(ValueError, match=message):
+            from_pretrained_for_training(ErnieMForPretraining, path)

@@ -160,9 +160,28 @@ def test_resume_logs_each_step_once_and_cleans_what_a_kill_left(corpus, tokenize
 
 
 def _corrupt(checkpoint, kind):
+    """Change a checkpoint as `kind` says. Except for "flipped byte", the trainer state's digests are rewritten to
+    match (a crafted or pre-digest checkpoint), so that the loading checks behind them are what is tested."""
+    import json
+
+    from ernie_m.training.checkpoints import file_digests
+
+    _change(checkpoint, kind)
+    if kind != "flipped byte" and kind != "state is a list":
+        state = json.loads((checkpoint / "trainer_state.json").read_text())
+        state["file_sha256"] = file_digests(str(checkpoint))
+        (checkpoint / "trainer_state.json").write_text(json.dumps(state))
+
+
+def _change(checkpoint, kind):
     from ernie_m.weights import load_state_dict, save_state_dict
 
-    if kind in ("empty weights", "missing layer", "wrong shape"):
+    if kind == "flipped byte":
+        path = checkpoint / "optimizer.safetensors"
+        data = bytearray(path.read_bytes())
+        data[-10] ^= 0x01
+        path.write_bytes(bytes(data))
+    elif kind in ("empty weights", "missing layer", "wrong shape"):
         path = checkpoint / "model_state.pdparams"
         state = load_state_dict(str(path))
         if kind == "empty weights":
@@ -194,6 +213,7 @@ def _corrupt(checkpoint, kind):
     ("state is a list", "trainer_state.json: expected a JSON object, found list"),
     ("data of the wrong kind", "trainer_state.json has no entry 'parallel' for this run's data"),
     ("moments missing", "optimizer.safetensors: optimizer state lacks ernie_m.encoder.layers.0.linear2.weight_moment2_0"),
+    ("flipped byte", "optimizer.safetensors: its SHA-256 differs from the one written with the checkpoint"),
 ])
 def test_resume_is_strict_about_what_it_loads(corpus, tokenizer_dir, tmp_path, stopped_at_4, kind, message):
     """Before: an incomplete weight file resumed with exit 0 (Paddle only warned; the weights restarted from random)

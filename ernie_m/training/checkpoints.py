@@ -5,7 +5,8 @@ A checkpoint directory `checkpoint-<step>` holds:
   `from_pretrained` here and in PaddleNLP;
 - `optimizer.safetensors` (the optimizer's tensors) + `optimizer.json` (its other entries, e.g. the scheduler), or
   one such pair per rank (`optimizer.rank<r>.*`) when the optimizer state is sharded;
-- `trainer_state.json`: the step and whatever else the loop needs (pretraining's data positions, fine-tuning's
+- `trainer_state.json`: the step, the SHA-256 of every other file (checked whenever the state is read), and whatever
+  else the loop needs (pretraining's data positions, fine-tuning's
   evaluation history): each loop checks its own entries;
 - optionally the run's configuration (pretraining's `pretraining_config.json`), which a resume checks against.
 
@@ -16,6 +17,7 @@ previous checkpoint as the latest. No file here is a pickle, so resuming never u
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -71,6 +73,10 @@ def _trainer_state_problem(state) -> Optional[str]:
         return f"expected a JSON object, found {type(state).__name__}"
     if isinstance(state.get("step"), bool) or not isinstance(state.get("step"), int) or state["step"] < 0:
         return f"'step' must be a step count, found {state.get('step')!r}"
+    digests = state.get("file_sha256", {})
+    if not isinstance(digests, dict) or not all(isinstance(k, str) and isinstance(v, str) and "/" not in k
+                                                and k not in ("", ".", "..") for k, v in digests.items()):
+        return "'file_sha256' must map the checkpoint's file names to digests"
     return None
 
 
@@ -85,6 +91,32 @@ def _check_complete(tensors: dict, with_state, path: str) -> None:
         if missing or not suffixes:
             raise ValueError(f"{path}: optimizer state lacks {missing[0] if missing else name} (the file is "
                              f"incomplete)")
+
+
+def file_digest(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_digests(directory: str) -> dict:
+    """SHA-256 of every file a checkpoint holds (the trainer state excepted: it carries them)."""
+    return {name: file_digest(os.path.join(directory, name)) for name in sorted(os.listdir(directory))
+            if name != _STATE_FILE and os.path.isfile(os.path.join(directory, name))}
+
+
+def verify_files(path: str, state: dict) -> None:
+    """Every file the trainer state lists still has its digest (a flipped byte, a file replaced or gone), or
+    ValueError naming the first that differs. Checkpoints written before digests were kept list none."""
+    for name, expected in (state.get("file_sha256") or {}).items():
+        file_path = os.path.join(path, name)
+        if not os.path.isfile(file_path):
+            raise ValueError(f"{file_path}: missing (the checkpoint lists it)")
+        if file_digest(file_path) != expected:
+            raise ValueError(f"{file_path}: its SHA-256 differs from the one written with the checkpoint (the file "
+                             f"changed or is corrupted)")
 
 
 class CheckpointManager:
@@ -137,7 +169,8 @@ class CheckpointManager:
                 tokenizer.save_pretrained(tmp)
             if run_config is not None:
                 run_config.save(tmp)
-            state = dict(trainer_state, step=step, world_size=world_size, sharded_optimizer=sharded_optimizer)
+            state = dict(trainer_state, step=step, world_size=world_size, sharded_optimizer=sharded_optimizer,
+                         file_sha256=file_digests(tmp))
             with open(os.path.join(tmp, _STATE_FILE), "w") as handle:
                 json.dump(state, handle)
                 handle.flush()
@@ -172,8 +205,15 @@ class CheckpointManager:
         with open(os.path.join(directory, f"{stem}.json"), "w") as handle:
             json.dump(other, handle)
 
+    @classmethod
+    def load_trainer_state(cls, path: str) -> dict:
+        """The trainer state, its structure checked and every file it lists checked against its digest."""
+        state = cls._read_state(path)
+        verify_files(path, state)
+        return state
+
     @staticmethod
-    def load_trainer_state(path: str) -> dict:
+    def _read_state(path: str) -> dict:
         state_file = os.path.join(path, _STATE_FILE)
         try:
             with open(state_file) as handle:
@@ -200,7 +240,7 @@ class CheckpointManager:
     def load_optimizer(cls, path: str, optimizer, rank: int = 0, world_size: int = 1, model=None) -> None:
         """Restore the optimizer state (this rank's shard when the checkpoint's optimizer was sharded); `model` maps
         structured names back to this process's parameter names."""
-        state = cls.load_trainer_state(path)
+        state = cls._read_state(path)  # its files were verified when the run read the state
         stem = "optimizer"
         if state.get("sharded_optimizer"):
             if state.get("world_size") != world_size:

@@ -13,6 +13,10 @@ _MAY_BE_NEW = (".embeddings.language_embeddings.",)
 def from_pretrained_for_training(model_class, name_or_path: str, **kwargs):
     """`model_class.from_pretrained(...)`, refusing a local checkpoint that lacks any of the encoder's weights (a
     task head is new when fine-tuning, and checked by nothing here). Released names load as PaddleNLP loads them."""
+    if os.path.isfile(os.path.join(name_or_path, "trainer_state.json")):  # a training checkpoint: its digests
+        from .checkpoints import CheckpointManager
+
+        CheckpointManager.load_trainer_state(name_or_path)
     model = model_class.from_pretrained(name_or_path, **kwargs)
     if not os.path.isdir(name_or_path):
         return model
