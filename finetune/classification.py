@@ -124,14 +124,13 @@ def load_custom(args) -> dict:
             "dev": examples(dev), "test": examples(test)}
 
 
-def _data_dir(args) -> str:
+def _require_data_dir(args) -> None:
     if not args.data_dir:
         raise SetupError(f"--task {args.task} needs --data_dir")
-    return args.data_dir
 
 
 def load_xnli(args) -> dict:
-    _data_dir(args)
+    _require_data_dir(args)
     languages = known_languages(args.languages, XNLI_LANGUAGES, "xnli")
     dev = read_xnli(args.data_dir, "dev", languages)
     test = read_xnli(args.data_dir, "test", languages)
@@ -150,7 +149,7 @@ def load_xnli(args) -> dict:
 
 
 def load_pawsx(args) -> dict:
-    _data_dir(args)
+    _require_data_dir(args)
     languages = known_languages(args.languages, PAWSX_LANGUAGES, "pawsx")
     train = read_pawsx(args.data_dir, "en", "train")
     if args.mode == "translate-train-all":

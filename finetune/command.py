@@ -70,8 +70,6 @@ def _fail(status: int, message: str) -> None:
 def task_main(build_parser, run, shown: Callable[[dict], dict], argv=None) -> None:
     """A task's command line: parse, run, one line for any failure, the scores on rank 0."""
     args = build_parser().parse_args(argv)
-    if hasattr(args, "do_train"):
-        resolve_do_flags(args)
     keep_freed_memory_on_cpu()  # the task's process is ours: large tensors reuse freed memory, not fresh pages
     try:
         summary = run(args)
@@ -80,7 +78,7 @@ def task_main(build_parser, run, shown: Callable[[dict], dict], argv=None) -> No
     except TrainingError as error:
         _fail(error.status, str(error))
     except KeyboardInterrupt:
-        _fail(INTERRUPTED, interrupted_message(args.output_dir) if getattr(args, "do_train", False)
-              else "interrupted")
+        # A training task (it has --do_train) names the checkpoint to resume from, or that there is none yet.
+        _fail(INTERRUPTED, interrupted_message(args.output_dir) if hasattr(args, "do_train") else "interrupted")
     if paddle.distributed.get_rank() == 0:
         print(json.dumps(shown(summary), indent=1))

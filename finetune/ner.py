@@ -89,7 +89,7 @@ def evaluator(sets: Dict[str, List[TaggedSentence]], features: Dict[str, List[di
     return evaluate
 
 
-def read_sets(specs, flag: str, args) -> Dict[str, List[TaggedSentence]]:
+def read_sets(specs, args) -> Dict[str, List[TaggedSentence]]:
     """language -> sentences of the files given as `language:path` or `path` (then --language, or the rows' own
     language with JSON lines and --language_column)."""
     out: Dict[str, List[TaggedSentence]] = {}
@@ -129,8 +129,8 @@ def run(args, progress: bool = True) -> dict:
     from ernie_m.configuration import fit_max_length
 
     with fine_tuning_run(args, progress) as session:
-        train_sets, dev_sets = read_sets(args.train, "--train", args), read_sets(args.dev, "--dev", args)
-        test_sets = read_sets(args.test, "--test", args)
+        train_sets, dev_sets = read_sets(args.train, args), read_sets(args.dev, args)
+        test_sets = read_sets(args.test, args)
         if args.do_train and not (train_sets and dev_sets):
             raise SetupError("give at least one --train and one --dev file to train")
         train = [sentence for sentences in train_sets.values() for sentence in sentences]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import time
 from typing import Dict, Optional
 
@@ -61,12 +62,8 @@ def data_positions(state: dict, path: str) -> list:
 
 def stale_log_ranks(output_dir: str, world: int) -> list:
     """Ranks at or above `world` with a log in `output_dir`: an earlier run on more ranks left them."""
-    ranks = []
-    for name in os.listdir(output_dir):
-        if name.startswith("log_rank") and name.endswith(".jsonl") and name[8:-6].isdigit() and \
-                int(name[8:-6]) >= world:
-            ranks.append(int(name[8:-6]))
-    return sorted(ranks)
+    found = (re.fullmatch(r"log_rank(\d+)\.jsonl", name) for name in os.listdir(output_dir))
+    return sorted(int(match.group(1)) for match in found if match and int(match.group(1)) >= world)
 
 
 def tokenizer_digest(tokenizer) -> str:
