@@ -77,6 +77,8 @@ def task_main(build_parser, run, shown: Callable[[dict], dict], argv=None) -> No
         _fail(2, str(error))
     except TrainingError as error:
         _fail(error.status, str(error))
+    except OSError as error:  # a full disk or a lost mount while writing results: best/ and checkpoints stay
+        _fail(1, f"{error}; the checkpoints in {args.output_dir} are kept")
     except KeyboardInterrupt:
         # A training task (it has --do_train) names the checkpoint to resume from, or that there is none yet.
         _fail(INTERRUPTED, interrupted_message(args.output_dir) if hasattr(args, "do_train") else "interrupted")

@@ -194,3 +194,25 @@ def test_load_best_model_at_end_picks_the_weights_that_predict(tiny_model_dir, t
     scored = json.loads((tmp_path / "scored" / "results.json").read_text())
     assert scored["test_accuracy"] == results["test_accuracy"] and "best_step" not in scored
     assert not _checkpoints(tmp_path / "scored")
+
+
+def test_a_full_disk_while_writing_results_is_one_line(tiny_model_dir, tmp_path, capsys, monkeypatch):
+    """A write error after training (results.json, test_results.json) was a traceback; the checkpoints stay."""
+    import finetune.command
+
+    write_table(tmp_path / "train.tsv", ROWS * 2)
+    write_table(tmp_path / "dev.tsv")
+    write_table(tmp_path / "test.tsv")
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(finetune.command, "save_results", full_disk)
+    monkeypatch.setattr(classification, "save_results", full_disk)
+    with pytest.raises(SystemExit) as caught:
+        classification.main(_custom(tmp_path, tiny_model_dir))
+    error = capsys.readouterr().err
+    assert caught.value.code == 1 and "Traceback" not in error  # the progress bar's lines come before
+    assert error.strip().splitlines()[-1] == (f"finetune: [Errno 28] No space left on device; the checkpoints in "
+                                              f"{tmp_path / 'out'} are kept")
+    assert _checkpoints(tmp_path / "out") and (tmp_path / "out" / "best").is_dir()
