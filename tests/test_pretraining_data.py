@@ -253,3 +253,27 @@ def test_token_budget_counts_every_token_of_each_objectives_rows(tmp_path, token
         real[objective.name].append(batch.real_tokens)
     ratio = np.mean(real["btmlm"]) / np.mean(real["mmlm"])
     assert 0.95 < ratio < 1.05, ratio
+
+
+def test_a_line_longer_than_a_piece_is_skipped_not_a_refusal(tmp_path, monkeypatch):
+    """A line spanning several pieces leaves some shards with no line of their own: they read the whole source
+    instead of refusing the run, and the over-long line is counted as too_long, never handed out."""
+    from ernie_m.pretraining.corpus import LineReader
+
+    monkeypatch.setattr(LineReader, "max_line_bytes", 500)
+    short = [f"en {i}\n" for i in range(40)]
+    (tmp_path / "en.txt").write_text("".join(short[:20]) + "en " + "x " * 1500 + "99999\n" + "".join(short[20:]))
+    stream = _mono_stream(tmp_path, 0, 1)
+    stream.check_files()
+    taken = _take(stream, 40)
+    assert set(taken) == set(range(40))  # every short line, the long one never
+    assert stream.bad_lines()["too_long"] >= 1
+    whole = [reader for position in stream.positions.values() for reader in position["readers"]
+             if reader["whole_source"]]
+    assert whole, "no shard fell back to the whole source: the test no longer covers the case"
+
+
+def test_a_source_with_no_usable_line_anywhere_is_still_refused(tmp_path):
+    (tmp_path / "en.txt").write_text("\n" * 50 + "   \n" * 50)
+    with pytest.raises(CorpusError, match="en.txt: no usable line in any shard .*empty_line"):
+        _mono_stream(tmp_path, 0, 1).check_files()

@@ -10,7 +10,9 @@ Sharding (DESIGN §10): a language's (or pair's) files are cut into *pieces*, li
 1/shards of its bytes (a line belongs to the piece its first byte falls in), and the pieces are dealt to a fixed
 number of virtual shards. A shard's position is, per piece, the byte offset of its next line, so it does not depend
 on how many processes read the shards. A source too small for one piece per shard is shared: the shards on one piece
-take its lines in turn (line index modulo the sharers), so every line is still read once per pass.
+take its lines in turn (line index modulo the sharers), so every line is still read once per pass. A shard whose
+pieces hold no usable line (its byte ranges fall inside one long line, or all its lines are bad) reads its source's
+whole file set instead, repeating what the other shards read, rather than stopping the run.
 
 A reader cycles over its pieces forever (an epoch counter goes up at each wrap) and skips bad lines (invalid UTF-8,
 wrong number of columns, an empty side, over-long lines), counting each kind. `state()` / `load_state()` give the
@@ -144,16 +146,21 @@ class LineReader:
         pieces: the pieces to read in turn, or a path (the whole file).
         columns: 2 for parallel TSV (both sides non-empty), 1 for monolingual text (non-empty).
         share: what part of the corpus the pieces are, for error messages ("shard 3 of 64").
+        source_pieces: every piece of the source the pieces belong to: read instead when the reader's own pieces
+            hold no usable line.
     """
 
     # A line longer than this (bytes) is skipped and counted as "too_long": web text has megabyte "lines".
     max_line_bytes = 1 << 20
 
-    def __init__(self, pieces: Union[str, Sequence[Piece]], columns: int, share: str = "the whole file"):
+    def __init__(self, pieces: Union[str, Sequence[Piece]], columns: int, share: str = "the whole file",
+                 source_pieces: Optional[Sequence[Piece]] = None):
         self.pieces = [Piece(pieces)] if isinstance(pieces, str) else list(pieces)
         if not self.pieces:
             raise ValueError("a reader needs at least one piece")
-        for path in dict.fromkeys(piece.path for piece in self.pieces):
+        self.own_pieces = list(self.pieces)
+        self.source_pieces = list(source_pieces) if source_pieces else None
+        for path in dict.fromkeys(piece.path for piece in self.own_pieces + (self.source_pieces or [])):
             if not os.path.isfile(path):
                 raise CorpusError(f"corpus file not found: {path}")
         self.columns = columns
@@ -167,6 +174,7 @@ class LineReader:
         # A shared piece whose lines do not reach this reader's turn (a source with fewer lines than shards): then
         # it reads every line of the piece, repeating what the other sharers read, rather than nothing.
         self.whole_pieces = False
+        self.whole_source = False  # reading source_pieces, its own pieces having no usable line
         self._empty_epochs = 0
 
     @property
@@ -175,7 +183,8 @@ class LineReader:
 
     def state(self) -> Dict[str, object]:
         return {"epoch": self.epoch, "piece": self.piece, "offset": self.offset, "index": self.index,
-                "bad_lines": dict(self.bad_lines), "bytes_read": self.bytes_read, "whole_pieces": self.whole_pieces}
+                "bad_lines": dict(self.bad_lines), "bytes_read": self.bytes_read, "whole_pieces": self.whole_pieces,
+                "whole_source": self.whole_source}
 
     def load_state(self, state: Dict[str, object]) -> None:
         self.epoch = int(state["epoch"])
@@ -185,6 +194,8 @@ class LineReader:
         self.bad_lines = Counter(state.get("bad_lines", {}))
         self.bytes_read = int(state.get("bytes_read", 0))
         self.whole_pieces = bool(state.get("whole_pieces", False))
+        self.whole_source = bool(state.get("whole_source", False)) and self.source_pieces is not None
+        self.pieces = self.source_pieces if self.whole_source else self.own_pieces
         if not 0 <= self.piece < len(self.pieces):
             raise CorpusError(f"a saved reader position names piece {self.piece} of {len(self.pieces)}: the corpus "
                               f"files changed since the checkpoint")
@@ -270,9 +281,13 @@ class LineReader:
             if not yielded and not self.whole_pieces and any(piece.every > 1 for piece in self.pieces):
                 self.whole_pieces = True
                 continue
+            if not yielded and self.source_pieces is not None and not self.whole_source:
+                self.whole_source, self.pieces = True, self.source_pieces
+                continue
             if not yielded:
                 self._empty_epochs += 1
                 if self._empty_epochs >= 2:
                     files = ", ".join(dict.fromkeys(piece.path for piece in self.pieces))
-                    raise CorpusError(f"{files}: no usable line in {self.share} "
+                    share = "any shard" if self.whole_source else self.share
+                    raise CorpusError(f"{files}: no usable line in {share} "
                                       f"(bad lines: {dict(self.bad_lines) or 'none'})")

@@ -104,6 +104,12 @@ class Source:
     def name(self) -> str:
         return "-".join(self.key)
 
+    def reader(self, shard: int, shards: int, parallel: bool) -> LineReader:
+        """A reader of this source's lines in `shard`, falling back to the whole source when the shard's pieces
+        hold no usable line."""
+        return LineReader(shard_pieces(self.pieces, shard, shards), 2 if parallel else 1,
+                          f"shard {shard} of {shards}", source_pieces=self.pieces)
+
 
 def sources_of(files, shards: int, min_piece_bytes: int) -> List[Source]:
     """The files grouped by what they hold (a language, or a pair), in a stable order."""
@@ -125,8 +131,7 @@ class ShardSource:
         self.languages = [[language_ids[code] for code in source.key] for source in self.sources]
         self.probabilities = probabilities
         self.pool_size = pool_size
-        self.readers = [LineReader(shard_pieces(source.pieces, shard, shards), 2 if self.parallel else 1,
-                                   f"shard {shard} of {shards}") for source in self.sources]
+        self.readers = [source.reader(shard, shards, self.parallel) for source in self.sources]
         self._iterators = [iter(reader) for reader in self.readers]
         self.rng = np.random.default_rng(seed)
 
@@ -316,9 +321,7 @@ class ExampleStream:
         only a killed queue). Each check stops at the shard's first good line."""
         for shard in self.owned_shards:
             for source in self.sources:
-                reader = LineReader(shard_pieces(source.pieces, shard, self.shards), 2 if self.parallel else 1,
-                                    f"shard {shard} of {self.shards}")
-                next(iter(reader))
+                next(iter(source.reader(shard, self.shards, self.parallel)))
 
     # ---- pools ---------------------------------------------------------------------------------------------------
     def _start(self):
