@@ -129,3 +129,15 @@ def test_finding_files_and_missing_directories(tmp_path):
         find_parallel_files(str(tmp_path / "empty"))
     with pytest.raises(CorpusError, match="no monolingual files in"):
         find_monolingual_files(str(tmp_path / "empty"))
+
+
+def test_a_saved_position_that_is_no_longer_a_line_start_is_refused(tmp_path):
+    """A file rewritten to the same size with other line lengths: the saved offset would cut a line."""
+    path = tmp_path / "en.txt"
+    path.write_text("".join(f"line {i}\n" for i in range(20)))
+    reader = LineReader(str(path), 1)
+    take(iter(reader), 5)
+    state = reader.state()
+    path.write_text("".join(f"lin {i}\n" for i in range(20)) + "x" * 20 + "\n")
+    with pytest.raises(CorpusError, match=r"en.txt: the saved position \(byte 35\) is not the start of a line"):
+        LineReader(str(path), 1).load_state(state)

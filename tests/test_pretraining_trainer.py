@@ -378,3 +378,31 @@ def test_a_resume_on_fewer_ranks_cuts_the_missing_ranks_logs_to_its_step(corpus,
     Pretraining(smoke_config(corpus, tokenizer_dir), str(out), resume=True).close()
     kept = [json.loads(line) for line in (out / "log_rank1.jsonl").read_text().splitlines()]
     assert [r.get("step") for r in kept] == [1, 2, 3, 4]
+
+
+@pytest.mark.parametrize("change, message", [
+    ("prepend", r"en-de.tsv changed since the checkpoint: its size was \d+ bytes and is \d+"),
+    ("same size", "en-de.tsv changed since the checkpoint: its content differs"),
+    ("added", "en-de.more.tsv is in the corpus now and was not at the checkpoint"),
+    ("removed", "en-ru.tsv was in the corpus at the checkpoint and is not now"),
+])
+def test_a_resume_refuses_a_corpus_changed_under_the_same_names(corpus, tokenizer_dir, tmp_path, change, message):
+    """Before: a line prepended cut 16 examples mid-line, and another corpus under the same file names resumed
+    with partial and repeated lines, both without a word."""
+    import shutil
+
+    mine = tmp_path / "corpus"
+    shutil.copytree(corpus, mine)
+    Pretraining(smoke_config(mine, tokenizer_dir), str(tmp_path / "out"), stop_at=2).train()
+    pairs = mine / "parallel" / "en-de.tsv"
+    if change == "prepend":
+        pairs.write_bytes(b"One more line.\tNoch eine Zeile.\n" + pairs.read_bytes())
+    elif change == "same size":
+        pairs.write_bytes(pairs.read_bytes().replace(b"a", b"e"))
+    elif change == "added":
+        (mine / "parallel" / "en-de.more.tsv").write_text("A line.\tEine Zeile.\n")
+    else:
+        (mine / "parallel" / "en-ru.tsv").unlink()
+    with pytest.raises(RunError, match=f"cannot resume from .*checkpoint-2: {message}") as caught:
+        Pretraining(smoke_config(mine, tokenizer_dir), str(tmp_path / "out"), resume=True)
+    assert "\n" not in str(caught.value)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
+import hashlib
 import io
 import os
 import re
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 __all__ = ["CorpusError", "LineReader", "Piece", "ParallelFile", "MonolingualFile", "find_parallel_files",
-           "find_monolingual_files", "plan_pieces", "shard_pieces", "is_compressed"]
+           "find_monolingual_files", "plan_pieces", "shard_pieces", "is_compressed", "file_fingerprint"]
 
 _COMPRESSED = (".gz", ".zst")
 _PAIR_NAME = re.compile(r"^([A-Za-z][A-Za-z0-9_]*)-([A-Za-z][A-Za-z0-9_]*)(\.[\w.-]+)?\.tsv(\.gz|\.zst)?$")
@@ -139,6 +140,26 @@ def shard_pieces(pieces: Sequence[Piece], shard: int, shards: int) -> List[Piece
     return [dataclasses.replace(pieces[index], every=len(sharers), which=sharers.index(shard))]
 
 
+# A corpus fingerprint hashes windows of this many bytes at up to this many piece starts a file, plus its end.
+FINGERPRINT_WINDOW = 4096
+FINGERPRINT_WINDOWS = 256
+
+
+def file_fingerprint(path: str, starts: Sequence[int]) -> Dict[str, object]:
+    """The file's size and a SHA-256 over sampled windows of its stored bytes: at the piece starts (evenly thinned to
+    FINGERPRINT_WINDOWS) and at its end. Reads at most about 1 MiB, however large the file."""
+    size = os.path.getsize(path)
+    starts = sorted(set(starts))
+    if len(starts) > FINGERPRINT_WINDOWS:
+        starts = [starts[i * len(starts) // FINGERPRINT_WINDOWS] for i in range(FINGERPRINT_WINDOWS)]
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for offset in starts + [max(size - FINGERPRINT_WINDOW, 0)]:
+            handle.seek(max(offset - 1, 0))
+            digest.update(handle.read(FINGERPRINT_WINDOW))
+    return {"size": size, "sampled_sha256": digest.hexdigest()}
+
+
 class LineReader:
     """Cycles over its pieces, yielding (byte offset in the file, fields) for their well-formed lines.
 
@@ -199,6 +220,19 @@ class LineReader:
         if not 0 <= self.piece < len(self.pieces):
             raise CorpusError(f"a saved reader position names piece {self.piece} of {len(self.pieces)}: the corpus "
                               f"files changed since the checkpoint")
+        self._check_line_start()
+
+    def _check_line_start(self) -> None:
+        """A saved offset must be where a line starts: after a newline (or at the file's start)."""
+        path = self.path
+        if not self.offset or is_compressed(path):
+            return
+        with open(path, "rb") as handle:
+            handle.seek(self.offset - 1)
+            before = handle.read(1)
+        if before != b"\n":
+            raise CorpusError(f"{path}: the saved position (byte {self.offset}) is not the start of a line: the "
+                              f"file changed since the checkpoint")
 
     def _parse(self, raw: bytes) -> Optional[Tuple[str, ...]]:
         try:

@@ -32,7 +32,7 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 
 from ..objectives.examples import Monolingual, Parallel
-from .corpus import CorpusError, LineReader, ParallelFile, plan_pieces, shard_pieces
+from .corpus import CorpusError, LineReader, ParallelFile, file_fingerprint, plan_pieces, shard_pieces
 
 __all__ = ["sampling_probabilities", "Source", "sources_of", "ShardSource", "ExampleStream", "merge_positions"]
 
@@ -103,6 +103,12 @@ class Source:
     @property
     def name(self) -> str:
         return "-".join(self.key)
+
+    def fingerprint(self) -> Dict[str, dict]:
+        """File name -> size and sampled digest (`file_fingerprint`), over this source's files."""
+        return {os.path.basename(file.path): file_fingerprint(
+                    file.path, [piece.start for piece in self.pieces if piece.path == file.path])
+                for file in self.files}
 
     def reader(self, shard: int, shards: int, parallel: bool) -> LineReader:
         """A reader of this source's lines in `shard`, falling back to the whole source when the shard's pieces
@@ -381,9 +387,29 @@ class ExampleStream:
             self.cursors, self.next_role = list(state["cursors"]), int(state["next_role"])
         if state.get("rng") is not None:
             self.rng.bit_generator.state = state["rng"]
+        for shard, position in self.positions.items():  # offsets checked here, not first in a reader worker
+            if position is not None:
+                self._make_shard(shard).load_state(position)
         saved = {tuple(shape): batches for shape, batches in state["pending"]}
         self.pending = {shape: [[_example_from_json(item, self.parallel) for item in batch] for batch in batches]
                         for shape, batches in saved.items()}
+
+    def fingerprint(self) -> Dict[str, dict]:
+        """What identifies the corpus a data position is over: every file's name, size and sampled digest."""
+        return {name: print_ for source in self.sources for name, print_ in source.fingerprint().items()}
+
+    @staticmethod
+    def check_fingerprint(saved: Dict[str, dict], current: Dict[str, dict]) -> None:
+        """Raise CorpusError naming the first file added, removed or changed between two `fingerprint()`s."""
+        for name in sorted(set(saved) | set(current)):
+            if name not in current:
+                raise CorpusError(f"{name} was in the corpus at the checkpoint and is not now")
+            if name not in saved:
+                raise CorpusError(f"{name} is in the corpus now and was not at the checkpoint")
+            if saved[name] != current[name]:
+                was, now = saved[name].get("size"), current[name]["size"]
+                what = f"its size was {was} bytes and is {now}" if was != now else "its content differs"
+                raise CorpusError(f"{name} changed since the checkpoint: {what}")
 
     def bad_lines(self) -> Counter:
         """Bad lines met in the pools consumed so far, by kind, over this rank's shards."""

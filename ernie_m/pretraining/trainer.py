@@ -203,6 +203,7 @@ class Pretraining:
             self.streams = build_streams(config, self.tokenizer, self.language_ids, self.rank, self.world)
         except CorpusError as error:
             raise RunError(str(error))
+        self.corpus_fingerprint = {kind: stream.fingerprint() for kind, stream in self.streams.items()}
         self._init_evaluation()
 
         paddle.seed(self.seed)  # identical initial weights on every rank
@@ -293,6 +294,9 @@ class Pretraining:
             if not self.sharding:
                 self.checkpoints.load_optimizer(path, self.optimizer, model=self.model)
             positions = data_positions(state, path)
+            for kind, saved_files in state.get("corpus", {}).items():
+                if kind in self.streams:
+                    self.streams[kind].check_fingerprint(saved_files, self.corpus_fingerprint[kind])
             for kind, stream in self.streams.items():  # on any number of ranks (ernie_m.pretraining.data)
                 stream.load_state(merge_positions([rank_state[kind] for rank_state in positions], self.rank,
                                                   self.world, self.config.data.num_workers))
@@ -465,7 +469,7 @@ class Pretraining:
         try:
             self.checkpoints.save(step, self.model, self.optimizer, self.tokenizer,
                                   {"data": gathered, "bad_lines": bad, "btmlm_ready_at": self.btmlm_ready_at,
-                                   "tokenizer_sha256": self.tokenizer_digest},
+                                   "tokenizer_sha256": self.tokenizer_digest, "corpus": self.corpus_fingerprint},
                                   rank=self.rank, world_size=self.world, sharded_optimizer=self.sharding,
                                   barrier=self.barrier, run_config=self.config)
         except WRITE_ERRORS as error:  # a full disk, a lost mount: the unfinished directory is already removed
