@@ -277,7 +277,7 @@ def test_a_corpus_file_with_no_usable_line_is_named_before_training(corpus, toke
     data = tmp_path / "corpus"
     shutil.copytree(corpus, data)
     (data / "mono" / "de.txt").write_bytes(b"\r\r\r")  # CR-only line endings: one line, empty
-    with pytest.raises(RunError, match=rf"{data}/mono/de.txt: no usable line in shard 0 of 64"):
+    with pytest.raises(RunError, match=rf"{data}/mono/de.txt: no usable line in any shard"):
         Pretraining(smoke_config(data, tokenizer_dir, f"data.num_workers={workers}"), str(tmp_path / "out"))
     assert not (tmp_path / "out" / "log_rank0.jsonl").exists()
 
