@@ -148,7 +148,7 @@ def _load(checkpoint: str, architecture: Optional[str] = None):
     saved = _architecture(checkpoint) if os.path.isdir(checkpoint) else "ErnieMModel"  # checks config.json
     architecture = architecture or saved
     try:
-        model = ARCHITECTURES[architecture].model_class.from_pretrained(checkpoint)
+        model = ARCHITECTURES[architecture].model_class.from_pretrained(checkpoint, allow_new_head=False)
         tokenizer = ernie_m.ErnieMTokenizer.from_pretrained(checkpoint)
     except (OSError, ValueError, TypeError, RuntimeError, ernie_m.CheckpointFormatError,
             ernie_m.UnsafeCheckpointError) as error:  # TypeError: a config.json field of a wrong type (dtype);

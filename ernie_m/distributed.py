@@ -70,28 +70,45 @@ def end_rank(status: int) -> NoReturn:
     os._exit(status)
 
 
+_watched_parent = None  # the launcher's pid, once end_with_launcher has run in this process
+
+
 def end_with_launcher() -> None:
-    """Make this process end when its parent (the launcher) dies: the kernel's parent-death signal where Linux
-    offers it, and a watchdog thread in any case (the parent may already be gone, or the call may be refused)."""
-    parent = os.getppid()
+    """Make this rank end when its parent (the launcher) dies: the kernel's parent-death signal where Linux offers
+    it, and a watchdog thread in any case (the call may be refused). Does nothing outside a launched job, and
+    once per process.
+
+    Entry files call it first, before importing Paddle: the parent is read here, and a launcher that died before
+    this read leaves the rank with init (pid 1) as its parent, which is the one case still told apart.
+    """
+    global _watched_parent
+    if _watched_parent is not None or _world_size_from_launcher() <= 1:
+        return
+    parent = _watched_parent = os.getppid()
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
     except (OSError, AttributeError):
         pass
+    if parent == 1:
+        _launcher_gone(parent)
 
     def watch() -> None:
         while True:
             time.sleep(_WATCHDOG_PERIOD_S)
             if os.getppid() != parent:
-                sys.stderr.write(f"rank {os.environ.get('PADDLE_TRAINER_ID', '?')}: the launcher (pid {parent}) is "
-                                 f"gone; ending this rank\n")
-                sys.stderr.flush()
-                os._exit(_LAUNCHER_GONE)
+                _launcher_gone(parent)
 
     threading.Thread(target=watch, name="launcher-watchdog", daemon=True).start()
     if os.getppid() != parent:  # died between the two reads
-        os._exit(_LAUNCHER_GONE)
+        _launcher_gone(parent)
+
+
+def _launcher_gone(parent: int) -> NoReturn:
+    sys.stderr.write(f"rank {os.environ.get('PADDLE_TRAINER_ID', '?')}: the launcher (pid {parent}) is gone; "
+                     f"ending this rank\n")
+    sys.stderr.flush()
+    os._exit(_LAUNCHER_GONE)
 
 
 def run_entry(main: Callable[..., object], *args) -> NoReturn:

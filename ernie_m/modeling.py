@@ -12,6 +12,7 @@ from PaddleNLP, on purpose:
 from __future__ import annotations
 
 import contextlib
+import sys
 from typing import Optional
 
 import numpy as np
@@ -248,6 +249,37 @@ def _restricted_pdparams_loading():
         _paddlenlp_model_utils.load_state_dict = original
 
 
+# Heads that read only the token states: a checkpoint without the pooler (HF's classes have none) is complete.
+_POOLER_UNUSED = [r"(^|\.)pooler\."]
+
+# Absent from a checkpoint by design: language rows start at zero, so adding them leaves the outputs unchanged.
+_NEW_BY_DESIGN = ("language_embeddings.",)
+
+
+def _check_weights_loaded(model, source, allow_missing: bool, allow_new_head: bool) -> None:
+    """Refuse (ValueError, one line) a checkpoint that left weights of `model` at their random start, except a
+    task head to be fine-tuned, which is named on stderr."""
+    prefix = model.base_model_prefix + "."
+    own = model.state_dict()
+    # PaddleNLP strips the prefix when an encoder's checkpoint loads into a head: name keys as the model does.
+    missing = sorted(key if key in own or prefix + key not in own else prefix + key
+                     for key in getattr(model, "_weights_not_loaded", ()))
+    if not missing:
+        return
+    head_keys = {key for key in own if not key.startswith(prefix)} if hasattr(
+        model, model.base_model_prefix) else set()
+    head = [key for key in missing if key in head_keys]
+    encoder = [key for key in missing if key not in head_keys and not any(part in key for part in _NEW_BY_DESIGN)]
+    refused = encoder + ([] if allow_new_head else head)
+    if refused and not allow_missing:
+        more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+        what = ("its task head is not in the checkpoint; fine-tune it first" if not encoder else
+                "it would start from random weights")
+        raise ValueError(f"{getattr(model, '_weights_file', None) or source}: no weight {refused[0]!r}{more} for {type(model).__name__}: {what} "
+                         f"(allow_missing_weights=True loads it anyway)")
+    print(f"{type(model).__name__}: newly initialised, not in {source}: {', '.join(missing)}", file=sys.stderr)
+
+
 def _array_to_tensor(array: np.ndarray) -> Tensor:
     tensor = paddle.to_tensor(array, place=paddle.CPUPlace())
     if array.dtype == np.uint16:  # paddle.save stores bfloat16 as uint16 bits
@@ -267,14 +299,30 @@ class ErnieMPretrainedModel(PretrainedModel):
     _keys_to_ignore_on_load_unexpected = [r"position_ids"]
 
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, allow_missing_weights: bool = False,
+                        allow_new_head: bool = True, **kwargs):
         """PaddleNLP's `from_pretrained` (local directory or released name), with `.pdparams` read safely.
 
         A weight whose shape differs from the model's raises, naming the key, unless
         `ignore_mismatched_sizes=True` (then it is newly initialised, e.g. a classifier with other labels).
+        A weight of the encoder missing from the checkpoint raises, naming it, unless `allow_missing_weights=True`
+        (PaddleNLP's behaviour: it starts random). A missing task head (an encoder checkpoint loaded to be
+        fine-tuned) is initialised and named in one line, or refused with `allow_new_head=False`, as inference
+        does.
         """
         with _restricted_pdparams_loading():
-            return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+            model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        _check_weights_loaded(model, pretrained_model_name_or_path, allow_missing_weights, allow_new_head)
+        return model
+
+    @classmethod
+    def _load_pretrained_model(cls, *args, **kwargs):
+        loaded = super()._load_pretrained_model(*args, **kwargs)
+        model, missing = loaded[0], loaded[1]
+        model._weights_not_loaded = list(missing)  # read by from_pretrained, with the file they were missing from
+        archive = kwargs.get("resolved_archive_file")
+        model._weights_file = archive[0] if isinstance(archive, (list, tuple)) and archive else archive
+        return loaded
 
     def _init_weights(self, layer):
         std = self.config.initializer_range
@@ -418,6 +466,8 @@ class ErnieMForSequenceClassification(ErnieMPretrainedModel):
 class ErnieMForTokenClassification(ErnieMPretrainedModel):
     """Per-token dropout -> linear. Labels equal to -100 are ignored by the loss."""
 
+    _keys_to_ignore_on_load_missing = _POOLER_UNUSED
+
     def __init__(self, config: ErnieMConfig):
         super().__init__(config)
         self.ernie_m = ErnieMModel(config)
@@ -444,6 +494,8 @@ class ErnieMForTokenClassification(ErnieMPretrainedModel):
 
 class ErnieMForQuestionAnswering(ErnieMPretrainedModel):
     """Span extraction: `classifier` [hidden, 2] gives start and end logits."""
+
+    _keys_to_ignore_on_load_missing = _POOLER_UNUSED
 
     def __init__(self, config: ErnieMConfig):
         super().__init__(config)
@@ -513,6 +565,8 @@ class UIEM(ErnieMPretrainedModel):
     UIE-M checkpoints were trained with PaddleNLP's default mask; pass an explicit mask or set
     `legacy_attention_mask=True` to reproduce them exactly.
     """
+
+    _keys_to_ignore_on_load_missing = _POOLER_UNUSED
 
     def __init__(self, config: ErnieMConfig):
         super().__init__(config)

@@ -83,7 +83,7 @@ def load_for_taskflow(model_class, task_path: str):
     if "legacy_attention_mask" not in raw:
         # Made by PaddleNLP, whose ErnieM trained with the mask built from token id 0.
         config.legacy_attention_mask = True
-    model = model_class.from_pretrained(task_path, config=config)
+    model = model_class.from_pretrained(task_path, config=config, allow_new_head=False)
     model.eval()
     return model
 

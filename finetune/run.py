@@ -8,7 +8,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from ernie_m.distributed import run_entry  # noqa: E402
+from ernie_m.distributed import end_with_launcher, run_entry  # noqa: E402
+
+if __name__ == "__main__":  # first: a launcher killed while Paddle loads must not leave this rank running
+    end_with_launcher()
+
+
 from finetune import classification, ner, qa, retrieval  # noqa: E402
 
 TASKS = {"classification": classification, "ner": ner, "qa": qa, "retrieval": retrieval}

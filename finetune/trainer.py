@@ -287,7 +287,7 @@ class FineTuning:
         the weights in memory (the last step's, or the given model's when nothing was trained)."""
         best = os.path.join(self.args.output_dir, "best")
         if self.args.load_best_model_at_end and self.best is not None and os.path.isdir(best):
-            return model_class.from_pretrained(best)
+            return model_class.from_pretrained(best, allow_new_head=False)
         return self.model
 
 

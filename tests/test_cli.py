@@ -132,6 +132,10 @@ def _broken_checkpoint(source, destination, kind):
         state = load_state_dict(path)
         key = next(k for k in state if k.endswith("linear1.weight"))
         save_state_dict(dict(state, **{key: state[key][:, :100]}), path)
+    elif kind in ("missing tensor", "no head"):
+        path = os.path.join(destination, "model_state.pdparams")
+        dropped = "encoder.layers.1." if kind == "missing tensor" else "classifier."
+        save_state_dict({k: v for k, v in load_state_dict(path).items() if dropped not in k}, path)
     return destination
 
 
@@ -145,18 +149,21 @@ def _broken_checkpoint(source, destination, kind):
     (["embed", "{complex dtype}", "{texts}", "v.npy"], "set_default_dtype only supports"),
     (["embed", "{wrong shape}", "{texts}", "v.npy"], "linear1.weight receives a shape [64, 100], but the expected "
                                                      "shape is [64, 256]"),
+    (["embed", "{missing tensor}", "{texts}", "v.npy", "--layer", "2"], "no weight 'encoder.layers.1."),
+    (["predict", "{no head}", "{texts}"], "its task head is not in the checkpoint"),
 ])
 def test_hostile_input_ends_in_one_line_and_status_2_before_any_output(tiny_model_dir, classifier_dir, tmp_path,
                                                                         args, message, capsys, monkeypatch):
     """Before: tracebacks (invalid UTF-8, a config.json that is a list, a complex dtype, weights of a wrong shape),
-    an output directory found missing only after all the computation, and `--batch_size -3` writing 0 embeddings
-    with status 0."""
+    an output directory found missing only after all the computation, `--batch_size -3` writing 0 embeddings
+    with status 0, and a missing encoder layer or classifier left random (two runs differed by 0.10)."""
     (tmp_path / "texts.txt").write_text("hello\n")
     (tmp_path / "bad.txt").write_bytes(b"good\nbad \xff line\n")
     paths = {"model": tiny_model_dir, "classifier": classifier_dir, "texts": tmp_path / "texts.txt",
              "bad_utf8": tmp_path / "bad.txt"}
-    for kind in ("config is a list", "complex dtype", "wrong shape"):
-        paths[kind] = _broken_checkpoint(tiny_model_dir, str(tmp_path / kind.replace(" ", "_")), kind)
+    for kind in ("config is a list", "complex dtype", "wrong shape", "missing tensor", "no head"):
+        source = classifier_dir if kind == "no head" else tiny_model_dir
+        paths[kind] = _broken_checkpoint(source, str(tmp_path / kind.replace(" ", "_")), kind)
     monkeypatch.chdir(tmp_path)
     with pytest.raises(SystemExit) as caught:  # in process: the command's main, as the console script calls it
         cli.main([a.format(**paths) for a in args])

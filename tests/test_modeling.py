@@ -244,3 +244,48 @@ def test_a_language_embedding_model_without_language_ids_refuses_unless_told(tok
     model(ids, language_ids=paddle.to_tensor([[1, 1, 1, 1]]))
     model.config.allow_missing_language_ids = True
     assert model(ids).shape == [1, 2]
+
+
+def _save_without(model, directory, dropped):
+    """`model` saved with every weight whose name contains one of `dropped` left out."""
+    import os
+
+    model.save_pretrained(str(directory))
+    state = {key: value for key, value in model.state_dict().items() if not any(part in key for part in dropped)}
+    for name in os.listdir(directory):
+        if name.endswith((".pdparams", ".safetensors")):
+            os.remove(directory / name)
+    paddle.save(state, str(directory / "model_state.pdparams"))
+
+
+def test_a_checkpoint_missing_an_encoder_weight_loads_only_when_told(tmp_path, capsys):
+    """Before: PaddleNLP logged a warning and left encoder layer 1 random, so two loads gave different outputs."""
+    config = ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=50)
+    _save_without(ernie_m.ErnieMModel(config), tmp_path, ["encoder.layers.1."])
+    with pytest.raises(ValueError) as caught:
+        ernie_m.ErnieMModel.from_pretrained(str(tmp_path))
+    message = str(caught.value)
+    assert "no weight 'encoder.layers.1." in message and "allow_missing_weights=True" in message
+    assert "\n" not in message
+    model = ernie_m.ErnieMModel.from_pretrained(str(tmp_path), allow_missing_weights=True)
+    assert model is not None and "newly initialised" in capsys.readouterr().err
+
+
+def test_a_new_task_head_is_named_in_one_line_or_refused_for_inference(tmp_path, capsys):
+    config = ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=50)
+    ernie_m.ErnieMModel(config).save_pretrained(str(tmp_path))
+    ernie_m.ErnieMForSequenceClassification.from_pretrained(str(tmp_path), num_classes=3)
+    notice = [line for line in capsys.readouterr().err.splitlines() if "newly initialised" in line]
+    assert notice == [f"ErnieMForSequenceClassification: newly initialised, not in {tmp_path}: classifier.bias, "
+                      f"classifier.weight"]
+    with pytest.raises(ValueError, match="its task head is not in the checkpoint; fine-tune it first"):
+        ernie_m.ErnieMForSequenceClassification.from_pretrained(str(tmp_path), num_classes=3, allow_new_head=False)
+
+
+def test_heads_that_never_use_the_pooler_load_without_it(tmp_path, capsys):
+    """HF's token-classification and QA classes have no pooler; a checkpoint converted from them is complete."""
+    config = ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=50, num_classes=3)
+    for head in (ernie_m.ErnieMForTokenClassification, ernie_m.ErnieMForQuestionAnswering):
+        _save_without(head(config), tmp_path / head.__name__, ["pooler."])
+        head.from_pretrained(str(tmp_path / head.__name__), allow_new_head=False)
+    assert "newly initialised" not in capsys.readouterr().err

@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from tests.helpers import PRETRAIN_SCRIPT as SCRIPT
 from tests.helpers import ROOT, read_log
@@ -180,6 +181,50 @@ def test_ranks_end_within_seconds_of_their_launcher_being_killed(corpus, tokeniz
             time.sleep(0.2)
         assert launcher.returncode == -signal.SIGKILL
         assert not any(_alive(rank) for rank in ranks), "a rank outlived its launcher by 10 s"
+    finally:
+        for pid in [launcher.pid, *ranks]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _children(pid):
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    if int(handle.read().split(")")[-1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return found
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.3, 2.0])
+def test_ranks_end_when_their_launcher_is_killed_during_their_start_up(corpus, tokenizer_dir, tmp_path, delay):
+    """SIGKILL of the launcher `delay` seconds after both ranks exist (interpreter start-up, importing Paddle,
+    building the run). Before: at 0.3 s the ranks trained all their steps and wrote a checkpoint, unsupervised."""
+    out = tmp_path / "out"
+    command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
+               str(tmp_path / "logs"), SCRIPT, *_arguments(corpus, tokenizer_dir, out, "train.save_steps=2")]
+    launcher = subprocess.Popen(command, cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    ranks = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(ranks) < 2 and time.monotonic() < deadline:
+            ranks = [pid for pid in _children(launcher.pid) if SCRIPT in open(f"/proc/{pid}/cmdline").read()]
+            time.sleep(0.01)
+        assert len(ranks) == 2, "the launcher did not start two ranks"
+        time.sleep(delay)
+        os.kill(launcher.pid, signal.SIGKILL)
+        killed = time.monotonic()
+        while any(_alive(rank) for rank in ranks) and time.monotonic() - killed < 10:
+            time.sleep(0.1)
+        assert not any(_alive(rank) for rank in ranks), f"a rank outlived its launcher (killed at {delay} s) by 10 s"
+        assert not out.exists() or not _checkpoints(out)
     finally:
         for pid in [launcher.pid, *ranks]:
             try:
