@@ -32,3 +32,11 @@ def number_in(low: float, high: float, low_open: bool = False):
         return value
 
     return parse
+
+
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser whose usage mistakes are one line (`PROG: error: ... (--help lists the options)`, exit 2)
+    instead of the usage block and the line: the entry points' errors are all one line."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (--help lists the options)\n")

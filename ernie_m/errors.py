@@ -1,6 +1,9 @@
 """One line out of an exception, for the one-line refusals of the command line and the training entry points."""
 from __future__ import annotations
 
+import os
+import tempfile
+import traceback
 from typing import Sequence
 
 
@@ -14,3 +17,13 @@ def reason(error: BaseException, keywords: Sequence[str] = ("shape", "missing"))
     key) below it. The first line naming one of `keywords`, else the first line."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()] or [type(error).__name__]
     return next((line for line in lines if any(word in line.lower() for word in keywords)), lines[0])
+
+
+def unforeseen_error_line(program: str, error: BaseException) -> str:
+    """The one line an entry point prints for an error it did not foresee (a bug): the traceback goes to a file,
+    so the console keeps one line and the report keeps everything."""
+    descriptor, path = tempfile.mkstemp(prefix=f"{program.replace(' ', '-')}-error-", suffix=".txt")
+    with os.fdopen(descriptor, "w") as handle:
+        traceback.print_exception(type(error), error, error.__traceback__, file=handle)
+    return (f"{program}: unforeseen {type(error).__name__}: {first_line(error)} (a bug; the traceback is in "
+            f"{path}, please report it)")

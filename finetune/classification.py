@@ -19,6 +19,8 @@ from typing import Dict, List, Sequence
 import numpy as np
 import paddle
 
+from ernie_m.argtypes import ArgumentParser
+
 from .arguments import add_training_arguments
 from .command import check_languages, dev_scores, fine_tuning_run, save_results, task_main, train_and_select
 from .metrics import accuracy, with_average
@@ -206,7 +208,7 @@ def run(args, progress: bool = True) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True, choices=list(TASKS))
     p.add_argument("--data_dir", help="xnli: XNLI-1.0/; pawsx: PAWS-X x-final/")
     p.add_argument("--train_file", help="custom: the training file; xnli: MultiNLI's multinli_1.0_train.txt")

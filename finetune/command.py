@@ -13,6 +13,7 @@ from typing import Callable, Optional, Tuple
 import paddle
 
 from ernie_m.cpu import keep_freed_memory_on_cpu
+from ernie_m.errors import unforeseen_error_line
 
 from .arguments import FineTuningArguments, resolve_do_flags
 from .readers import BenchmarkDataError
@@ -82,5 +83,8 @@ def task_main(build_parser, run, shown: Callable[[dict], dict], argv=None) -> No
     except KeyboardInterrupt:
         # A training task (it has --do_train) names the checkpoint to resume from, or that there is none yet.
         _fail(INTERRUPTED, interrupted_message(args.output_dir) if hasattr(args, "do_train") else "interrupted")
+    except Exception as error:  # noqa: BLE001  (the entry's boundary: one line, the traceback kept in a file)
+        print(unforeseen_error_line("finetune", error), file=sys.stderr)
+        raise SystemExit(1)
     if paddle.distributed.get_rank() == 0:
         print(json.dumps(shown(summary), indent=1))

@@ -19,6 +19,8 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import paddle
 
+from ernie_m.argtypes import ArgumentParser
+
 from .arguments import add_training_arguments
 from .command import check_languages, dev_scores, fine_tuning_run, save_results, task_main, train_and_select
 from .metrics import ner_scores, with_average
@@ -168,7 +170,7 @@ def run(args, progress: bool = True) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train", nargs="+", help="[language:]path of training files (CoNLL columns or JSON lines)")
     p.add_argument("--dev", nargs="+", help="[language:]path of development files (the best average is kept)")
     p.add_argument("--test", nargs="*", help="[language:]path of test files")

@@ -18,7 +18,7 @@ from typing import Dict, List, Sequence
 
 import numpy as np
 import paddle
-from ernie_m.argtypes import integer_from
+from ernie_m.argtypes import ArgumentParser, integer_from
 
 from .metrics import qa_scores, with_average
 from .arguments import add_training_arguments
@@ -202,7 +202,7 @@ def read_training(args):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--train_file", help="SQuAD-format training file (SQuAD v1.1 for MLQA/XQuAD)")
     p.add_argument("--train_language", default="en")
     p.add_argument("--dev", nargs="+", help="language:path of SQuAD-format development files")

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ernie_m.argtypes import integer_from
+from ernie_m.argtypes import ArgumentParser, integer_from
 from ernie_m.embeddings import default_layer, sentence_embeddings
 
 from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average
@@ -166,7 +166,7 @@ def run(args) -> dict:
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True, choices=["tatoeba", "bucc"])
     p.add_argument("--data_dir", required=True)
     p.add_argument("--languages", nargs="+", help="Tatoeba: deu fra ...; BUCC: de fr ru zh (default: every language "

@@ -25,13 +25,14 @@ from ernie_m.cpu import configure_process, keep_freed_memory_on_cpu  # noqa: E40
 
 configure_process()  # before Paddle loads: MKL reads its kernel choice once (ernie_m/cpu.py)
 
-from ernie_m.argtypes import integer_from  # noqa: E402
+from ernie_m.argtypes import ArgumentParser, integer_from  # noqa: E402
+from ernie_m.errors import unforeseen_error_line  # noqa: E402
 from ernie_m.pretraining.config import ConfigError, load_config  # noqa: E402
 from ernie_m.pretraining.trainer import Pretraining, RunError  # noqa: E402
 
 
 def parse_arguments(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", required=True, help="YAML file (see pretrain/configs/)")
     parser.add_argument("--output_dir", required=True)
     parser.add_argument("--max_steps", type=integer_from(1),
@@ -66,7 +67,11 @@ def main(argv=None) -> None:
         Pretraining(config, args.output_dir, resume=args.resume, stop_at=args.max_steps,
                     overwrite=args.overwrite, branch_from=args.branch_from).train()
     except RunError as error:
-        raise SystemExit(f"run_pretrain: {error}")
+        print(f"run_pretrain: {error}", file=sys.stderr)
+        raise SystemExit(error.status)
+    except Exception as error:  # noqa: BLE001  (the entry's boundary: one line, the traceback kept in a file)
+        print(unforeseen_error_line("run_pretrain", error), file=sys.stderr)
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import yaml
 
+from ..errors import first_line
 from .schedule import Stage
 
 __all__ = ["ConfigError", "ModelSection", "DataSection", "OptimizerSection", "TrainSection", "CAMLMSection",
@@ -118,6 +119,8 @@ class TrainSection:
     max_nonfinite_steps: int = 20  # non-finite losses in a row (each skips its update) that stop the run
 
     def validate(self, path: str) -> None:
+        # The data seed is seed x 1000 and Paddle's generator takes an unsigned 64-bit seed.
+        _check(0 <= self.seed < 2 ** 53, f"{path}.seed", f"must be in [0, 2**53), got {self.seed}")
         for name in ("accumulate_steps", "save_steps", "keep_checkpoints", "max_nonfinite_steps"):
             _check(getattr(self, name) > 0, f"{path}.{name}", f"must be positive, got {getattr(self, name)}")
         _check(self.eval_steps >= 0, f"{path}.eval_steps", f"must be >= 0, got {self.eval_steps}")
@@ -368,7 +371,10 @@ def _convert(value: Any, kind, path: str):
 
 def parse_value(raw: str):
     """YAML, but "2e-4" is a number (YAML 1.1 reads exponents without a dot as strings)."""
-    value = yaml.safe_load(raw)
+    try:
+        value = yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"value {raw!r} is not valid YAML ({first_line(error)})") from None
     if isinstance(value, str):
         try:
             return float(value)
@@ -382,6 +388,13 @@ def apply_override(data: dict, assignment: str) -> None:
     if "=" not in assignment:
         raise ConfigError(f"override {assignment!r} is not of the form key.path=value")
     path, raw = assignment.split("=", 1)
+    try:
+        _assign(data, path, raw)
+    except ConfigError as error:
+        raise ConfigError(f"override {assignment!r}: {error}") from None
+
+
+def _assign(data: dict, path: str, raw: str) -> None:
     node = data
     keys = [int(key) if key.isdigit() else key for key in path.split(".")]
     for depth, key in enumerate(keys):
@@ -399,18 +412,29 @@ def apply_override(data: dict, assignment: str) -> None:
                     node[key] = {}
                 node = node[key]
         else:
-            raise ConfigError(f"override {assignment!r}: no such field {key!r} here")
+            raise ConfigError(f"no such field {key!r} here")
 
 
 def load_config(path: str, overrides: List[str] = ()) -> PretrainingConfig:
     """Read a YAML/JSON file, apply dotted overrides, build and validate the configuration."""
     if not os.path.isfile(path):
         raise ConfigError(f"config file not found: {path}")
-    with open(path) as handle:
-        try:
-            data = yaml.safe_load(handle) or {}
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML ({str(error).splitlines()[0]})") from None
+    with open(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw[:error.start].count(b"\n") + 1
+        raise ConfigError(f"{path}:{line}: not valid UTF-8 (byte 0x{raw[error.start]:02x})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({first_line(error)})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields (tokenizer:, stages:, ...), found "
+                          f"{type(data).__name__}")
     for assignment in overrides:
         apply_override(data, assignment)
     if not data.get("stages"):

@@ -26,9 +26,12 @@ import hashlib
 import io
 import os
 import re
+import zlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Union
+
+from ..errors import first_line
 
 __all__ = ["CorpusError", "LineReader", "Piece", "ParallelFile", "MonolingualFile", "find_parallel_files",
            "find_monolingual_files", "plan_pieces", "shard_pieces", "is_compressed", "file_fingerprint"]
@@ -73,18 +76,24 @@ def _find(directory: str, pattern: re.Pattern, expected: str, kind: str) -> List
     return matches
 
 
+def _regular(path: str) -> str:
+    if not os.path.isfile(path):  # a dangling or looping link, a directory, a FIFO
+        raise CorpusError(f"{path}: not a readable regular file (a broken or looping link?)")
+    return path
+
+
 def find_parallel_files(directory: str) -> List[ParallelFile]:
     """Every `<src>-<tgt>[.<part>].tsv[.gz|.zst]` in `directory`; other files are ignored."""
     matches = _find(directory, _PAIR_NAME, "files named <src>-<tgt>.tsv, one 'source<TAB>target' pair a line",
                     "parallel")
-    return [ParallelFile(os.path.join(directory, m.group(0)), m.group(1), m.group(2)) for m in matches]
+    return [ParallelFile(_regular(os.path.join(directory, m.group(0))), m.group(1), m.group(2)) for m in matches]
 
 
 def find_monolingual_files(directory: str) -> List[MonolingualFile]:
     """Every `<lang>[.<part>].txt[.gz|.zst]` in `directory`."""
     matches = _find(directory, _MONO_NAME, "files named <lang>.txt, one sentence or paragraph a line",
                     "monolingual")
-    return [MonolingualFile(os.path.join(directory, m.group(0)), m.group(1)) for m in matches]
+    return [MonolingualFile(_regular(os.path.join(directory, m.group(0))), m.group(1)) for m in matches]
 
 
 def is_compressed(path: str) -> bool:
@@ -103,6 +112,16 @@ def open_binary(path: str):
         raw = open(path, "rb")
         return io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw, closefd=True))
     return open(path, "rb")
+
+
+def _read_errors() -> tuple:
+    """What reading a corpus file can raise: I/O errors, gzip's (not gzip, truncated, corrupt) and zstandard's."""
+    errors = (OSError, EOFError, zlib.error)
+    try:
+        import zstandard
+    except ImportError:
+        return errors
+    return errors + (zstandard.ZstdError,)
 
 
 @dataclass(frozen=True)
@@ -281,17 +300,21 @@ class LineReader:
 
     def _lines(self, piece: Piece) -> Iterator[Tuple[int, bytes, bool]]:
         """(offset, raw line, too long) of the piece's lines from the saved position; the position moves on as
-        each line is read."""
-        with open_binary(piece.path) as handle:
-            self._seek(handle, piece)
-            while piece.end is None or self.offset < piece.end:
-                offset = self.offset
-                raw, size, too_long = self._read_line(handle)
-                if not size:
-                    return
-                self.offset += size
-                self.index += 1
-                yield offset, raw, too_long
+        each line is read. A file that cannot be read or decompressed is a CorpusError naming it."""
+        try:
+            with open_binary(piece.path) as handle:
+                self._seek(handle, piece)
+                while piece.end is None or self.offset < piece.end:
+                    offset = self.offset
+                    raw, size, too_long = self._read_line(handle)
+                    if not size:
+                        return
+                    self.offset += size
+                    self.index += 1
+                    yield offset, raw, too_long
+        except _read_errors() as error:
+            raise CorpusError(f"{piece.path}: cannot be read at byte {self.offset or 0} ({first_line(error)})") \
+                from None
 
     def __iter__(self) -> Iterator[Tuple[int, Tuple[str, ...]]]:
         while True:

@@ -215,7 +215,14 @@ def _pool_dataset(make_shard, positions: Dict[int, dict], cursors: List[int], fi
                     shards[shard] = make_shard(shard)
                     if positions.get(shard) is not None:
                         shards[shard].load_state(positions[shard])
-                examples = shards[shard].next_pool()
+                try:
+                    examples = shards[shard].next_pool()
+                except CorpusError as error:
+                    # Passed on as an item (with an array, as every item has): a worker's exception reaches the
+                    # trainer only as Paddle's "Blocking queue is killed". The trainer stops at the first one.
+                    failure = {"error": str(error), "array": np.zeros(1, dtype=np.int64)}
+                    while True:
+                        yield failure
                 shards[shard].release()
                 cursor += 1
                 yield {**pack_pool(examples), "state": json.dumps({"role": role, "shard": shard, "cursor": cursor,
@@ -344,6 +351,8 @@ class ExampleStream:
         if self._pools is None:
             self._pools = self._start()
         item = next(self._pools)
+        if "error" in item:
+            raise CorpusError(item["error"])
         state = json.loads(item.pop("state"))
         role = state["role"]
         if role != self.next_role:  # the exact-resume bookkeeping rests on this order

@@ -20,7 +20,7 @@ import numpy as np
 import paddle
 
 from ..atomic import WRITE_ERRORS
-from ..configuration import ErnieMConfig
+from ..configuration import POSITION_OFFSET, ErnieMConfig
 from ..errors import first_line
 from ..modeling import ErnieMForPretraining
 from ..objectives import REGISTRY, MaskingConfig, SpecialIds, masked_lm_loss
@@ -46,7 +46,24 @@ _FINDERS = {"parallel": ("parallel_dir", find_parallel_files), "monolingual": ("
 
 
 class RunError(Exception):
-    """A run that cannot go on, in one line that says what to do; the last good checkpoint is left intact."""
+    """A run that cannot go on, in one line that says what to do; the last good checkpoint is left intact.
+    `status` is the exit status: 2 for a mistake in the command or the configuration, 1 for the run's own failures
+    (bad data, a resume that does not fit, a full disk)."""
+
+    def __init__(self, message: str, status: int = 1):
+        super().__init__(message)
+        self.status = status
+
+
+def load_tokenizer(name_or_path: str) -> ErnieMTokenizer:
+    """The run's tokenizer: a directory, or a released name (downloaded by PaddleNLP); anything else refused
+    without PaddleNLP's online lookup."""
+    if not os.path.isdir(name_or_path) and name_or_path not in ErnieMTokenizer.pretrained_init_configuration:
+        raise RunError(f"tokenizer directory not found: {name_or_path}", status=2)
+    try:
+        return ErnieMTokenizer.from_pretrained(name_or_path)
+    except (OSError, ValueError) as error:
+        raise RunError(f"tokenizer {name_or_path}: {first_line(error)}", status=2) from None
 
 
 # ---- the pieces a run is built from ------------------------------------------------------------------------------
@@ -100,7 +117,7 @@ def btmlm_target_languages(config: PretrainingConfig, language_ids: Dict[str, in
     unknown = [code for code in codes if code not in language_ids]
     if unknown or not codes:
         raise RunError(f"btmlm.target_languages: {unknown or 'empty'} not among the configured languages "
-                       f"{sorted(language_ids)}")
+                       f"{sorted(language_ids)}", status=2)
     return sorted(language_ids[code] for code in codes)
 
 
@@ -167,8 +184,11 @@ class Pretraining:
         try:
             if resume and branch_from:
                 raise RunError("--resume continues this directory's run and --branch_from starts one from another "
-                               "run's checkpoint: give one of them")
+                               "run's checkpoint: give one of them", status=2)
             self._setup(resume, stop_at, overwrite, branch_from)
+        except OSError as error:  # a read-only or full output directory while setting up
+            self.close()
+            raise RunError(first_line(error)) from None
         except BaseException:
             self.close()
             raise
@@ -181,20 +201,20 @@ class Pretraining:
         self.stop_at = self.total_steps if stop_at is None else stop_at
         if not 0 < self.stop_at <= self.total_steps:
             raise RunError(f"--max_steps {stop_at} is outside the schedule (1-{self.total_steps} steps, the sum of "
-                           f"stages.*.steps); change the stages' steps to train longer")
+                           f"stages.*.steps); change the stages' steps to train longer", status=2)
+        self.tokenizer = load_tokenizer(config.tokenizer)  # before fleet.init: a mistake here needs no peers
+        languages = config.languages or self.tokenizer.languages
+        if len(languages) < 2:
+            raise RunError("configure at least two languages (config 'languages' or the tokenizer's)", status=2)
         self._init_distributed()
         self.checkpoints = CheckpointManager(output_dir, keep=train.keep_checkpoints)
         if self.rank == 0:
             try:
                 self.directory.claim(resume, overwrite, self.checkpoints.checkpoints)
             except RunDirectoryError as error:
-                raise RunError(str(error)) from None
+                raise RunError(str(error), status=2) from None
         if self.barrier:
             self.barrier()  # the other ranks use the directory once rank 0 owns it
-        self.tokenizer = ErnieMTokenizer.from_pretrained(config.tokenizer)
-        languages = config.languages or self.tokenizer.languages
-        if len(languages) < 2:
-            raise RunError("configure at least two languages (config 'languages' or the tokenizer's)")
         config.languages = list(languages)  # saved with every checkpoint, as the tokenizer's language map
         self.tokenizer.set_languages(languages)
         self.tokenizer_digest = tokenizer_digest(self.tokenizer)
@@ -210,7 +230,12 @@ class Pretraining:
         try:
             self.model = build_model(config.model, len(self.tokenizer), len(languages))
         except (OSError, ValueError, TypeError) as error:  # a bad preset, override or init_from directory
-            raise RunError(f"model: {first_line(error)}") from None
+            raise RunError(f"model: {first_line(error)}", status=2) from None
+        positions = self.model.config.max_position_embeddings - POSITION_OFFSET
+        for index, stage in enumerate(config.stages):
+            if stage.max_length > positions:
+                raise RunError(f"stages.{index}.max_length={stage.max_length} is more than the model's {positions} "
+                               f"positions (model.max_position_embeddings - {POSITION_OFFSET})", status=2)
         self.model.config.recompute = train.recompute
         self.amp = amp_dtype(train.amp)
         if amp_requested(train.amp) and self.amp is None and self.rank == 0:
@@ -259,13 +284,14 @@ class Pretraining:
         self.gate = BTMLMGate(config.btmlm.min_camlm_gain, config.btmlm.min_distinct_share)
         if self.gate.enabled and (self.held_out is None or not self.held_out.parallel or config.train.eval_steps <= 0):
             raise RunError("btmlm.min_camlm_gain / btmlm.min_distinct_share gate BTMLM on held-out pairs: set "
-                           "data.eval_parallel_dir (pairs in languages with parallel data) and train.eval_steps > 0")
+                           "data.eval_parallel_dir (pairs in languages with parallel data) and train.eval_steps > 0",
+                           status=2)
         self.uses_btmlm = config.uses("btmlm")
         if self.uses_btmlm:
             btmlm_target_languages(config, self.language_ids)  # a bad list is refused now, not at the first BTMLM step
         if self.gate.enabled and any(set(s.objectives) == {"btmlm"} for s in config.stages):
             raise RunError("a stage with BTMLM alone cannot wait for the BTMLM gate; give it another objective or "
-                           "set btmlm.min_camlm_gain and btmlm.min_distinct_share to 0")
+                           "set btmlm.min_camlm_gain and btmlm.min_distinct_share to 0", status=2)
         # The step from which BTMLM runs; until then its draws go to the stage's other objectives.
         self.btmlm_ready_at = None if self.gate.enabled else 0
 
@@ -334,7 +360,11 @@ class Pretraining:
                 self.evaluate(-1)  # the untrained model: where every curve starts
             self.model.train()
             for step in range(self.start_step, self.stop_at):
-                name, metrics = self.train_step(step)
+                try:
+                    name, metrics = self.train_step(step)
+                except CorpusError as error:  # a file found unreadable mid-pass (a truncated .gz)
+                    raise RunError(f"{error}; training stopped at step {step}. The last complete checkpoint is "
+                                   f"{self.checkpoints.latest() or 'none'}") from None
                 try:
                     self._log_step(step, name, metrics)
                 except WRITE_ERRORS as error:

@@ -125,12 +125,11 @@ class CheckpointManager:
             raise ValueError(f"keep must be at least 1, got {keep}")
         self.output_dir = output_dir
         self.keep = keep
-        os.makedirs(output_dir, exist_ok=True)
 
     def checkpoints(self):
         """(step, path) of complete checkpoints, oldest first."""
         found = []
-        for name in os.listdir(self.output_dir):
+        for name in os.listdir(self.output_dir) if os.path.isdir(self.output_dir) else ():
             match = _NAME.match(name)
             path = os.path.join(self.output_dir, name)
             if match and os.path.isfile(os.path.join(path, _STATE_FILE)):

@@ -2,6 +2,7 @@
 unless asked, leftovers of an interrupted write or deletion cleaned, and logs that restart where the run resumes."""
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import glob
 import json
@@ -33,7 +34,12 @@ class RunDirectory:
         self._handle = None
 
     def claim(self, resume: bool, overwrite: bool, checkpoints) -> None:
-        os.makedirs(self.path, exist_ok=True)
+        if os.path.lexists(self.path) and not os.path.isdir(self.path):
+            raise RunDirectoryError(f"{self.path} exists and is not a directory: choose another output directory")
+        try:
+            os.makedirs(self.path, exist_ok=True)
+        except OSError as error:
+            raise RunDirectoryError(f"cannot create {self.path}: {error.strerror or error}") from None
         self._lock()
         try:
             for pattern in LEFTOVERS:
@@ -60,7 +66,10 @@ class RunDirectory:
         self.release()
 
     def _lock(self) -> None:
-        handle = open(os.path.join(self.path, LOCK_FILE), "a+")
+        try:
+            handle = open(os.path.join(self.path, LOCK_FILE), "a+")
+        except OSError as error:  # a read-only directory, or no inode left
+            raise RunDirectoryError(f"cannot write in {self.path}: {error.strerror or error}") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -69,10 +78,15 @@ class RunDirectory:
             handle.close()
             raise RunDirectoryError(f"{self.path} is in use by another run (pid {holder}); wait for it to end or "
                                     f"choose another --output_dir") from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        try:
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+        except OSError as error:  # a full disk
+            with contextlib.suppress(OSError):  # closing flushes the same bytes again
+                handle.close()
+            raise RunDirectoryError(f"cannot write in {self.path}: {error.strerror or error}") from None
         self._handle = handle
 
     def release(self) -> None:
