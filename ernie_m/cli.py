@@ -22,9 +22,9 @@ import os
 import sys
 from typing import List, Optional, Sequence, Tuple
 
-from .argtypes import integer_from
+from .argtypes import ArgumentParser, integer_from
 from .atomic import atomic_file
-from .errors import reason
+from .errors import reason, unforeseen_error_line
 from .cpu import configure_process, keep_freed_memory_on_cpu
 
 
@@ -278,7 +278,7 @@ def convert(args) -> None:
 def parser() -> argparse.ArgumentParser:
     from . import __version__
 
-    top = argparse.ArgumentParser(prog="ernie-m", description=__doc__,
+    top = ArgumentParser(prog="ernie-m", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version=f"ernie-m {__version__}")
     top.add_argument("--verbose", action="store_true",
@@ -343,7 +343,7 @@ def _quiet_paddlenlp() -> None:
     if _QUIET["paddlenlp"]:
         from paddlenlp.utils.log import logger
 
-        logger.set_level("WARNING")
+        logger.set_level("ERROR")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
@@ -358,6 +358,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
         raise SystemExit(2)
     except OSError as error:  # a full disk, a lost mount: the output's earlier version is kept (`_output`)
         print(f"ernie-m {args.command}: error: {error}", file=sys.stderr)
+        raise SystemExit(1)
+    except Exception as error:  # noqa: BLE001  (the command's boundary: one line, the traceback kept in a file)
+        print(unforeseen_error_line(f"ernie-m {args.command}", error), file=sys.stderr)
         raise SystemExit(1)
 
 

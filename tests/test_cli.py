@@ -182,13 +182,18 @@ def test_help_and_version_answer_without_loading_paddle():
     assert "ernie-m 0.1.0" in result.stdout
 
 
-def test_framework_log_lines_are_off_unless_verbose(tiny_model_dir, tmp_path):
+def test_framework_log_lines_are_off_unless_verbose(tiny_model_dir, classifier_dir, tmp_path):
+    """Before: embedding with a classifier's encoder printed PaddleNLP's coloured WARNING about the unused head."""
     (tmp_path / "texts.txt").write_text("hello\n")
     quiet = ernie_m("embed", tiny_model_dir, str(tmp_path / "texts.txt"), str(tmp_path / "v.npy"))
     assert quiet.returncode == 0 and "INFO" not in quiet.stderr, quiet.stderr[-2000:]
     assert quiet.stdout.strip() == f"1 embeddings of size 64 written to {tmp_path / 'v.npy'}"
     verbose = ernie_m("--verbose", "embed", tiny_model_dir, str(tmp_path / "texts.txt"), str(tmp_path / "v.npy"))
     assert verbose.returncode == 0 and "INFO" in verbose.stderr
+    quiet = ernie_m("embed", classifier_dir, str(tmp_path / "texts.txt"), str(tmp_path / "v.npy"))
+    assert quiet.returncode == 0 and quiet.stderr.strip() == "", quiet.stderr[-2000:]
+    verbose = ernie_m("--verbose", "embed", classifier_dir, str(tmp_path / "texts.txt"), str(tmp_path / "v.npy"))
+    assert verbose.returncode == 0 and "WARNING" in verbose.stderr
 
 
 def test_console_script_is_declared():
