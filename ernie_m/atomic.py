@@ -45,3 +45,27 @@ def atomic_directory(final: str, temporary: str = None) -> Iterator[str]:
         replace_directory(temporary, final)
     finally:
         shutil.rmtree(temporary, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def atomic_outputs(final: str) -> Iterator[str]:
+    """Yields an empty temporary directory beside `final`; on success its entries move into `final` (made if
+    missing), one rename each, so every output there is either the previous one or the complete new one, and what
+    else `final` holds is left alone; on failure it is removed and `final` is untouched."""
+    final = final.rstrip("/") or "/"
+    temporary = f"{final}.tmp-{os.getpid()}"
+    shutil.rmtree(temporary, ignore_errors=True)
+    os.makedirs(temporary)
+    try:
+        yield temporary
+        if not os.path.exists(final):
+            os.replace(temporary, final)
+            return
+        for name in os.listdir(temporary):
+            source, target = os.path.join(temporary, name), os.path.join(final, name)
+            if os.path.isdir(source):
+                replace_directory(source, target)
+            else:
+                os.replace(source, target)
+    finally:
+        shutil.rmtree(temporary, ignore_errors=True)

@@ -24,7 +24,7 @@ from typing import List, Optional, Sequence, Tuple
 
 from .argtypes import ArgumentParser, integer_from
 from .atomic import atomic_file
-from .errors import reason, unforeseen_error_line
+from .errors import first_line, reason, unforeseen_error_line
 from .cpu import configure_process, keep_freed_memory_on_cpu
 
 
@@ -249,6 +249,7 @@ def export(args) -> None:
 def convert(args) -> None:
     from ernie_m.convert.hf import ConversionError, convert_to_hf, from_hf
     from ernie_m.convert.original import from_static
+    from ernie_m.weights import CheckpointFormatError, UnsafeCheckpointError
 
     if os.path.exists(args.destination) and os.path.realpath(args.destination) == os.path.realpath(args.source):
         raise CommandError(f"the destination {args.destination} is the source: converting in place would overwrite "
@@ -269,8 +270,8 @@ def convert(args) -> None:
             out, dropped = convert_to_hf(args.source, args.destination)
         else:
             out, dropped = from_hf(args.source, args.destination), []
-    except ConversionError as error:
-        raise CommandError(str(error)) from None
+    except (ConversionError, CheckpointFormatError, UnsafeCheckpointError) as error:
+        raise CommandError(first_line(error)) from None
     note = f"; not carried over: {', '.join(dropped)}" if dropped else ""
     print(f"written to {out}{note}")
 

@@ -22,6 +22,8 @@ from typing import List, Optional
 import numpy as np
 import paddle
 
+from .atomic import atomic_outputs
+
 INPUT_NAMES = ("input_ids", "attention_mask", "position_ids")
 EXPORT_INFO = "export.json"
 
@@ -42,10 +44,15 @@ class _ExportedForward(paddle.nn.Layer):
 def export(model, output_dir: str, tokenizer=None) -> str:
     """Write `model` as a static graph into `output_dir` (with `tokenizer` beside it, as `ernie-m export` does: a
     serving directory needs both); returns the path prefix (`output_dir/model`)."""
+    model.eval()
+    with atomic_outputs(output_dir) as staging:  # a failed export leaves the directory as it was
+        _export_into(staging, model, tokenizer)
+    return os.path.join(output_dir, "model")
+
+
+def _export_into(output_dir: str, model, tokenizer) -> None:
     from paddle.static import InputSpec
 
-    model.eval()
-    os.makedirs(output_dir, exist_ok=True)
     # A model with a language embedding (num_languages > 0) also takes language ids; released checkpoints have none.
     names = INPUT_NAMES + (("language_ids",) if model.config.num_languages else ())
     spec = [InputSpec([None, None], "int64", name) for name in names]
@@ -61,7 +68,6 @@ def export(model, output_dir: str, tokenizer=None) -> str:
         json.dump(info, handle, indent=2, default=str)
     if tokenizer is not None:
         tokenizer.save_pretrained(output_dir)
-    return prefix
 
 
 def program_file(directory: str) -> str:

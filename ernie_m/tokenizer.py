@@ -116,6 +116,18 @@ class ErnieMTokenizer(PretrainedTokenizer):
     model_input_names: List[str] = ["input_ids", "attention_mask"]
     padding_side = "right"
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        """PaddleNLP's `from_pretrained`; a local directory without the tokenizer's files is an OSError naming
+        them (PaddleNLP stops on an assertion about where the files are)."""
+        directory = str(pretrained_model_name_or_path)
+        if os.path.isdir(directory):
+            missing = [name for name in cls.resource_files_names.values()
+                       if not os.path.isfile(os.path.join(directory, name))]
+            if missing:
+                raise OSError(f"{directory} has no tokenizer: {' and '.join(missing)} not found")
+        return super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+
     def __init__(
         self,
         vocab_file: str,

@@ -12,6 +12,7 @@ from typing import Callable, Optional, Tuple
 
 import paddle
 
+from ernie_m.atomic import atomic_file
 from ernie_m.cpu import keep_freed_memory_on_cpu
 from ernie_m.errors import unforeseen_error_line
 
@@ -26,7 +27,7 @@ def save_results(output_dir: str, summary: dict, name: str = "results.json") -> 
     """`output_dir/<name>`, written by rank 0 only; returns the summary."""
     if paddle.distributed.get_rank() == 0:
         os.makedirs(output_dir, exist_ok=True)
-        with open(os.path.join(output_dir, name), "w") as handle:
+        with atomic_file(os.path.join(output_dir, name)) as temporary, open(temporary, "w") as handle:
             json.dump(summary, handle, indent=2)
     return summary
 

@@ -23,7 +23,7 @@ import numpy as np
 import paddle
 
 from ernie_m import parameter_digest
-from ernie_m.atomic import WRITE_ERRORS
+from ernie_m.atomic import WRITE_ERRORS, atomic_file
 from ernie_m.errors import first_line, reason
 from ernie_m.training import RunLog, amp_dtype, apply_update, atomic_directory, autocast, grad_scaler, step_finite
 from ernie_m.training import build_optimizer
@@ -271,7 +271,8 @@ class FineTuning:
         result = {"best": self.best, "best_step": self.best_step, "history": self.history, "steps": self.step,
                   "seconds": seconds, "arguments": asdict(args)}
         if self.rank == 0:
-            with open(os.path.join(args.output_dir, "dev_results.json"), "w") as handle:
+            with atomic_file(os.path.join(args.output_dir, "dev_results.json")) as temporary, \
+                    open(temporary, "w") as handle:
                 json.dump(result, handle, indent=2)
         # Replicas must end with the same weights; each rank records its digest so that a user (and the tests) can
         # check.

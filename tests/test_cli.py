@@ -132,6 +132,9 @@ def _broken_checkpoint(source, destination, kind):
         state = load_state_dict(path)
         key = next(k for k in state if k.endswith("linear1.weight"))
         save_state_dict(dict(state, **{key: state[key][:, :100]}), path)
+    elif kind == "no tokenizer":
+        for name in ("sentencepiece.bpe.model", "vocab.txt"):
+            os.remove(os.path.join(destination, name))
     elif kind in ("missing tensor", "no head"):
         path = os.path.join(destination, "model_state.pdparams")
         dropped = "encoder.layers.1." if kind == "missing tensor" else "classifier."
@@ -151,6 +154,7 @@ def _broken_checkpoint(source, destination, kind):
                                                      "shape is [64, 256]"),
     (["embed", "{missing tensor}", "{texts}", "v.npy", "--layer", "2"], "no weight 'encoder.layers.1."),
     (["predict", "{no head}", "{texts}"], "its task head is not in the checkpoint"),
+    (["export", "{no tokenizer}", "out"], "has no tokenizer: sentencepiece.bpe.model and vocab.txt not found"),
 ])
 def test_hostile_input_ends_in_one_line_and_status_2_before_any_output(tiny_model_dir, classifier_dir, tmp_path,
                                                                         args, message, capsys, monkeypatch):
@@ -161,7 +165,7 @@ def test_hostile_input_ends_in_one_line_and_status_2_before_any_output(tiny_mode
     (tmp_path / "bad.txt").write_bytes(b"good\nbad \xff line\n")
     paths = {"model": tiny_model_dir, "classifier": classifier_dir, "texts": tmp_path / "texts.txt",
              "bad_utf8": tmp_path / "bad.txt"}
-    for kind in ("config is a list", "complex dtype", "wrong shape", "missing tensor", "no head"):
+    for kind in ("config is a list", "complex dtype", "wrong shape", "missing tensor", "no head", "no tokenizer"):
         source = classifier_dir if kind == "no head" else tiny_model_dir
         paths[kind] = _broken_checkpoint(source, str(tmp_path / kind.replace(" ", "_")), kind)
     monkeypatch.chdir(tmp_path)
@@ -351,3 +355,93 @@ def test_a_conversion_into_its_own_source_is_refused(tiny_model_dir, tmp_path, c
     assert "is the source: converting in place would overwrite the checkpoint" in capsys.readouterr().err
     assert {name: (source / name).read_bytes() for name in os.listdir(source)} == files
     ErnieMModel.from_pretrained(str(source))
+
+
+@pytest.mark.parametrize("kind, message", [
+    ("crafted pickle", "refused to load: the file asks for 'posix.system'"),
+    ("unreadable safetensors", "model.safetensors: not a readable safetensors file"),
+    ("config out of range", "config.json: ErnieMConfig.hidden_size must be in"),
+    ("truncated pdparams", "model_state.pdparams: not a readable .pdparams state dict"),
+    ("not a PyTorch file", "pytorch_model.bin: not a readable PyTorch state dict"),
+])
+def test_every_converter_error_is_one_line(tiny_model_dir, tmp_path, capsys, kind, message):
+    """Before: a traceback for each class (UnsafeCheckpointError, CheckpointFormatError, SafetensorError, a config
+    ValueError, torch's UnpicklingError); a config out of range was even converted."""
+    import pickle
+    import shutil
+
+    from tests.helpers import one_line_exit
+
+    source = tmp_path / "source"
+    shutil.copytree(tiny_model_dir, source)
+    direction = "to-hf"
+    if kind == "crafted pickle":
+        class Crafted:
+            def __reduce__(self):
+                return (os.system, ("true",))
+
+        (source / "model_state.pdparams").write_bytes(pickle.dumps({"a": Crafted()}))
+    elif kind == "unreadable safetensors":
+        (source / "model_state.pdparams").unlink()
+        (source / "model.safetensors").write_bytes(b"\x10" + b"\x00" * 7 + b"{not json}")
+    elif kind == "config out of range":
+        config = json.loads((source / "config.json").read_text())
+        (source / "config.json").write_text(json.dumps(dict(config, hidden_size=-4)))
+    elif kind == "truncated pdparams":
+        (source / "model_state.pdparams").write_bytes((source / "model_state.pdparams").read_bytes()[:100])
+    else:
+        cli.main(["convert", "to-hf", str(tiny_model_dir), str(source.with_name("hf"))])
+        source = source.with_name("hf")
+        (source / "model.safetensors").unlink()
+        (source / "pytorch_model.bin").write_bytes(b"not a torch file")
+        direction = "from-hf"
+    line = one_line_exit(capsys, cli.main, ["convert", direction, str(source), str(tmp_path / "out")])
+    assert line.startswith("ernie-m convert: error: ") and message in line, line
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["export", "to-hf", "from-hf"])
+def test_a_failed_export_or_conversion_leaves_the_destination_as_it_was(tiny_model_dir, tmp_path, capsys,
+                                                                          monkeypatch, command):
+    """Model A written to `out`, then model B (other weights) failing half-way. Before: both commands wrote into
+    the destination file by file, so B's weights sat beside A's tokenizer and config."""
+    import shutil
+
+    import paddle
+
+    import ernie_m.convert.hf as hf
+    from ernie_m import ErnieMModel, ErnieMTokenizer
+
+    other = tmp_path / "other"
+    shutil.copytree(tiny_model_dir, other)
+    model = ErnieMModel.from_pretrained(str(other))
+    for parameter in model.parameters():
+        parameter.set_value(parameter + 0.01)
+    model.save_pretrained(str(other))
+    sources = [tiny_model_dir, str(other)]
+    if command == "from-hf":
+        for index, source in enumerate(list(sources)):
+            cli.main(["convert", "to-hf", source, str(tmp_path / f"hf{index}")])
+            sources[index] = str(tmp_path / f"hf{index}")
+
+    def argv(source):
+        return (["export", source, str(tmp_path / "out")] if command == "export" else
+                ["convert", command, source, str(tmp_path / "out")])
+
+    cli.main(argv(sources[0]))
+    before = {name: (tmp_path / "out" / name).read_bytes() for name in os.listdir(tmp_path / "out")}
+    (tmp_path / "out" / "mine.txt").write_text("a file of the user's")
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(hf, "_copy_tokenizer", disk_full)
+    monkeypatch.setattr(ErnieMTokenizer, "save_pretrained", disk_full)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as caught:
+        cli.main(argv(sources[1]))
+    assert caught.value.code == 1 and capsys.readouterr().err.strip().endswith("No space left on device")
+    after = {name: (tmp_path / "out" / name).read_bytes() for name in os.listdir(tmp_path / "out")}
+    assert after == dict(before, **{"mine.txt": b"a file of the user's"})
+    assert not [name for name in os.listdir(tmp_path) if ".tmp" in name]
+    paddle.disable_static()

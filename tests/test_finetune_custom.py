@@ -216,3 +216,15 @@ def test_a_full_disk_while_writing_results_is_one_line(tiny_model_dir, tmp_path,
     assert error.strip().splitlines()[-1] == (f"finetune: [Errno 28] No space left on device; the checkpoints in "
                                               f"{tmp_path / 'out'} are kept")
     assert _checkpoints(tmp_path / "out") and (tmp_path / "out" / "best").is_dir()
+
+
+def test_results_are_written_whole_or_not_at_all(tmp_path):
+    """Before: results.json was written in place, so a failure mid-write left a truncated file."""
+    from finetune.command import save_results
+
+    save_results(str(tmp_path), {"accuracy": 0.5})
+    before = (tmp_path / "results.json").read_text()
+    with pytest.raises(TypeError):
+        save_results(str(tmp_path), {"accuracy": 0.75, "unwritable": object()})
+    assert (tmp_path / "results.json").read_text() == before
+    assert os.listdir(tmp_path) == ["results.json"]

@@ -22,6 +22,8 @@ from typing import Dict
 import numpy as np
 
 from ..architectures import ARCHITECTURES, architecture_named, saved_architecture
+from ..atomic import atomic_outputs
+from ..errors import first_line
 
 # Our class -> HF class, for the architectures HF transformers has.
 HF_CLASSES = {a.name: a.hf_name for a in ARCHITECTURES.values() if a.hf_name}
@@ -99,6 +101,29 @@ def _our_weights(source: str) -> Dict[str, np.ndarray]:
     return load_state_dict(path)
 
 
+def _checked_config(fields: dict, source: str):
+    """The ErnieMConfig `fields` describe, or ConversionError naming the field that is wrong."""
+    from ..configuration import ErnieMConfig
+
+    try:
+        return ErnieMConfig(**{key: value for key, value in fields.items() if key in CONFIG_FIELDS})
+    except (TypeError, ValueError) as error:
+        raise ConversionError(f"{source}/config.json: {first_line(error)}") from None
+
+
+def _torch_weights(path: str) -> Dict[str, np.ndarray]:
+    """A PyTorch state dict as arrays (tensors only: `weights_only`), or ConversionError naming the file."""
+    import pickle
+
+    import torch
+
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        return {key: value.numpy() for key, value in state.items()}
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, AttributeError, ValueError) as error:
+        raise ConversionError(f"{path}: not a readable PyTorch state dict ({first_line(error)})") from None
+
+
 def check_complete(state: Dict[str, np.ndarray], architecture: str, config: dict, where: str) -> None:
     """Every tensor name of `architecture` (ours) under `config` is in `state`, and nothing else, or ConversionError
     naming the first difference: a converted checkpoint missing one would load with it random, with only a log line.
@@ -131,6 +156,7 @@ def convert_to_hf(source: str, destination: str):
     architecture, state, dropped = _architecture(source), _our_weights(source), []
     with open(os.path.join(source, "config.json")) as handle:
         config = json.load(handle)
+    _checked_config(config, source)
     check_complete(state, architecture, config, source)
     # HF's ErnieM has no language embedding: the tensor is written (a round trip keeps it) but HF ignores it, so
     # outputs there equal the model run without language ids. Said, not hidden.
@@ -142,13 +168,13 @@ def convert_to_hf(source: str, destination: str):
         state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
         architecture = "ErnieMModel"
     state = ours_to_hf_state(state, architecture)
-    os.makedirs(destination, exist_ok=True)
-    save_file(state, os.path.join(destination, "model.safetensors"), metadata={"format": "pt"})
     hf_config = {key: config[key] for key in CONFIG_FIELDS if key in config}
     hf_config.update(model_type="ernie_m", architectures=[HF_CLASSES[architecture]])
-    with open(os.path.join(destination, "config.json"), "w") as handle:
-        json.dump(hf_config, handle, indent=2)
-    _copy_tokenizer(source, destination)
+    with atomic_outputs(destination) as staging:  # a failed conversion leaves the destination as it was
+        save_file(state, os.path.join(staging, "model.safetensors"), metadata={"format": "pt"})
+        with open(os.path.join(staging, "config.json"), "w") as handle:
+            json.dump(hf_config, handle, indent=2)
+        _copy_tokenizer(source, staging)
     return destination, dropped
 
 
@@ -161,7 +187,6 @@ def from_hf(source: str, destination: str) -> str:
     from safetensors.numpy import load_file
 
     from ..weights import save_state_dict
-    from ..configuration import ErnieMConfig
 
     architecture = {hf: ours for ours, hf in HF_CLASSES.items()}.get(_architecture(source))
     if architecture is None:
@@ -170,21 +195,17 @@ def from_hf(source: str, destination: str) -> str:
     if os.path.isfile(weights):
         state = load_file(weights)
     elif os.path.isfile(os.path.join(source, "pytorch_model.bin")):
-        import torch
-
-        state = {k: v.numpy() for k, v in torch.load(os.path.join(source, "pytorch_model.bin"),
-                                                      map_location="cpu", weights_only=True).items()}
+        state = _torch_weights(os.path.join(source, "pytorch_model.bin"))
     else:
         raise ConversionError(f"{source}: no model.safetensors or pytorch_model.bin")
     with open(os.path.join(source, "config.json")) as handle:
         hf_config = json.load(handle)
     ours = hf_to_ours_state(state, architecture)
     check_complete(ours, architecture, hf_config, source)
-    os.makedirs(destination, exist_ok=True)
-    save_state_dict(ours, os.path.join(destination, "model_state.pdparams"))
-    fields = {key: hf_config[key] for key in CONFIG_FIELDS if key in hf_config}
-    config = ErnieMConfig(**fields)
+    config = _checked_config({key: hf_config[key] for key in CONFIG_FIELDS if key in hf_config}, source)
     config.architectures = [architecture]
-    config.save_pretrained(destination)
-    _copy_tokenizer(source, destination)
+    with atomic_outputs(destination) as staging:  # a failed conversion leaves the destination as it was
+        save_state_dict(ours, os.path.join(staging, "model_state.pdparams"))
+        config.save_pretrained(staging)
+        _copy_tokenizer(source, staging)
     return destination
