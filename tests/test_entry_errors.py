@@ -244,3 +244,14 @@ def test_fine_tuning_never_shows_a_traceback(tiny_model_dir, tmp_path_factory, c
     for flag, value in options:
         argv += [flag, value]
     _entry_outcome(capsys, classification.main, argv)
+
+
+def test_an_export_or_conversion_into_a_read_only_directory_is_one_line(tiny_model_dir, tmp_path, capsys, tmpfs):
+    """Before: a traceback from Paddle's writer."""
+    from ernie_m import cli
+
+    read_only = tmpfs("read_only", "ro,size=1m")
+    for argv in (["export", tiny_model_dir, str(read_only / "out")],
+                 ["convert", "to-hf", tiny_model_dir, str(read_only / "out")]):
+        line = one_line_exit(capsys, cli.main, argv, 1)
+        assert line.startswith(f"ernie-m {argv[0]}: error: ") and "Read-only file system" in line, line

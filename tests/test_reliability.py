@@ -202,6 +202,14 @@ def _children(pid):
     return found
 
 
+def _command_line(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline") as handle:
+            return handle.read()
+    except OSError:  # it has ended
+        return ""
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.3, 2.0])
 def test_ranks_end_when_their_launcher_is_killed_during_their_start_up(corpus, tokenizer_dir, tmp_path, delay):
     """SIGKILL of the launcher `delay` seconds after both ranks exist (interpreter start-up, importing Paddle,
@@ -215,7 +223,7 @@ def test_ranks_end_when_their_launcher_is_killed_during_their_start_up(corpus, t
     try:
         deadline = time.monotonic() + 60
         while len(ranks) < 2 and time.monotonic() < deadline:
-            ranks = [pid for pid in _children(launcher.pid) if SCRIPT in open(f"/proc/{pid}/cmdline").read()]
+            ranks = [pid for pid in _children(launcher.pid) if SCRIPT in _command_line(pid)]
             time.sleep(0.01)
         assert len(ranks) == 2, "the launcher did not start two ranks"
         time.sleep(delay)

@@ -29,6 +29,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ..atomic import atomic_outputs
 from .hf import TOKENIZER_FILES, ConversionError
 
 # fluid VarType codes -> numpy (framework.proto)
@@ -253,15 +254,14 @@ def from_static(source: str, destination: str, config_file: str, tokenizer_dir: 
         if tuple(value.shape) != tuple(initial[name].shape):
             raise ConversionError(f"{source}: {name} has shape {list(value.shape)}; {config_file} implies "
                                   f"{list(initial[name].shape)}")
-    os.makedirs(destination, exist_ok=True)
+    copied = [name for name in TOKENIZER_FILES if tokenizer_dir and os.path.isfile(os.path.join(tokenizer_dir, name))]
+    if tokenizer_dir and ("sentencepiece.bpe.model" not in copied or "vocab.txt" not in copied):
+        raise ConversionError(f"{tokenizer_dir}: needs sentencepiece.bpe.model and vocab.txt")
     config.architectures = [architecture]
-    config.save_pretrained(destination)
-    save_state_dict({name: value.astype(np.float32) for name, value in state.items()},
-                    os.path.join(destination, "model_state.pdparams"))
-    if tokenizer_dir:
-        copied = [name for name in TOKENIZER_FILES if os.path.isfile(os.path.join(tokenizer_dir, name))]
-        if "sentencepiece.bpe.model" not in copied or "vocab.txt" not in copied:
-            raise ConversionError(f"{tokenizer_dir}: needs sentencepiece.bpe.model and vocab.txt")
+    with atomic_outputs(destination) as staging:  # a failed conversion leaves the destination as it was
+        config.save_pretrained(staging)
+        save_state_dict({name: value.astype(np.float32) for name, value in state.items()},
+                        os.path.join(staging, "model_state.pdparams"))
         for name in copied:
-            shutil.copy2(os.path.join(tokenizer_dir, name), destination)
+            shutil.copy2(os.path.join(tokenizer_dir, name), staging)
     return architecture, skipped
