@@ -13,9 +13,18 @@ def test_every_architecture_is_a_class_we_export_with_its_hf_counterpart():
         assert architecture.model_class is getattr(ernie_m, name)
     assert architecture_named("ErnieMForInformationExtraction") is ARCHITECTURES["UIEM"]  # HF's name for UIE-M
     assert architecture_named("BertModel") is None
-    # The converter's tables come from the registry, not a list of its own.
-    assert hf.HF_CLASSES == {n: a.hf_name for n, a in ARCHITECTURES.items() if a.hf_name}
-    assert hf.NO_POOLER_IN_HF == {"ErnieMForTokenClassification", "ErnieMForQuestionAnswering"}
+    # The converter's tables name HF transformers' real classes, each an ErnieM model; its pooler-less heads are
+    # the ones whose HF class builds no pooler.
+    import transformers
+
+    assert set(hf.HF_CLASSES) == set(ARCHITECTURES) - {"ErnieMForPretraining"}
+    for ours, theirs in hf.HF_CLASSES.items():
+        assert getattr(transformers, theirs).config_class.model_type == "ernie_m", (ours, theirs)
+    tiny = transformers.ErnieMConfig(vocab_size=8, hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                                     intermediate_size=8, max_position_embeddings=8)
+    without_pooler = {ours for ours, theirs in hf.HF_CLASSES.items()
+                      if not any(".pooler." in f".{key}" for key in getattr(transformers, theirs)(tiny).state_dict())}
+    assert hf.NO_POOLER_IN_HF == without_pooler == {"ErnieMForTokenClassification", "ErnieMForQuestionAnswering"}
     assert RELEASED_MODELS == ("ernie-m-base", "ernie-m-large", "uie-m-base", "uie-m-large")
 
 

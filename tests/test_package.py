@@ -46,8 +46,20 @@ def test_import_order_does_not_matter():
 
 
 def test_every_public_name_resolves():
+    """Each public name is the object its module defines (a lazy table pointing at the wrong place would give
+    another or none), and the names PaddleNLP's users look for are there."""
+    import importlib
+
     import ernie_m
 
     for name in ernie_m.__all__:
-        assert getattr(ernie_m, name) is not None
-    assert "ErnieMModel" in dir(ernie_m)
+        value = getattr(ernie_m, name)
+        if not callable(value):  # a table (PRESETS): it must hold something
+            assert isinstance(value, dict) and value, name
+            continue
+        module = importlib.import_module(value.__module__)
+        assert module.__name__.startswith("ernie_m.") and getattr(module, name, None) is value, name
+    expected = {"ErnieMConfig", "ErnieMModel", "ErnieMTokenizer", "ErnieMForSequenceClassification",
+                "ErnieMForTokenClassification", "ErnieMForQuestionAnswering", "ErnieMForMultipleChoice", "UIEM",
+                "ErnieMForPretraining", "AutoModel", "AutoTokenizer"}
+    assert expected <= set(ernie_m.__all__) and expected <= set(dir(ernie_m))
