@@ -11,7 +11,6 @@ from PaddleNLP, on purpose:
 """
 from __future__ import annotations
 
-import contextlib
 import sys
 from typing import Optional
 
@@ -21,7 +20,6 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle import Tensor
 from paddle.distributed.fleet.utils import recompute
-from paddlenlp.transformers import model_utils as _paddlenlp_model_utils
 from paddlenlp.transformers.ernie_m.configuration import ERNIE_M_PRETRAINED_RESOURCE_FILES_MAP
 from paddlenlp.transformers.model_outputs import (
     BaseModelOutputWithPoolingAndCrossAttentions,
@@ -36,7 +34,7 @@ from paddlenlp.transformers.model_utils import PretrainedModel, register_base_mo
 
 from . import kernels
 from .configuration import POSITION_OFFSET, RELEASED_CONFIGS, ErnieMConfig
-from .weights import load_pdparams
+from .weights import pdparams_read_safely_by_paddlenlp
 
 __all__ = [
     "ErnieMPretrainedModel",
@@ -228,27 +226,6 @@ class ErnieMPooler(nn.Layer):
         return self.activation(self.dense(hidden_states[:, 0]))
 
 
-@contextlib.contextmanager
-def _restricted_pdparams_loading():
-    """Route PaddleNLP's weight loading through our restricted unpickler (see `checkpoint.py`).
-
-    PaddleNLP's `from_pretrained` resolves files (local or downloaded), then calls `model_utils.load_state_dict`,
-    which unpickles `.pdparams` with `paddle.load`. Swapping that one function keeps every other behaviour.
-    """
-    original = _paddlenlp_model_utils.load_state_dict
-
-    def safe_load_state_dict(checkpoint_file, *args, **kwargs):
-        if str(checkpoint_file).endswith(".safetensors"):
-            return original(checkpoint_file, *args, **kwargs)
-        return {key: _array_to_tensor(value) for key, value in load_pdparams(str(checkpoint_file)).items()}
-
-    _paddlenlp_model_utils.load_state_dict = safe_load_state_dict
-    try:
-        yield
-    finally:
-        _paddlenlp_model_utils.load_state_dict = original
-
-
 # Heads that read only the token states: a checkpoint without the pooler (HF's classes have none) is complete.
 _POOLER_UNUSED = [r"(^|\.)pooler\."]
 
@@ -275,16 +252,10 @@ def _check_weights_loaded(model, source, allow_missing: bool, allow_new_head: bo
         more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
         what = ("its task head is not in the checkpoint; fine-tune it first" if not encoder else
                 "it would start from random weights")
-        raise ValueError(f"{getattr(model, '_weights_file', None) or source}: no weight {refused[0]!r}{more} for {type(model).__name__}: {what} "
+        where = getattr(model, "_weights_file", None) or source
+        raise ValueError(f"{where}: no weight {refused[0]!r}{more} for {type(model).__name__}: {what} "
                          f"(allow_missing_weights=True loads it anyway)")
     print(f"{type(model).__name__}: newly initialised, not in {source}: {', '.join(missing)}", file=sys.stderr)
-
-
-def _array_to_tensor(array: np.ndarray) -> Tensor:
-    tensor = paddle.to_tensor(array, place=paddle.CPUPlace())
-    if array.dtype == np.uint16:  # paddle.save stores bfloat16 as uint16 bits
-        tensor = tensor.view(paddle.bfloat16)
-    return tensor
 
 
 class ErnieMPretrainedModel(PretrainedModel):
@@ -310,7 +281,7 @@ class ErnieMPretrainedModel(PretrainedModel):
         fine-tuned) is initialised and named in one line, or refused with `allow_new_head=False`, as inference
         does.
         """
-        with _restricted_pdparams_loading():
+        with pdparams_read_safely_by_paddlenlp():
             model = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
         _check_weights_loaded(model, pretrained_model_name_or_path, allow_missing_weights, allow_new_head)
         return model

@@ -1,7 +1,9 @@
-"""PaddleNLP Taskflow over ERNIE-M checkpoints, offline, on Paddle 3. Importing this module installs the layer.
+"""PaddleNLP Taskflow over ERNIE-M checkpoints, offline, on Paddle 3. `enable()` installs the layer; importing this
+module changes nothing.
 
-    import ernie_m.taskflow  # noqa: F401
     from paddlenlp import Taskflow
+    from ernie_m import taskflow
+    taskflow.enable()
 
     classify = Taskflow("text_classification", task_path="out/xnli/best")
     extract = Taskflow("information_extraction", model="uie-m-base", task_path="my_uie_m", schema=["person"])
@@ -422,7 +424,6 @@ def is_enabled() -> bool:
     return bool(_originals)
 
 
-enable()
 
 __all__ = ["enable", "disable", "is_enabled", "is_ernie_m_checkpoint", "check_architecture", "load_for_taskflow",
            "TokenClassificationTask", "NER_MODE"]

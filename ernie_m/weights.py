@@ -7,8 +7,10 @@ and refuses any other global before calling it. `save_state_dict` writes safeten
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import pickle
+import threading
 from typing import Dict, Mapping, Optional, Sequence
 
 import numpy as np
@@ -16,7 +18,7 @@ import numpy as np
 from .atomic import atomic_file
 
 __all__ = ["UnsafeCheckpointError", "CheckpointFormatError", "load_pdparams", "load_state_dict", "save_state_dict",
-           "parameter_digest", "state_dict_mismatch", "WEIGHT_FILES", "find_weight_file"]
+           "parameter_digest", "state_dict_mismatch", "WEIGHT_FILES", "find_weight_file", "pdparams_read_safely_by_paddlenlp"]
 
 
 class UnsafeCheckpointError(pickle.UnpicklingError):
@@ -224,3 +226,34 @@ def parameter_digest(model) -> str:
         digest.update(name.encode())
         digest.update(parameter.numpy().tobytes())
     return digest.hexdigest()
+
+
+_PADDLENLP_LOADING = threading.RLock()
+
+
+@contextlib.contextmanager
+def pdparams_read_safely_by_paddlenlp():
+    """While open, PaddleNLP's `model_utils.load_state_dict` reads `.pdparams` through `load_pdparams` instead of
+    `paddle.load` (safetensors as before). PaddleNLP's `from_pretrained` resolves the files (local or downloaded),
+    then calls that one function, so swapping it keeps every other behaviour. Only our `from_pretrained` opens the
+    context, around its own call; a lock keeps two threads' loads from restoring each other's function."""
+    import paddle
+    from paddlenlp.transformers import model_utils
+
+    def to_tensor(array: np.ndarray):
+        tensor = paddle.to_tensor(array, place=paddle.CPUPlace())
+        return tensor.view(paddle.bfloat16) if array.dtype == np.uint16 else tensor  # paddle.save's bfloat16 bits
+
+    with _PADDLENLP_LOADING:
+        original = model_utils.load_state_dict
+
+        def read_safely(checkpoint_file, *args, **kwargs):
+            if str(checkpoint_file).endswith(".safetensors"):
+                return original(checkpoint_file, *args, **kwargs)
+            return {key: to_tensor(value) for key, value in load_pdparams(str(checkpoint_file)).items()}
+
+        model_utils.load_state_dict = read_safely
+        try:
+            yield
+        finally:
+            model_utils.load_state_dict = original

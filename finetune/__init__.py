@@ -1,7 +1,4 @@
-"""Fine-tuning pipelines for the cross-lingual benchmarks (one module per task), over the heads in `ernie_m`."""
+"""Fine-tuning pipelines for the cross-lingual benchmarks (one module per task), over the heads in `ernie_m`.
 
-# The tasks run as programs (`python -m finetune.<task>`, finetune/run.py): this is the first code they run, so the
-# process-wide settings are made here, before any task module imports Paddle.
-from ernie_m.cpu import configure_process
-
-configure_process()
+Importing it changes nothing in the process: the task modules, run as programs, make their process-wide settings
+themselves (`ernie_m.cpu.configure_process`) before Paddle loads."""

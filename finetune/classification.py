@@ -12,24 +12,29 @@ XNLI / PAWS-X modes: `transfer` trains on English and tests every language (zero
 """
 from __future__ import annotations
 
-import argparse
-import os
-from typing import Dict, List, Sequence
+if __name__ == "__main__":  # run as a program: its process-wide settings come before Paddle loads
+    from ernie_m.cpu import configure_process
 
-import numpy as np
-import paddle
+    configure_process()
 
-from ernie_m.argtypes import ArgumentParser
+import argparse  # noqa: E402
+import os  # noqa: E402
+from typing import Dict, List, Sequence  # noqa: E402
 
-from .arguments import add_training_arguments
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+
+from ernie_m.argtypes import ArgumentParser  # noqa: E402
+
+from .arguments import add_training_arguments  # noqa: E402
 from .command import check_languages, dev_scores, fine_tuning_run, save_results, task_main, train_and_select
-from .metrics import accuracy, with_average
-from .readers import (
+from .metrics import accuracy, with_average  # noqa: E402
+from .readers import (  # noqa: E402
     NLI_LABELS, PairExample, known_languages, read_multinli_train, read_pawsx,
     read_translated_pairs, read_xnli,
 )
-from .trainer import SetupError, load_model, pad_inputs
-from .user_data import FORMATS, Columns, by_language, label_set, pair_examples, read_labelled_texts
+from .trainer import SetupError, load_model, pad_inputs  # noqa: E402
+from .user_data import FORMATS, Columns, by_language, label_set, pair_examples, read_labelled_texts  # noqa: E402
 
 XNLI_LANGUAGES = ["ar", "bg", "de", "el", "en", "es", "fr", "hi", "ru", "sw", "th", "tr", "ur", "vi", "zh"]
 PAWSX_LANGUAGES = ["de", "en", "es", "fr", "ja", "ko", "zh"]

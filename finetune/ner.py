@@ -12,21 +12,26 @@ Your own data: CoNLL-style files, or JSON lines of {"tokens": [...], "tags": [..
 """
 from __future__ import annotations
 
-import argparse
-import os
-from typing import Dict, List, Optional, Sequence
+if __name__ == "__main__":  # run as a program: its process-wide settings come before Paddle loads
+    from ernie_m.cpu import configure_process
 
-import numpy as np
-import paddle
+    configure_process()
 
-from ernie_m.argtypes import ArgumentParser
+import argparse  # noqa: E402
+import os  # noqa: E402
+from typing import Dict, List, Optional, Sequence  # noqa: E402
 
-from .arguments import add_training_arguments
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+
+from ernie_m.argtypes import ArgumentParser  # noqa: E402
+
+from .arguments import add_training_arguments  # noqa: E402
 from .command import check_languages, dev_scores, fine_tuning_run, save_results, task_main, train_and_select
-from .metrics import ner_scores, with_average
-from .readers import BenchmarkDataError, TaggedSentence
-from .trainer import SetupError, load_model, pad_inputs
-from .user_data import read_tagged_sentences
+from .metrics import ner_scores, with_average  # noqa: E402
+from .readers import BenchmarkDataError, TaggedSentence  # noqa: E402
+from .trainer import SetupError, load_model, pad_inputs  # noqa: E402
+from .user_data import read_tagged_sentences  # noqa: E402
 
 IGNORE = -100
 

@@ -12,19 +12,24 @@ takes the `--n_best` best starts and ends of every window, keeps spans inside th
 """
 from __future__ import annotations
 
-import argparse
-from collections import Counter
-from typing import Dict, List, Sequence
+if __name__ == "__main__":  # run as a program: its process-wide settings come before Paddle loads
+    from ernie_m.cpu import configure_process
 
-import numpy as np
-import paddle
-from ernie_m.argtypes import ArgumentParser, integer_from
+    configure_process()
 
-from .metrics import qa_scores, with_average
-from .arguments import add_training_arguments
+import argparse  # noqa: E402
+from collections import Counter  # noqa: E402
+from typing import Dict, List, Sequence  # noqa: E402
+
+import numpy as np  # noqa: E402
+import paddle  # noqa: E402
+from ernie_m.argtypes import ArgumentParser, integer_from  # noqa: E402
+
+from .metrics import qa_scores, with_average  # noqa: E402
+from .arguments import add_training_arguments  # noqa: E402
 from .command import check_languages, dev_scores, fine_tuning_run, save_results, task_main, train_and_select
-from .readers import BenchmarkDataError, QAExample, language_files, read_squad
-from .trainer import SetupError, load_model, pad_inputs
+from .readers import BenchmarkDataError, QAExample, language_files, read_squad  # noqa: E402
+from .trainer import SetupError, load_model, pad_inputs  # noqa: E402
 
 
 def encode(tokenizer, examples: Sequence[QAExample], max_length: int, doc_stride: int, max_query_length: int,

@@ -13,20 +13,25 @@ Layouts (XTREME's): Tatoeba `tatoeba.<xx>-eng.<xx>` and `tatoeba.<xx>-eng.eng`, 
 """
 from __future__ import annotations
 
-import argparse
-import os
-import re
-from typing import Dict, List, Optional, Sequence, Tuple
+if __name__ == "__main__":  # run as a program: its process-wide settings come before Paddle loads
+    from ernie_m.cpu import configure_process
 
-import numpy as np
+    configure_process()
 
-from ernie_m.argtypes import ArgumentParser, integer_from
-from ernie_m.embeddings import default_layer, sentence_embeddings
+import argparse  # noqa: E402
+import os  # noqa: E402
+import re  # noqa: E402
+from typing import Dict, List, Optional, Sequence, Tuple  # noqa: E402
 
-from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average
-from .command import save_results, task_main
-from .readers import BenchmarkDataError, known_languages, require_file, text_lines
-from .trainer import load_model
+import numpy as np  # noqa: E402
+
+from ernie_m.argtypes import ArgumentParser, integer_from  # noqa: E402
+from ernie_m.embeddings import default_layer, sentence_embeddings  # noqa: E402
+
+from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average  # noqa: E402
+from .command import save_results, task_main  # noqa: E402
+from .readers import BenchmarkDataError, known_languages, require_file, text_lines  # noqa: E402
+from .trainer import load_model  # noqa: E402
 
 
 def unit(vectors: np.ndarray, center: bool = False) -> np.ndarray:

@@ -12,6 +12,9 @@ from ernie_m.distributed import end_with_launcher, run_entry  # noqa: E402
 
 if __name__ == "__main__":  # first: a launcher killed while Paddle loads must not leave this rank running
     end_with_launcher()
+    from ernie_m.cpu import configure_process
+
+    configure_process()  # before Paddle loads (ernie_m/cpu.py)
 
 
 from finetune import classification, ner, qa, retrieval  # noqa: E402

@@ -16,14 +16,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from ernie_m.cpu import configure_process, keep_freed_memory_on_cpu  # noqa: E402
 from ernie_m.distributed import end_with_launcher, run_entry  # noqa: E402
 
-if __name__ == "__main__":  # first: a launcher killed while Paddle loads must not leave this rank running
-    end_with_launcher()
-
-from ernie_m.cpu import configure_process, keep_freed_memory_on_cpu  # noqa: E402
-
-configure_process()  # before Paddle loads: MKL reads its kernel choice once (ernie_m/cpu.py)
+if __name__ == "__main__":  # before Paddle loads, as a program (importing this module changes nothing):
+    end_with_launcher()  # a launcher killed while Paddle loads must not leave this rank running
+    configure_process()  # MKL reads its kernel choice once (ernie_m/cpu.py)
 
 from ernie_m.argtypes import ArgumentParser, integer_from  # noqa: E402
 from ernie_m.errors import unforeseen_error_line  # noqa: E402

@@ -63,3 +63,53 @@ def test_every_public_name_resolves():
                 "ErnieMForTokenClassification", "ErnieMForQuestionAnswering", "ErnieMForMultipleChoice", "UIEM",
                 "ErnieMForPretraining", "AutoModel", "AutoTokenizer"}
     assert expected <= set(ernie_m.__all__) and expected <= set(dir(ernie_m))
+
+
+IMPORT_EVERYTHING = """
+import copy, importlib, logging, os, pkgutil, sys, warnings
+import paddle, paddlenlp.taskflow  # their own import-time effects are not ours
+from paddlenlp.transformers import model_utils
+from paddlenlp.taskflow import taskflow as registry
+
+def snapshot():
+    levels = {name: logger.level for name, logger in logging.Logger.manager.loggerDict.items()
+              if isinstance(logger, logging.Logger)}
+    return {"environment": dict(os.environ), "logger levels": levels, "warning filters": list(warnings.filters),
+            "PaddleNLP's load_state_dict": model_utils.load_state_dict,
+            "Taskflow's tasks": copy.deepcopy({name: sorted(task.get("modes", {})) for name, task in registry.TASKS.items()}),
+            "Taskflow's task methods": {(cls.__name__, name): value for cls in __import__("paddlenlp").taskflow.task.Task.__subclasses__()
+                                        for name, value in vars(cls).items() if callable(value)}}
+
+before = snapshot()
+names = []
+for package in ("ernie_m", "finetune"):
+    module = importlib.import_module(package)
+    names += [package] + [info.name for info in pkgutil.walk_packages(module.__path__, package + ".")]
+names.append("pretrain.run_pretrain")
+for name in names:
+    importlib.import_module(name)
+after = snapshot()
+for what in before:
+    if what == "logger levels":
+        changed = {name: (level, after[what][name]) for name, level in before[what].items() if after[what][name] != level}
+        changed.update({name: (None, level) for name, level in after[what].items() if name not in before[what] and level})
+    elif what == "Taskflow's task methods":  # new subclasses are ours to add; PaddleNLP's must be as they were
+        changed = {key for key, value in before[what].items() if after[what].get(key) is not value}
+    else:
+        changed = before[what] != after[what]
+    print(f"{what}: {'changed ' + str(changed) if changed else 'unchanged'}")
+print("modules imported:", len(names))
+"""
+
+
+def test_importing_every_module_changes_nothing_in_the_process():
+    """Every module of ernie_m and finetune, and the pretraining entry, imported in a fresh process (after Paddle and
+    PaddleNLP): the environment, logger levels, warning filters, PaddleNLP's loader and Taskflow are as they were."""
+    env = {k: v for k, v in os.environ.items() if k != "MKL_DEBUG_CPU_TYPE"}
+    env["OMP_NUM_THREADS"] = "1"
+    result = subprocess.run([sys.executable, "-c", IMPORT_EVERYTHING], capture_output=True, text=True, env=env,
+                            cwd=ROOT, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert [line for line in lines if not line.endswith("unchanged") and "modules imported" not in line] == []
+    assert int(lines[-1].split()[-1]) > 50

@@ -34,6 +34,14 @@ def _save(model, tokenizer, directory, sharpen=()):
     return str(directory)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _layer_installed():
+    """The layer for this module's tests, as a program installs it; PaddleNLP's own methods afterwards."""
+    layer.enable()
+    yield
+    layer.disable()
+
+
 @pytest.fixture(scope="module")
 def tokenizer(tokenizer_dir):
     return ErnieMTokenizer.from_pretrained(tokenizer_dir)
