@@ -248,7 +248,7 @@ def export(args) -> None:
 
 def convert(args) -> None:
     from ernie_m.convert.hf import ConversionError, convert_to_hf, from_hf
-    from ernie_m.convert.original import from_static
+    from ernie_m.convert.static import from_static
     from ernie_m.weights import CheckpointFormatError, UnsafeCheckpointError
 
     if os.path.exists(args.destination) and os.path.realpath(args.destination) == os.path.realpath(args.source):

@@ -117,7 +117,7 @@ def test_not_a_checkpoint_is_named(tmp_path):
         convert_hf.to_hf(str(tmp_path), str(tmp_path / "out"))
 
 
-def test_cli_and_tools_entry_convert(tmp_path):
+def test_the_command_converts(tmp_path):
     import subprocess
     import sys
 
@@ -127,8 +127,8 @@ def test_cli_and_tools_entry_convert(tmp_path):
 
     root = __file__.rsplit("/tests/", 1)[0]
     env = dict(os.environ, OMP_NUM_THREADS="1")  # with more, Paddle's import prints its own warning on stderr
-    result = subprocess.run([sys.executable, f"{root}/tools/convert_hf.py", "to-hf", str(tmp_path / "ours"),
-                             str(tmp_path / "hf")], capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run([sys.executable, "-m", "ernie_m.cli", "convert", "to-hf", str(tmp_path / "ours"),
+                             str(tmp_path / "hf")], capture_output=True, text=True, timeout=120, env=env, cwd=root)
     assert result.returncode == 0 and (tmp_path / "hf" / "model.safetensors").is_file(), result.stderr[-2000:]
     result = subprocess.run([sys.executable, "-m", "ernie_m.cli", "convert", "from-hf", str(tmp_path / "missing"),
                              str(tmp_path / "back")], capture_output=True, text=True, timeout=120, env=env)

@@ -203,12 +203,12 @@ def test_objective_benchmark_script_runs_and_reports_ratios(tmp_path):
     import subprocess
     import sys
 
-    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "bench_objectives.py")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = tmp_path / "bench.json"
     subprocess.run(
-        [sys.executable, script, "--preset", "ernie-m-tiny", "--vocab_size", "500", "--batch", "2", "--length", "16",
-         "--repeats", "1", "--json", str(out)],
-        check=True, capture_output=True, timeout=240,
+        [sys.executable, "-m", "tools.bench.objectives", "--preset", "ernie-m-tiny", "--vocab_size", "500", "--batch",
+         "2", "--length", "16", "--repeats", "1", "--json", str(out)],
+        check=True, capture_output=True, timeout=240, cwd=root,
     )
     figures = json.loads(out.read_text())
     assert figures["camlm_step_s"] > 0 and figures["btmlm_step_s"] > 0

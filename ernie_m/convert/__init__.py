@@ -1,2 +1,2 @@
 """Checkpoint converters: HF transformers' ErnieM layout both ways (`hf`), the original static-graph release
-(`original`). The `ernie-m convert` command and tools/convert_*.py call these."""
+(`static`, `ernie-m convert from-static`). The `ernie-m convert` command calls these."""

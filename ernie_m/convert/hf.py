@@ -3,7 +3,6 @@
 
     ernie-m convert to-hf   OUR_DIR HF_DIR      # model.safetensors + config.json + tokenizer files
     ernie-m convert from-hf HF_DIR  OUR_DIR     # model_state.pdparams + config.json + tokenizer files
-    (or python tools/convert_hf.py ...)
 
 The two layouts differ in three ways: HF nests the query/key/value projections one level deeper
 (`self_attn.self_attn.q_proj`), its QA head is `qa_outputs` where ours is `classifier`, and torch stores a Linear

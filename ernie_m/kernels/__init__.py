@@ -1,6 +1,6 @@
 """The operations the model's forward is written in, each dispatched to a CPU fast path or to Paddle's own op.
 
-The CPU paths (`kernels/cpu.py`) compute the same values within float32 rounding; they exist because several of
+The CPU paths (`kernels/fast_paths.py`) compute the same values within float32 rounding; they exist because several of
 Paddle's CPU kernels are slow at the model's shapes (figures in docs/benchmarks.md). One switch turns them all off:
 `ERNIE_M_CPU_FAST_PATHS=0` in the environment, or `set_cpu_fast_paths(False)`. Static graphs (export) and
 accelerators always take Paddle's own ops.
@@ -16,7 +16,7 @@ import paddle.nn as nn
 import paddle.nn.functional as F
 from paddle import Tensor
 
-from . import cpu
+from . import fast_paths
 
 __all__ = ["linear", "tied_projection", "layer_norm", "activation", "token_cross_entropy", "greedy_ids", "dropout",
            "Dropout", "attention", "nothing_hidden", "set_cpu_fast_paths", "cpu_fast_paths"]
@@ -38,21 +38,21 @@ def _fast(x: Tensor) -> bool:
 
 
 def _on_cpu(x: Tensor, function, *args):
-    """`function(*args)` from `cpu`, where the fast paths apply to `x`; None elsewhere, and where that function has
-    nothing faster (it returns None without the C++ operators)."""
+    """`function(*args)` from `fast_paths`, where the fast paths apply to `x`; None elsewhere, and where that function
+    has nothing faster (it returns None without the C++ operators)."""
     return function(*args) if _fast(x) else None
 
 
 def linear(layer: nn.Layer, x: Tensor) -> Tensor:
     """`layer(x)`."""
     if _fast(x) and type(layer) is nn.Linear and layer.bias is not None:  # not subclasses or wrappers (LoRA)
-        return cpu.linear(x, layer.weight, layer.bias)
+        return fast_paths.linear(x, layer.weight, layer.bias)
     return layer(x)
 
 
 def tied_projection(x: Tensor, embedding: Tensor, bias: Tensor) -> Tensor:
     """`x @ embedding^T + bias`: the LM head's projection onto a vocabulary tied to the word embeddings."""
-    out = _on_cpu(x, cpu.tied_projection, x, embedding, bias)
+    out = _on_cpu(x, fast_paths.tied_projection, x, embedding, bias)
     return out if out is not None else paddle.matmul(x, embedding, transpose_y=True) + bias
 
 
@@ -60,14 +60,14 @@ def layer_norm(layer: nn.Layer, x: Tensor, residual: Optional[Tensor] = None) ->
     """`layer(x + residual)` (or `layer(x)`) for an `nn.LayerNorm` over the last dimension."""
     if type(layer) is nn.LayerNorm and len(layer._normalized_shape) == 1 and layer.weight is not None \
             and layer.bias is not None:
-        out = _on_cpu(x, cpu.layer_norm, x, residual, layer.weight, layer.bias, layer._epsilon)
+        out = _on_cpu(x, fast_paths.layer_norm, x, residual, layer.weight, layer.bias, layer._epsilon)
         if out is not None:
             return out
     return layer(x if residual is None else x + residual)
 
 
 def _gelu(x: Tensor) -> Tensor:
-    out = _on_cpu(x, cpu.gelu, x)
+    out = _on_cpu(x, fast_paths.gelu, x)
     return out if out is not None else F.gelu(x)
 
 
@@ -79,7 +79,7 @@ def activation(name: str):
 
 def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]:
     """(cross-entropy of each row of `logits` [n, vocab] against `labels` [n], the argmax of each row)."""
-    out = _on_cpu(logits, cpu.token_cross_entropy, logits, labels)
+    out = _on_cpu(logits, fast_paths.token_cross_entropy, logits, labels)
     if out is not None:
         return out
     return F.cross_entropy(logits, labels, reduction="none").reshape([-1]), logits.argmax(axis=-1)
@@ -88,7 +88,7 @@ def token_cross_entropy(logits: Tensor, labels: Tensor) -> Tuple[Tensor, Tensor]
 def greedy_ids(x: Tensor, embedding: Tensor, bias: Tensor, penalty: Tensor) -> Tensor:
     """`(tied_projection(x, embedding, bias) + penalty).argmax(-1)`: the best-scoring vocabulary id of each row of
     `x` under a tied LM head; ids with a -inf penalty are never chosen."""
-    out = _on_cpu(x, cpu.greedy_ids, x, embedding, bias, penalty)
+    out = _on_cpu(x, fast_paths.greedy_ids, x, embedding, bias, penalty)
     return out if out is not None else (tied_projection(x, embedding, bias) + penalty).argmax(axis=-1)
 
 
@@ -97,7 +97,7 @@ def dropout(x: Tensor, p: float, training: bool) -> Tensor:
     if not training or p == 0.0:
         return x
     if _fast(x) and p < 1.0 and x.dtype == paddle.float32 and x.ndim > 0:
-        return cpu.dropout(x, p)
+        return fast_paths.dropout(x, p)
     return F.dropout(x, p, training=training)
 
 
@@ -119,7 +119,7 @@ def attention(q: Tensor, k: Tensor, v: Tensor, bias: Optional[Tensor], dropout_p
     """Scaled dot-product attention over [batch, seq, heads, head_dim] inputs; returns the context in that layout
     and, when `need_probs`, the probabilities as [batch, heads, query, key]."""
     if _fast(q):
-        context, probs = cpu.attention(q, k, v, bias, lambda p: dropout(p, dropout_p, training))
+        context, probs = fast_paths.attention(q, k, v, bias, lambda p: dropout(p, dropout_p, training))
         return context, probs if need_probs else None
     if need_probs:
         return reference_attention(q, k, v, bias, dropout_p, training)

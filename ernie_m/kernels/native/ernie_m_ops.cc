@@ -1,7 +1,7 @@
 // CPU operators for the model's element-wise work at small widths, where Paddle's CPU kernels spend far more
 // time than the matrix multiplies around them (figures: docs/benchmarks.md). Each operator has a backward and is
 // checked against Paddle's own ops (tests/test_native_kernels.py). float32, contiguous tensors, CPU only: the
-// Python side (ernie_m/kernels/cpu.py, through native/__init__.py) calls them only then.
+// Python side (ernie_m/kernels/fast_paths.py, through native/__init__.py) calls them only then.
 //
 // Loops are written so that the compiler vectorises them: no branches in the inner loops, reductions marked
 // `omp simd`, and the hot functions compiled for AVX-512, AVX2 and the baseline, picked at load time for the CPU at
@@ -259,7 +259,7 @@ std::vector<paddle::Tensor> GeluBackward(const paddle::Tensor& x_in, const paddl
 }
 
 // ---- softmax(scores + bias) over the last dimension, for attention ----------------------------------------------
-// scores: [heads, batch, query, key] (the head-major layout of kernels/cpu.py). bias: [batch, 1 or heads,
+// scores: [heads, batch, query, key] (the head-major layout of kernels/fast_paths.py). bias: [batch, 1 or heads,
 // 1 or query, key], additive, or absent (an empty tensor). Rows whose every entry is -inf-like stay finite: the
 // row maximum is subtracted first, as in Paddle's softmax.
 

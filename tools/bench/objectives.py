@@ -5,7 +5,7 @@ Prints medians over repeated steps after a warm-up, and the ratios that matter:
 - a BTMLM step (generation pass + training step) against a CAMLM step.
 
 Default: the base shape with the released 250,002-token vocabulary. Example:
-    OMP_NUM_THREADS=2 python tools/bench_objectives.py --batch 4 --length 64 --repeats 3
+    OMP_NUM_THREADS=2 python -m tools.bench.objectives --batch 4 --length 64 --repeats 3
 """
 from __future__ import annotations
 
@@ -13,14 +13,12 @@ import argparse
 import json
 import os
 import statistics
-import sys
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+if __name__ == "__main__":  # run as a program: its process-wide settings come before Paddle loads
+    from ernie_m.cpu import configure_process
 
-from ernie_m.cpu import configure_process  # noqa: E402
-
-configure_process()  # before Paddle loads (ernie_m/cpu.py)
+    configure_process()
 
 import ernie_m  # noqa: E402
 import numpy as np  # noqa: E402

@@ -1,7 +1,6 @@
 """The authors' original static-graph checkpoints (PaddlePaddle/ERNIE, `ernie-m/`), converted to this project's layout.
 
     ernie-m convert from-static PARAMS_DIR OUT_DIR --config ernie_m_config.json [--tokenizer DIR]
-    (or python tools/convert_static.py PARAMS_DIR OUT_DIR --config ... )
 
 The release is a directory with one file per variable, written by fluid's `save_persistables` (or a single
 `.pdparams` pickle written by `paddle.static.save`), plus an `ernie_m_config.json`. Variable names come from the

@@ -16,7 +16,7 @@ from paddle.base import core
 from ernie_m import (ErnieMConfig, ErnieMForQuestionAnswering, ErnieMForSequenceClassification,
                      ErnieMForTokenClassification, ErnieMModel)
 from ernie_m.convert.hf import ConversionError
-from ernie_m.convert.original import from_static, read_tensor_file
+from ernie_m.convert.static import from_static, read_tensor_file
 
 LAYER_NAMES = {  # ours (under encoder.layers.{i}.) -> original (after encoder_layer_{i}_)
     "self_attn.q_proj.weight": "multi_head_att_query_fc.w_0", "self_attn.q_proj.bias": "multi_head_att_query_fc.b_0",
@@ -186,14 +186,14 @@ def test_the_command_line_converts_and_errors_in_one_line(tmp_path, tokenizer_di
     paddle.seed(24)
     params, config_file = write_release(ErnieMModel(_config()), tmp_path)
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "convert_static.py")
-    done = subprocess.run([sys.executable, script, params, str(tmp_path / "out"), "--config", config_file,
+    command = [sys.executable, "-m", "ernie_m.cli", "convert", "from-static"]
+    done = subprocess.run([*command, params, str(tmp_path / "out"), "--config", config_file,
                            "--tokenizer", tokenizer_dir], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "ErnieMModel written to" in done.stdout and "left out: mask_lm_trans_fc.w_0" in done.stdout
     assert os.path.isfile(tmp_path / "out" / "sentencepiece.bpe.model")
 
-    missing = subprocess.run([sys.executable, script, params, str(tmp_path / "out2")], capture_output=True,
+    missing = subprocess.run([*command, params, str(tmp_path / "out2")], capture_output=True,
                              text=True, env=env, timeout=120)
     assert missing.returncode == 2
     assert missing.stderr.strip().splitlines()[-1] == (
