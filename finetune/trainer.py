@@ -111,7 +111,7 @@ class FineTuning:
             try:
                 self.directory.claim(arguments.resume, arguments.overwrite_output_dir, self.checkpoints.checkpoints)
             except RunDirectoryError as error:
-                raise SetupError(str(error)) from None
+                raise (SetupError if error.status == 2 else TrainingError)(str(error)) from None
         if self.barrier:
             self.barrier()  # the other ranks use the directory once rank 0 owns it
         self.log: Optional[RunLog] = None

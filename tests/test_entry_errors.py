@@ -139,14 +139,14 @@ def _fill(disk):
 def test_a_read_only_or_full_output_directory_is_one_line(corpus, tokenizer_dir, tmp_path, capsys, tmpfs):
     """Before: tracebacks when the lock file could not be made (read-only, or a full disk)."""
     read_only = tmpfs("read_only", "ro,size=1m")
-    line = one_line_exit(capsys, run_pretrain.main, _argv(corpus, tokenizer_dir, read_only / "out"), 2)
+    line = one_line_exit(capsys, run_pretrain.main, _argv(corpus, tokenizer_dir, read_only / "out"), 1)
     assert f"run_pretrain: cannot create {read_only / 'out'}: Read-only file system" == line
-    line = one_line_exit(capsys, run_pretrain.main, _argv(corpus, tokenizer_dir, read_only), 2)
+    line = one_line_exit(capsys, run_pretrain.main, _argv(corpus, tokenizer_dir, read_only), 1)
     assert f"run_pretrain: cannot write in {read_only}: Read-only file system" == line
     full = tmpfs("full", "size=64k")
     (full / "out").mkdir()
     _fill(full)
-    line = one_line_exit(capsys, run_pretrain.main, _argv(corpus, tokenizer_dir, full / "out"), 2)
+    line = one_line_exit(capsys, run_pretrain.main, _argv(corpus, tokenizer_dir, full / "out"), 1)
     assert f"run_pretrain: cannot write in {full / 'out'}: No space left on device" == line
 
 

@@ -212,7 +212,7 @@ class Pretraining:
             try:
                 self.directory.claim(resume, overwrite, self.checkpoints.checkpoints)
             except RunDirectoryError as error:
-                raise RunError(str(error), status=2) from None
+                raise RunError(str(error), status=error.status) from None
         if self.barrier:
             self.barrier()  # the other ranks use the directory once rank 0 owns it
         config.languages = list(languages)  # saved with every checkpoint, as the tokenizer's language map

@@ -18,7 +18,12 @@ LEFTOVERS = (".tmp-checkpoint-*", ".deleting-checkpoint-*")
 
 
 class RunDirectoryError(Exception):
-    """The directory cannot be used as asked (one line that says what to do)."""
+    """The directory cannot be used as asked (one line that says what to do). `status`: 2 when the command chose
+    a directory it cannot use (a file, one in use, an earlier run); 1 when the disk refuses (read-only, full)."""
+
+    def __init__(self, message: str, status: int = 2):
+        super().__init__(message)
+        self.status = status
 
 
 class RunDirectory:
@@ -39,7 +44,7 @@ class RunDirectory:
         try:
             os.makedirs(self.path, exist_ok=True)
         except OSError as error:
-            raise RunDirectoryError(f"cannot create {self.path}: {error.strerror or error}") from None
+            raise RunDirectoryError(f"cannot create {self.path}: {error.strerror or error}", status=1) from None
         self._lock()
         try:
             for pattern in LEFTOVERS:
@@ -69,7 +74,7 @@ class RunDirectory:
         try:
             handle = open(os.path.join(self.path, LOCK_FILE), "a+")
         except OSError as error:  # a read-only directory, or no inode left
-            raise RunDirectoryError(f"cannot write in {self.path}: {error.strerror or error}") from None
+            raise RunDirectoryError(f"cannot write in {self.path}: {error.strerror or error}", status=1) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -86,7 +91,7 @@ class RunDirectory:
         except OSError as error:  # a full disk
             with contextlib.suppress(OSError):  # closing flushes the same bytes again
                 handle.close()
-            raise RunDirectoryError(f"cannot write in {self.path}: {error.strerror or error}") from None
+            raise RunDirectoryError(f"cannot write in {self.path}: {error.strerror or error}", status=1) from None
         self._handle = handle
 
     def release(self) -> None:
