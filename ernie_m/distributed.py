@@ -17,7 +17,7 @@ launcher, or one rank) exits the usual way.
 
 A rank also ends when its launcher dies. The launcher starts the ranks outside its process group, so a SIGKILL of the
 launcher (an OOM kill, a scheduler's preemption) used to leave them training on, unsupervised, and a restarted job
-then wrote into the same directory. Each rank asks the kernel for SIGTERM at its parent's death
+then wrote into the same directory. Each rank asks the kernel for SIGKILL at its parent's death
 (`PR_SET_PDEATHSIG`) and, where that is not available, a watchdog thread notices the parent change within a second.
 """
 from __future__ import annotations
@@ -87,7 +87,9 @@ def end_with_launcher() -> None:
     parent = _watched_parent = os.getppid()
     try:
         libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        # SIGKILL, not SIGTERM: a rank blocked in native code (a rendezvous, a library load) can neither run a
+        # handler nor let the watchdog in; what it leaves (the lock, a .tmp checkpoint) the next run clears.
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         pass
     if parent == 1:
