@@ -162,6 +162,21 @@ def _alive(pid):
         return False
 
 
+def _ended_within(pids, since, seconds):
+    """Whether every process in `pids` has ended, waiting until `seconds` after `since` (a monotonic time)."""
+    while any(_alive(pid) for pid in pids) and time.monotonic() - since < seconds:
+        time.sleep(0.1)
+    return not any(_alive(pid) for pid in pids)
+
+
+def _kill_all(pids):
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
 def test_ranks_end_within_seconds_of_their_launcher_being_killed(corpus, tokenizer_dir, tmp_path):
     """Before: SIGKILL of `paddle.distributed.launch` left both ranks training on, unsupervised."""
     out, pids = tmp_path / "out", tmp_path / "pids"
@@ -177,16 +192,10 @@ def test_ranks_end_within_seconds_of_their_launcher_being_killed(corpus, tokeniz
         launcher.wait(timeout=180)  # killed by rank 0 at its third step
         killed = time.monotonic()
         ranks = [int((pids / f"rank{rank}.pid").read_text()) for rank in (0, 1)]
-        while any(_alive(rank) for rank in ranks) and time.monotonic() - killed < 10:
-            time.sleep(0.2)
         assert launcher.returncode == -signal.SIGKILL
-        assert not any(_alive(rank) for rank in ranks), "a rank outlived its launcher by 10 s"
+        assert _ended_within(ranks, killed, 10), "a rank outlived its launcher by 10 s"
     finally:
-        for pid in [launcher.pid, *ranks]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_all([launcher.pid, *ranks])
 
 
 def _children(pid):
@@ -229,16 +238,10 @@ def test_ranks_end_when_their_launcher_is_killed_during_their_start_up(corpus, t
         time.sleep(delay)
         os.kill(launcher.pid, signal.SIGKILL)
         killed = time.monotonic()
-        while any(_alive(rank) for rank in ranks) and time.monotonic() - killed < 10:
-            time.sleep(0.1)
-        assert not any(_alive(rank) for rank in ranks), f"a rank outlived its launcher (killed at {delay} s) by 10 s"
+        assert _ended_within(ranks, killed, 10), f"a rank outlived its launcher (killed at {delay} s) by 10 s"
         assert not out.exists() or not _checkpoints(out)
     finally:
-        for pid in [launcher.pid, *ranks]:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        _kill_all([launcher.pid, *ranks])
 
 
 def test_config_values_cannot_make_the_run_write_outside_its_output_directory(corpus, tokenizer_dir, tmp_path):

@@ -195,10 +195,9 @@ class LineReader:
 
     def __init__(self, pieces: Union[str, Sequence[Piece]], columns: int, share: str = "the whole file",
                  source_pieces: Optional[Sequence[Piece]] = None):
-        self.pieces = [Piece(pieces)] if isinstance(pieces, str) else list(pieces)
-        if not self.pieces:
+        self.own_pieces = [Piece(pieces)] if isinstance(pieces, str) else list(pieces)
+        if not self.own_pieces:
             raise ValueError("a reader needs at least one piece")
-        self.own_pieces = list(self.pieces)
         self.source_pieces = list(source_pieces) if source_pieces else None
         for path in dict.fromkeys(piece.path for piece in self.own_pieces + (self.source_pieces or [])):
             if not os.path.isfile(path):
@@ -218,6 +217,11 @@ class LineReader:
         self._empty_epochs = 0
 
     @property
+    def pieces(self) -> List[Piece]:
+        """The pieces being read: the reader's own, or its source's whole set once it fell back to them."""
+        return self.source_pieces if self.whole_source else self.own_pieces
+
+    @property
     def path(self) -> str:
         return self.pieces[self.piece].path
 
@@ -235,7 +239,6 @@ class LineReader:
         self.bytes_read = int(state.get("bytes_read", 0))
         self.whole_pieces = bool(state.get("whole_pieces", False))
         self.whole_source = bool(state.get("whole_source", False)) and self.source_pieces is not None
-        self.pieces = self.source_pieces if self.whole_source else self.own_pieces
         if not 0 <= self.piece < len(self.pieces):
             raise CorpusError(f"a saved reader position names piece {self.piece} of {len(self.pieces)}: the corpus "
                               f"files changed since the checkpoint")
@@ -339,7 +342,7 @@ class LineReader:
                 self.whole_pieces = True
                 continue
             if not yielded and self.source_pieces is not None and not self.whole_source:
-                self.whole_source, self.pieces = True, self.source_pieces
+                self.whole_source = True
                 continue
             if not yielded:
                 self._empty_epochs += 1
