@@ -22,8 +22,11 @@ def reason(error: BaseException, keywords: Sequence[str] = ("shape", "missing"))
 def unforeseen_error_line(program: str, error: BaseException) -> str:
     """The one line an entry point prints for an error it did not foresee (a bug): the traceback goes to a file,
     so the console keeps one line and the report keeps everything."""
-    descriptor, path = tempfile.mkstemp(prefix=f"{program.replace(' ', '-')}-error-", suffix=".txt")
-    with os.fdopen(descriptor, "w") as handle:
-        traceback.print_exception(type(error), error, error.__traceback__, file=handle)
-    return (f"{program}: unforeseen {type(error).__name__}: {first_line(error)} (a bug; the traceback is in "
-            f"{path}, please report it)")
+    try:
+        descriptor, path = tempfile.mkstemp(prefix=f"{program.replace(' ', '-')}-error-", suffix=".txt")
+        with os.fdopen(descriptor, "w") as handle:
+            traceback.print_exception(type(error), error, error.__traceback__, file=handle)
+        kept = f"the traceback is in {path}"
+    except OSError as unsaved:  # a full or read-only temporary directory: still one line
+        kept = f"the traceback could not be saved: {first_line(unsaved)}"
+    return f"{program}: unforeseen {type(error).__name__}: {first_line(error)} (a bug; {kept}, please report it)"

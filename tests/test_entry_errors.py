@@ -255,3 +255,26 @@ def test_an_export_or_conversion_into_a_read_only_directory_is_one_line(tiny_mod
                  ["convert", "to-hf", tiny_model_dir, str(read_only / "out")]):
         line = one_line_exit(capsys, cli.main, argv, 1)
         assert line.startswith(f"ernie-m {argv[0]}: error: ") and "Read-only file system" in line, line
+
+
+def test_an_unforeseen_error_is_one_line_with_its_traceback_kept_or_said_unsaved(monkeypatch):
+    import tempfile
+
+    from ernie_m.errors import unforeseen_error_line
+
+    try:
+        raise ValueError("boom")
+    except ValueError as error:
+        line = unforeseen_error_line("ernie-m embed", error)
+    path = line.split("the traceback is in ")[1].split(",")[0]
+    assert line.startswith("ernie-m embed: unforeseen ValueError: boom (a bug; ") and "\n" not in line
+    assert 'raise ValueError("boom")' in open(path).read()
+    os.remove(path)
+
+    def disk_full(**kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(tempfile, "mkstemp", disk_full)
+    line = unforeseen_error_line("run_pretrain", error)
+    assert line == ("run_pretrain: unforeseen ValueError: boom (a bug; the traceback could not be saved: [Errno 28] "
+                    "No space left on device, please report it)")
