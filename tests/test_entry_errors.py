@@ -264,8 +264,9 @@ def test_an_unforeseen_error_is_one_line_with_its_traceback_kept_or_said_unsaved
 
     try:
         raise ValueError("boom")
-    except ValueError as error:
-        line = unforeseen_error_line("ernie-m embed", error)
+    except ValueError as raised:
+        error = raised
+    line = unforeseen_error_line("ernie-m embed", error)
     path = line.split("the traceback is in ")[1].split(",")[0]
     assert line.startswith("ernie-m embed: unforeseen ValueError: boom (a bug; ") and "\n" not in line
     assert 'raise ValueError("boom")' in open(path).read()
