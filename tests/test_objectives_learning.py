@@ -6,7 +6,6 @@ accuracy on held-out pairs 0.86, BTMLM's generation pass correct at 1.00 of plac
 transition (held-out accuracy is near chance until about 300 steps, and a learning rate of 5e-3 never leaves the
 plateau in 800), so the bar is 0.6: far above chance, with room for platform noise.
 """
-from collections import Counter
 
 import numpy as np
 import paddle
@@ -48,7 +47,7 @@ def test_camlm_learns_the_mapping_and_btmlm_generation_translates():
 
     btmlm = BTMLM(SPECIAL, VOCAB, max_length=64, target_languages=[0, 1])
     sentences = [Monolingual(held_out.integers(4, 4 + K, held_out.integers(4, 11)), 0) for _ in range(100)]
-    prepared = [btmlm._prepare(sentence, held_out, Counter()) for sentence in sentences]
+    prepared = [btmlm.prepare(sentence, held_out) for sentence in sentences]
     assert all(target == 1 for _, _, target, _ in prepared)
     pseudo = btmlm.generate(model, prepared, held_out)
     correct = np.concatenate([translation == tokens + K for (tokens, _, _, _), translation in zip(prepared, pseudo)])

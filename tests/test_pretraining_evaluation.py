@@ -4,9 +4,10 @@ import math
 import pytest
 
 from ernie_m import ErnieMConfig, ErnieMForPretraining, ErnieMTokenizer
-from ernie_m.objectives import BTMLM, SpecialIds
+from ernie_m.objectives import BTMLM, CAMLM, MMLM, SpecialIds
+from ernie_m.objectives.btmlm import BTMLMGate, pseudo_translation_quality
 from ernie_m.pretraining import CorpusError, find_parallel_files
-from ernie_m.pretraining.evaluation import BTMLMGate, HeldOutSet, evaluate_held_out, pseudo_translation_quality
+from ernie_m.pretraining.evaluation import HeldOutSet, evaluate_held_out
 
 PAIRS = [("The fox jumps over the dog.", "Der Fuchs springt über den Hund."),
          ("We learn machine translation.", "Wir lernen maschinelle Übersetzung.")]
@@ -33,12 +34,13 @@ def test_scores_are_accuracies_with_a_baseline_and_the_mode_is_restored(tmp_path
     model = ErnieMForPretraining(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=len(tokenizer), num_languages=3))
     model.train()
     special = SpecialIds.from_tokenizer(tokenizer)
-    btmlm = BTMLM(special, len(tokenizer), 32, target_languages=[0, 1])
-    scores = evaluate_held_out(model, held_out, special, len(tokenizer), 32, btmlm=btmlm, seed=3)
+    objectives = [MMLM(special, len(tokenizer), 32), CAMLM(special, len(tokenizer), 32),
+                  BTMLM(special, len(tokenizer), 32, target_languages=[0, 1])]
+    scores = evaluate_held_out(model, held_out, objectives, seed=3)
     assert model.training
     assert set(scores) == {"mmlm_accuracy", "camlm_accuracy", "camlm_unigram_accuracy", "btmlm_distinct_share"}
     assert all(0 <= value <= 1 and not math.isnan(value) for value in scores.values())
-    assert scores == evaluate_held_out(model, held_out, special, len(tokenizer), 32, btmlm=btmlm, seed=3)
+    assert scores == evaluate_held_out(model, held_out, objectives, seed=3)
 
 
 def test_the_gate_opens_on_gain_over_the_baseline_and_diversity():

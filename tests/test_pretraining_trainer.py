@@ -5,7 +5,8 @@ import os
 import pytest
 
 from ernie_m.pretraining.config import PretrainingConfig, load_config
-from ernie_m.pretraining.trainer import Pretraining, RunError, btmlm_target_languages
+from ernie_m.objectives import SpecialIds
+from ernie_m.pretraining.trainer import Pretraining, RunError, build_objective
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMOKE = os.path.join(ROOT, "pretrain", "configs", "smoke.yaml")
@@ -31,6 +32,10 @@ def test_btmlm_translates_by_default_into_the_languages_of_the_parallel_data(tmp
                                                                         "objectives": {"btmlm": 1}}]})
 
     ids = {"en": 0, "de": 1, "it": 2}
+
+    def btmlm_target_languages(config, ids):
+        return build_objective("btmlm", config, SpecialIds(mask=9), 10, 32, ids).target_languages
+
     assert btmlm_target_languages(config(), ids) == [0, 1]  # never Italian: no pairs
     no_pairs = config()
     no_pairs.data.parallel_dir = None
@@ -317,12 +322,12 @@ def test_a_closed_btmlm_shares_its_weight_over_the_open_objectives_in_proportion
                           "train.eval_steps=1000", "btmlm.min_distinct_share=0.5")
     run = Pretraining(config, str(tmp_path / "out"))
     try:
-        assert run.btmlm_ready_at is None
+        assert run.ready_at["btmlm"] is None
         steps = range(6, 6 + 6000)  # past the schedule, stage 2 continues
         closed = [run.objective_name(step) for step in steps]
         assert "btmlm" not in closed
         assert abs(closed.count("camlm") / len(closed) - 2 / 3) < 0.02
-        run.btmlm_ready_at = 6
+        run.ready_at["btmlm"] = 6
         opened = [run.objective_name(step) for step in steps]
         assert abs(opened.count("btmlm") / len(opened) - 0.4) < 0.02
         assert abs(opened.count("camlm") / len(opened) - 0.4) < 0.02

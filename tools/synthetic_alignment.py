@@ -97,20 +97,20 @@ def build_model(languages: SyntheticLanguages, seed: int, preset: str = "ernie-m
 
 def make_objective(name: str, languages: SyntheticLanguages, camlm_mask_prob: float,
                    btmlm_targets: Optional[Sequence[int]] = None):
-    from ernie_m.objectives import BTMLM, CAMLM, MMLM, TLM, MaskingConfig
+    """The registered objective `name` built as a pretraining run builds it, from its options: masking at
+    `camlm_mask_prob` where it has that option, BTMLM translating into `btmlm_targets` (default: 0 and 1)."""
+    import dataclasses
 
-    common = dict(special=languages.special(), vocab_size=languages.vocab_size,
-                  max_length=2 * languages.max_length + 4)
-    if name == "mmlm":
-        return MMLM(**common)
-    if name == "tlm":
-        return TLM(**common)
-    if name == "camlm":
-        return CAMLM(**common, masking=MaskingConfig(mask_prob=camlm_mask_prob))
-    if name == "btmlm":
-        return BTMLM(**common, masking=MaskingConfig(mask_prob=camlm_mask_prob),
-                     target_languages=list(btmlm_targets if btmlm_targets is not None else [0, 1]))
-    raise ValueError(f"unknown objective {name!r}")
+    from ernie_m.objectives import REGISTRY, ObjectiveContext
+
+    objective = REGISTRY[name]
+    codes = {str(language): language for language in range(languages.num_languages)}
+    given = {"mask_prob": camlm_mask_prob,
+             "target_languages": [str(t) for t in (btmlm_targets if btmlm_targets is not None else [0, 1])]}
+    known = {f.name for f in dataclasses.fields(objective.Options)}
+    options = objective.Options(**{key: value for key, value in given.items() if key in known})
+    context = ObjectiveContext(languages.special(), languages.vocab_size, 2 * languages.max_length + 4, codes)
+    return objective.from_options(options, context)
 
 
 def examples_for(name: str, languages: SyntheticLanguages, rng: np.random.Generator, count: int,
@@ -244,8 +244,7 @@ def camlm_accuracy(model, languages: SyntheticLanguages, sentences: Sequence[np.
     what B holds: the "real" translation, or "masked" (every token a [MASK]). Under CAMLM's attention a masked A
     token sees only B and its own [MASK], so with B masked the accuracy falls to about the unigram rate; under full
     attention (TLM) it still sees A's unmasked words, and a model trained that way uses them."""
-    from ernie_m.objectives import CAMLM, MaskingConfig, Parallel
-    from ernie_m.pretraining.evaluation import masked_token_accuracy
+    from ernie_m.objectives import CAMLM, MaskingConfig, Parallel, masked_token_accuracy
 
     camlm = CAMLM(special=languages.special(), vocab_size=languages.vocab_size,
                   max_length=2 * languages.max_length + 4, masking=MaskingConfig(mask_prob=camlm_mask_prob),

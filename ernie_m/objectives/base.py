@@ -1,15 +1,46 @@
-"""What every objective shares: special ids, masking, truncation limits, and turning examples into a batch."""
+"""What every objective shares: special ids, masking, truncation limits, turning examples into a batch, and the
+registry a pretraining configuration names objectives from.
+
+An objective is one module: its class (registered with `@register`), its options dataclass (the `<name>:` section
+of a pretraining configuration, with its defaults and ranges), how it is built from them (`from_options`), and,
+optionally, the held-out scores it reports and a readiness gate it waits for. The configuration, the trainer and
+the held-out evaluation reach objectives only through `REGISTRY`.
+"""
 from __future__ import annotations
 
 from collections import Counter
-from typing import List, Optional, Sequence
+from dataclasses import dataclass, is_dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Set, Type
 
 import numpy as np
 
 from .batch import PretrainingBatch, Row, SpecialIds, collate_rows
 from .masking import MaskingConfig, mask_tokens
 
-__all__ = ["Objective"]
+__all__ = ["Objective", "ObjectiveOptions", "ObjectiveContext", "REGISTRY", "register"]
+
+DATA_KINDS = ("monolingual", "parallel")
+
+
+@dataclass
+class ObjectiveOptions:
+    """An objective's section of the pretraining configuration. Subclasses add fields with their defaults;
+    `validate` raises ValueError naming a value out of range as `<path>.<field>`."""
+
+    def validate(self, path: str) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class ObjectiveContext:
+    """What a run knows that an objective may need to be built: the tokenizer's ids, the stage's length, the
+    configured languages (code -> id) and, read only when asked, the languages of the parallel training data."""
+
+    special: SpecialIds
+    vocab_size: int
+    max_length: int
+    language_ids: Dict[str, int]
+    parallel_languages: Callable[[], Set[str]] = set
 
 
 class Objective:
@@ -25,6 +56,8 @@ class Objective:
     # token budget must multiply by so that every objective's batch holds as many tokens.
     length_factor = 1.0
 
+    Options: Type[ObjectiveOptions] = ObjectiveOptions
+
     def __init__(self, special: SpecialIds, vocab_size: int, max_length: int = 512,
                  masking: MaskingConfig = MaskingConfig(), word_starts: Optional[np.ndarray] = None):
         if max_length < 8:
@@ -35,6 +68,22 @@ class Objective:
         self.masking = masking
         self.word_starts = word_starts
         self._special_array = special.as_array()
+
+    @classmethod
+    def from_options(cls, options: ObjectiveOptions, context: ObjectiveContext) -> "Objective":
+        """The objective a run trains with; raises ValueError naming the option that cannot be used."""
+        return cls(context.special, context.vocab_size, context.max_length)
+
+    @classmethod
+    def gate(cls, options: ObjectiveOptions):
+        """A readiness gate on held-out scores the objective waits for before it runs (`enabled`, `ready(scores)`,
+        `options`: the option names that set it), or None: it runs from the first step."""
+        return None
+
+    def held_out_scores(self, model, held_out, seed: int, tokenizer=None) -> Dict[str, float]:
+        """Scores on a held-out set (`ernie_m.pretraining.evaluation.HeldOutSet`), named after the objective;
+        none by default."""
+        return {}
 
     def mask(self, tokens: np.ndarray, rng: np.random.Generator, config: Optional[MaskingConfig] = None,
              forced: bool = False):
@@ -54,3 +103,21 @@ class Objective:
         if not rows:
             return None
         return collate_rows(self.name, rows, self.special.pad, dict(stats))
+
+
+# Objective name -> class: the names a pretraining stage and configuration may use.
+REGISTRY: Dict[str, Type[Objective]] = {}
+
+
+def register(objective: Type[Objective]) -> Type[Objective]:
+    """Make an objective available to pretraining configurations under its `name` (usable as a class decorator)."""
+    if objective.name in REGISTRY:
+        raise ValueError(f"objective {objective.name!r} is already registered ({REGISTRY[objective.name].__name__})")
+    if objective.data_kind not in DATA_KINDS:
+        raise ValueError(f"objective {objective.name!r}: data_kind must be one of {DATA_KINDS}, got "
+                         f"{objective.data_kind!r}")
+    if not (isinstance(objective.Options, type) and issubclass(objective.Options, ObjectiveOptions)
+            and is_dataclass(objective.Options)):
+        raise ValueError(f"objective {objective.name!r}: Options must be an ObjectiveOptions dataclass")
+    REGISTRY[objective.name] = objective
+    return objective

@@ -11,16 +11,34 @@ an MMLM loss on y, reported as the auxiliary group.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Optional
+from dataclasses import dataclass
+from typing import Dict, Optional
 
 import numpy as np
 
-from .base import Objective
+from .base import Objective, ObjectiveOptions, register
 from .batch import AUXILIARY, MAIN, Row, cross_attention, languages_of, positions_of, segment, truncate_pair
+from .criterion import masked_token_accuracy
 from .examples import Parallel
 from .masking import MaskingConfig
 
-__all__ = ["CAMLM", "cross_attention_row"]
+__all__ = ["CAMLM", "CAMLMOptions", "cross_attention_row"]
+
+
+@dataclass
+class CAMLMOptions(ObjectiveOptions):
+    """`camlm:` in a pretraining configuration."""
+
+    mask_prob: float = MaskingConfig.mask_prob  # of the predicted side
+
+    def masking(self) -> MaskingConfig:
+        return MaskingConfig(mask_prob=self.mask_prob)
+
+    def validate(self, path: str) -> None:
+        try:
+            self.masking()
+        except ValueError as error:
+            raise ValueError(f"{path}.{error}") from None
 
 
 def cross_attention_row(first_tokens, first_language, second_tokens, second_language, predicted: int,
@@ -46,6 +64,7 @@ def cross_attention_row(first_tokens, first_language, second_tokens, second_lang
     )
 
 
+@register
 class CAMLM(Objective):
     """Args beyond `Objective`'s:
         context_masking: masking of the context side for the free MMLM loss (None: context left whole).
@@ -55,6 +74,7 @@ class CAMLM(Objective):
 
     name = "camlm"
     data_kind = "parallel"
+    Options = CAMLMOptions
 
     def __init__(self, *args, context_masking: Optional[MaskingConfig] = MaskingConfig(),
                  both_directions: bool = False, **kwargs):
@@ -62,6 +82,20 @@ class CAMLM(Objective):
         self.context_masking = context_masking
         self.both_directions = both_directions
         self.length_factor = 2.0 if both_directions else 1.0
+
+    @classmethod
+    def from_options(cls, options: CAMLMOptions, context) -> "CAMLM":
+        return cls(context.special, context.vocab_size, context.max_length, masking=options.masking())
+
+    def held_out_scores(self, model, held_out, seed: int, tokenizer=None) -> Dict[str, float]:
+        """Accuracy on the held-out pairs between languages with parallel training data (the context side left
+        whole), and the unigram accuracy of the same masked tokens: what a model without alignment gets."""
+        if not held_out.parallel:
+            return {}
+        whole_context = CAMLM(self.special, self.vocab_size, self.max_length, masking=self.masking,
+                              word_starts=self.word_starts, context_masking=None)
+        scores = masked_token_accuracy(model, whole_context, held_out.parallel, np.random.default_rng([seed, 17]))
+        return {"camlm_accuracy": scores["accuracy"], "camlm_unigram_accuracy": scores["unigram_accuracy"]}
 
     def rows(self, example: Parallel, rng: np.random.Generator, stats: Counter):
         source, target = truncate_pair(example.source, example.target, self.max_length)

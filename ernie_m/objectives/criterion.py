@@ -1,7 +1,9 @@
-"""The loss every objective shares: cross-entropy at the predicted positions, per prediction group."""
+"""The loss every objective shares: cross-entropy at the predicted positions, per prediction group; and the
+accuracy of those predictions on held-out examples, beside the unigram baseline."""
 from __future__ import annotations
 
-from typing import Dict, Tuple
+from collections import Counter
+from typing import Dict, List, Tuple
 
 import numpy as np
 import paddle
@@ -9,7 +11,7 @@ import paddle
 from .. import kernels
 from .batch import AUXILIARY, MAIN, PretrainingBatch
 
-__all__ = ["model_inputs", "masked_lm_loss"]
+__all__ = ["model_inputs", "masked_lm_loss", "masked_token_accuracy"]
 
 
 def model_inputs(model, batch: PretrainingBatch) -> Dict[str, paddle.Tensor]:
@@ -46,3 +48,26 @@ def masked_lm_loss(model, batch: PretrainingBatch, auxiliary_weight: float = 1.0
         metrics[f"{batch.objective}{suffix}_accuracy"] = float(paddle.gather(correct, index_tensor).mean())
         total = group_loss * weight if total is None else total + group_loss * weight
     return total, metrics
+
+
+def masked_token_accuracy(model, objective, examples, rng: np.random.Generator, batch_size: int = 64
+                          ) -> Dict[str, float]:
+    """Accuracy on the objective's main predictions over `examples`, and the unigram baseline on the same
+    predictions (always answering the most frequent label); `rng` draws the masking, so a fixed seed fixes it."""
+    correct = total = 0.0
+    labels: List[np.ndarray] = []
+    with paddle.no_grad():
+        for start in range(0, len(examples), batch_size):
+            batch = objective(examples[start:start + batch_size], rng, model=model)
+            if batch is None:
+                continue
+            main = batch.masked_groups == MAIN
+            _, metrics = masked_lm_loss(model, batch)
+            count = int(main.sum())
+            correct += metrics[f"{objective.name}_accuracy"] * count
+            total += count
+            labels.append(batch.masked_labels[main])
+    if not total:
+        return {"accuracy": float("nan"), "unigram_accuracy": float("nan")}
+    counts = Counter(np.concatenate(labels).tolist())
+    return {"accuracy": correct / total, "unigram_accuracy": counts.most_common(1)[0][1] / total}

@@ -27,7 +27,7 @@ class MaskingConfig:
 
     def __post_init__(self):
         if not 0.0 < self.mask_prob <= 1.0:
-            raise ValueError(f"mask_prob must be in (0, 1], got {self.mask_prob}")
+            raise ValueError(f"mask_prob: must be in (0, 1], got {self.mask_prob}")
         if self.replace_with_mask < 0 or self.replace_with_random < 0 or (
             self.replace_with_mask + self.replace_with_random > 1.0 + 1e-9
         ):

@@ -2,19 +2,27 @@
 from __future__ import annotations
 
 from collections import Counter
+from typing import Dict
 
 import numpy as np
 
-from .base import Objective
+from .base import Objective, register
 from .batch import MAIN, Row, full_attention, languages_of, positions_of, segment
+from .criterion import masked_token_accuracy
 from .examples import Monolingual
 
 __all__ = ["MMLM"]
 
 
+@register
 class MMLM(Objective):
     name = "mmlm"
     data_kind = "monolingual"
+
+    def held_out_scores(self, model, held_out, seed: int, tokenizer=None) -> Dict[str, float]:
+        """Masked-token accuracy on every side of the held-out pairs."""
+        scores = masked_token_accuracy(model, self, held_out.monolingual, np.random.default_rng([seed, 17]))
+        return {"mmlm_accuracy": scores["accuracy"]}
 
     def rows(self, example: Monolingual, rng: np.random.Generator, stats: Counter):
         tokens = np.asarray(example.tokens, dtype=np.int64)[: self.max_length - 2]

@@ -5,13 +5,14 @@ from collections import Counter
 
 import numpy as np
 
-from .base import Objective
+from .base import Objective, register
 from .batch import MAIN, Row, full_attention, languages_of, positions_of, segment, truncate_pair
 from .examples import Parallel
 
 __all__ = ["TLM"]
 
 
+@register
 class TLM(Objective):
     name = "tlm"
     data_kind = "parallel"

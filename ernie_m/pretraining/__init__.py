@@ -3,7 +3,7 @@ and what it is built from: corpus readers, example streams, the objective schedu
 training checkpoints."""
 from .corpus import CorpusError, LineReader, find_monolingual_files, find_parallel_files
 from .data import ExampleStream, sampling_probabilities
-from .schedule import OBJECTIVES, Stage, objective_at, stage_at
+from .schedule import Stage, objective_at, stage_at
 
 __all__ = ["CorpusError", "LineReader", "find_parallel_files", "find_monolingual_files", "ExampleStream",
-           "sampling_probabilities", "Stage", "stage_at", "objective_at", "OBJECTIVES"]
+           "sampling_probabilities", "Stage", "stage_at", "objective_at"]

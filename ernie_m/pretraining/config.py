@@ -21,10 +21,11 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 import yaml
 
 from ..errors import first_line
+from ..objectives import REGISTRY, ObjectiveOptions
 from .schedule import Stage
 
-__all__ = ["ConfigError", "ModelSection", "DataSection", "OptimizerSection", "TrainSection", "CAMLMSection",
-           "BTMLMSection", "PretrainingConfig", "load_config", "parse_value", "CONFIG_FILE", "branch_conflict"]
+__all__ = ["ConfigError", "ModelSection", "DataSection", "OptimizerSection", "TrainSection", "PretrainingConfig",
+           "load_config", "parse_value", "CONFIG_FILE", "branch_conflict"]
 
 CONFIG_FILE = "pretraining_config.json"
 
@@ -129,27 +130,6 @@ class TrainSection:
 
 
 @dataclass
-class CAMLMSection:
-    mask_prob: float = 0.15  # of the predicted side
-
-    def validate(self, path: str) -> None:
-        _check(0 < self.mask_prob <= 1, f"{path}.mask_prob", f"must be in (0, 1], got {self.mask_prob}")
-
-
-@dataclass
-class BTMLMSection:
-    sample: bool = False  # sample pseudo-tokens (else greedy)
-    temperature: float = 1.0
-    target_languages: Optional[List[str]] = None  # default: the languages of the parallel data
-    min_camlm_gain: float = 0.0  # the gate: held-out CAMLM accuracy over its unigram baseline (may be < 0)
-    min_distinct_share: float = 0.0  # the gate: share of distinct tokens in pseudo-translations
-
-    def validate(self, path: str) -> None:
-        _check(self.temperature > 0, f"{path}.temperature", f"must be positive, got {self.temperature}")
-        _check(0 <= self.min_distinct_share <= 1, f"{path}.min_distinct_share", "must be in [0, 1]")
-
-
-@dataclass
 class PretrainingConfig:
     tokenizer: str  # directory with sentencepiece.bpe.model + vocab.txt
     stages: List[Stage]
@@ -158,8 +138,17 @@ class PretrainingConfig:
     data: DataSection = field(default_factory=DataSection)
     optimizer: OptimizerSection = field(default_factory=OptimizerSection)
     train: TrainSection = field(default_factory=TrainSection)
-    camlm: CAMLMSection = field(default_factory=CAMLMSection)
-    btmlm: BTMLMSection = field(default_factory=BTMLMSection)
+    # Each registered objective's options, a top-level section named after it (`camlm:`), read as `config.camlm`.
+    objectives: Dict[str, ObjectiveOptions] = field(default_factory=dict, init=False)
+
+    def __post_init__(self):
+        self.objectives = {name: objective.Options() for name, objective in REGISTRY.items()}
+
+    def __getattr__(self, name: str):
+        options = self.__dict__.get("objectives", {})
+        if name in options:
+            return options[name]
+        raise AttributeError(f"{type(self).__name__} has no attribute or objective section {name!r}")
 
     def validate(self, path: str) -> None:
         _check(bool(self.stages), "stages", "define at least one stage")
@@ -174,7 +163,9 @@ class PretrainingConfig:
         return any(stage.objectives.get(objective, 0) > 0 for stage in self.stages)
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        data.update(data.pop("objectives"))
+        return data
 
     def save(self, directory: str) -> None:
         with open(os.path.join(directory, CONFIG_FILE), "w") as handle:
@@ -182,7 +173,13 @@ class PretrainingConfig:
 
     @classmethod
     def from_dict(cls, data: dict, source: str = "config") -> "PretrainingConfig":
-        config = _build(cls, data, "")
+        if not isinstance(data, dict):
+            raise ConfigError(f"config: expected a mapping, got {type(data).__name__}")
+        sections = {key: value for key, value in data.items() if key in REGISTRY}
+        config = _build(cls, {key: value for key, value in data.items() if key not in REGISTRY}, "",
+                        also_valid=list(REGISTRY))
+        for name, section in sections.items():
+            config.objectives[name] = _build(REGISTRY[name].Options, section, name)
         if len(config.languages or ()) == 1:
             raise ConfigError("languages: configure at least two languages")
         return config
@@ -280,7 +277,8 @@ def branch_conflict(saved: "PretrainingConfig", current: "PretrainingConfig", st
         if saved.stages[index] != current.stages[index]:
             return (f"stage {index} ({saved.stages[index].name!r}) had begun by step {step} and differs: it was "
                     f"{dataclasses.asdict(saved.stages[index])} and is {dataclasses.asdict(current.stages[index])}")
-    for section in ("data", "optimizer", "train", "camlm", "btmlm"):  # languages and model: resume_conflict's
+    sections = ("data", "optimizer", "train", *REGISTRY)  # languages and model: resume_conflict's
+    for section in sections:
         before, after = getattr(saved, section), getattr(current, section)
         for field_name in (f.name for f in dataclasses.fields(before)):
             if getattr(before, field_name) != getattr(after, field_name):
@@ -291,15 +289,18 @@ def branch_conflict(saved: "PretrainingConfig", current: "PretrainingConfig", st
 
 # ---- building dataclasses from plain data -----------------------------------------------------------------------
 
-def _build(cls, data: Any, path: str):
+def _build(cls, data: Any, path: str, also_valid: List[str] = ()):
+    """An instance of dataclass `cls` from plain data, each value converted and checked; `also_valid` are keys
+    the caller reads itself (named in hints)."""
     where = path or "config"
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a mapping, got {type(data).__name__}")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     for key in data:
         if key not in fields:
-            close = difflib.get_close_matches(str(key), list(fields), n=1)
-            hint = f"; did you mean {close[0]}?" if close else f"; valid: {', '.join(fields)}"
+            valid = [*fields, *also_valid]
+            close = difflib.get_close_matches(str(key), valid, n=1)
+            hint = f"; did you mean {close[0]}?" if close else f"; valid: {', '.join(valid)}"
             raise ConfigError(f"{_join(path, key)}: unknown field{hint}")
     hints = typing.get_type_hints(cls)
     values = {}
@@ -315,7 +316,12 @@ def _build(cls, data: Any, path: str):
     except (TypeError, ValueError) as error:  # a Stage refusing its values names the stage itself
         raise ConfigError(f"{where}: {error}") from None
     if hasattr(built, "validate"):
-        built.validate(where)
+        try:
+            built.validate(where)
+        except ConfigError:
+            raise
+        except ValueError as error:  # an objective's options name their own field
+            raise ConfigError(str(error)) from None
     return built
 
 
@@ -442,8 +448,6 @@ def load_config(path: str, overrides: List[str] = ()) -> PretrainingConfig:
     if not data.get("tokenizer"):
         raise ConfigError(f"{path} names no tokenizer directory")
     # `section: null` in a file means the defaults.
-    data = {key: ({} if value is None and key in _SECTIONS else value) for key, value in data.items()}
+    sections = {"model", "data", "optimizer", "train", *REGISTRY}
+    data = {key: ({} if value is None and key in sections else value) for key, value in data.items()}
     return PretrainingConfig.from_dict(data, path)
-
-
-_SECTIONS = {"model", "data", "optimizer", "train", "camlm", "btmlm"}

@@ -8,9 +8,8 @@ import numpy as np
 
 from ..objectives import REGISTRY
 
-__all__ = ["Stage", "stage_at", "objective_at", "OBJECTIVES"]
+__all__ = ["Stage", "stage_at", "objective_at"]
 
-OBJECTIVES = tuple(REGISTRY)
 # Per rank and micro-step. Far above any real recipe, low enough that a typo fails here, not in the allocator.
 MAX_BATCH_SIZE = 65_536
 MAX_BATCH_TOKENS = 1 << 24
@@ -32,9 +31,9 @@ class Stage:
     def __post_init__(self):
         if self.steps <= 0:
             raise ValueError(f"stage {self.name!r}: steps must be positive, got {self.steps}")
-        unknown = sorted(set(self.objectives) - set(OBJECTIVES))
+        unknown = sorted(set(self.objectives) - set(REGISTRY))
         if unknown:
-            raise ValueError(f"stage {self.name!r}: unknown objectives {unknown}; known: {list(OBJECTIVES)}")
+            raise ValueError(f"stage {self.name!r}: unknown objectives {unknown}; known: {list(REGISTRY)}")
         if not self.objectives or any(w < 0 for w in self.objectives.values()) or not sum(self.objectives.values()):
             raise ValueError(f"stage {self.name!r}: objective weights must be >= 0 with a positive sum")
         if self.budget not in ("padded", "real"):

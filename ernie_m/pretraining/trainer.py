@@ -23,7 +23,7 @@ from ..atomic import WRITE_ERRORS
 from ..configuration import POSITION_OFFSET, ErnieMConfig
 from ..errors import first_line
 from ..modeling import ErnieMForPretraining
-from ..objectives import REGISTRY, MaskingConfig, SpecialIds, masked_lm_loss
+from ..objectives import REGISTRY, ObjectiveContext, SpecialIds, masked_lm_loss
 from ..tokenizer import ErnieMTokenizer
 from ..training import (
     RunLog, amp_dtype, apply_update, autocast, build_optimizer, grad_scaler, step_finite, weights_finite,
@@ -36,10 +36,10 @@ from ..training.checkpoints import CheckpointManager
 from .config import CONFIG_FILE, ModelSection, PretrainingConfig, branch_conflict, resume_changes
 from .corpus import CorpusError, find_monolingual_files, find_parallel_files
 from .data import ExampleStream, merge_positions
-from .evaluation import BTMLMGate, HeldOutSet, evaluate_held_out
+from .evaluation import HeldOutSet, evaluate_held_out
 from .schedule import objective_at, stage_at
 
-__all__ = ["RunError", "Pretraining", "build_model", "btmlm_target_languages"]
+__all__ = ["RunError", "Pretraining", "build_model", "build_objective"]
 
 MAX_DRAWS = 100
 _FINDERS = {"parallel": ("parallel_dir", find_parallel_files), "monolingual": ("monolingual_dir", find_monolingual_files)}
@@ -108,28 +108,15 @@ def parallel_languages(directory: Optional[str]) -> set:
     return {lang for f in find_parallel_files(directory) for lang in (f.source_language, f.target_language)}
 
 
-def btmlm_target_languages(config: PretrainingConfig, language_ids: Dict[str, int]) -> list:
-    """`btmlm.target_languages`, or by default the languages the model learns to produce from parallel data (the
-    languages of data.parallel_dir's files); every language when there is no parallel data."""
-    codes = config.btmlm.target_languages
-    if codes is None:
-        codes = sorted(parallel_languages(config.data.parallel_dir) or language_ids)
-    unknown = [code for code in codes if code not in language_ids]
-    if unknown or not codes:
-        raise RunError(f"btmlm.target_languages: {unknown or 'empty'} not among the configured languages "
-                       f"{sorted(language_ids)}", status=2)
-    return sorted(language_ids[code] for code in codes)
-
-
-def build_objective(name: str, max_length: int, tokenizer, language_ids, config: PretrainingConfig):
-    options = {}
-    if name == "camlm":
-        options = dict(masking=MaskingConfig(mask_prob=config.camlm.mask_prob))
-    elif name == "btmlm":
-        options = dict(target_languages=btmlm_target_languages(config, language_ids), sample=config.btmlm.sample,
-                       temperature=config.btmlm.temperature)
-    return REGISTRY[name](special=SpecialIds.from_tokenizer(tokenizer), vocab_size=len(tokenizer),
-                          max_length=max_length, **options)
+def build_objective(name: str, config: PretrainingConfig, special: SpecialIds, vocab_size: int, max_length: int,
+                    language_ids: Dict[str, int]):
+    """The registered objective `name`, built from its section of the configuration."""
+    context = ObjectiveContext(special, vocab_size, max_length, language_ids,
+                               parallel_languages=lambda: parallel_languages(config.data.parallel_dir))
+    try:
+        return REGISTRY[name].from_options(config.objectives[name], context)
+    except ValueError as error:
+        raise RunError(first_line(error), status=2) from None
 
 
 def build_streams(config: PretrainingConfig, tokenizer, language_ids, rank: int, world: int):
@@ -181,6 +168,7 @@ class Pretraining:
                  stop_at: Optional[int] = None, overwrite: bool = False, branch_from: Optional[str] = None):
         self.config, self.output_dir = config, output_dir
         self.directory, self.streams, self.log = RunDirectory(output_dir), {}, None
+        self.objectives: dict = {}  # (name, max_length) -> the objective built for it
         try:
             if resume and branch_from:
                 raise RunError("--resume continues this directory's run and --branch_from starts one from another "
@@ -255,7 +243,6 @@ class Pretraining:
             for rank in stale_log_ranks(output_dir, self.world):
                 truncate_log(os.path.join(output_dir, f"log_rank{rank}.jsonl"), self.start_step)
         self._wrap_distributed()
-        self.objectives: dict = {}
         self.nonfinite_total, self.nonfinite_run = 0, 0  # this process's count: a resumed run starts again from 0
         self.log = RunLog(output_dir, self.rank, self.stop_at, self.start_step, desc="pretrain",
                           jsonl=f"log_rank{self.rank}.jsonl")
@@ -281,19 +268,22 @@ class Pretraining:
             self.held_out = build_held_out(config, self.tokenizer, self.language_ids)
         except CorpusError as error:
             raise RunError(f"data.eval_parallel_dir: {error}")
-        self.gate = BTMLMGate(config.btmlm.min_camlm_gain, config.btmlm.min_distinct_share)
-        if self.gate.enabled and (self.held_out is None or not self.held_out.parallel or config.train.eval_steps <= 0):
-            raise RunError("btmlm.min_camlm_gain / btmlm.min_distinct_share gate BTMLM on held-out pairs: set "
-                           "data.eval_parallel_dir (pairs in languages with parallel data) and train.eval_steps > 0",
-                           status=2)
-        self.uses_btmlm = config.uses("btmlm")
-        if self.uses_btmlm:
-            btmlm_target_languages(config, self.language_ids)  # a bad list is refused now, not at the first BTMLM step
-        if self.gate.enabled and any(set(s.objectives) == {"btmlm"} for s in config.stages):
-            raise RunError("a stage with BTMLM alone cannot wait for the BTMLM gate; give it another objective or "
-                           "set btmlm.min_camlm_gain and btmlm.min_distinct_share to 0", status=2)
-        # The step from which BTMLM runs; until then its draws go to the stage's other objectives.
-        self.btmlm_ready_at = None if self.gate.enabled else 0
+        # Objectives with a readiness gate, and the step from which each runs (None: not yet; until then its draws
+        # go to the stage's other objectives).
+        self.gates = {name: gate for name, objective in REGISTRY.items()
+                      if (gate := objective.gate(config.objectives[name])) is not None}
+        self.ready_at = {name: None if gate.enabled else 0 for name, gate in self.gates.items()}
+        for name in (name for name, at in self.ready_at.items() if at is None):
+            options = self.gates[name].options
+            if self.held_out is None or not self.held_out.parallel or config.train.eval_steps <= 0:
+                raise RunError(f"{' / '.join(options)} gate {name} on held-out pairs: set data.eval_parallel_dir "
+                               f"(pairs in languages with parallel data) and train.eval_steps > 0", status=2)
+            if any({n for n, weight in s.objectives.items() if weight > 0} == {name} for s in config.stages):
+                raise RunError(f"a stage with {name} alone cannot wait for {name}'s gate; give it another objective "
+                               f"or set {' and '.join(options)} to 0", status=2)
+        for stage in config.stages:  # a bad option is refused now, not at the objective's first step
+            for name in stage.objectives:
+                self.objective(name, stage.max_length)
 
     def _restore(self, path: str, branch: bool) -> int:
         """Load a checkpoint's whole state (this run's latest on resume, another run's on a branch): its step."""
@@ -334,7 +324,8 @@ class Pretraining:
             advice = ("Branch from a complete checkpoint" if branch else
                       "Remove that directory to resume from the checkpoint before it")
             raise RunError(f"cannot {verb} from {path}: {detail}. {advice}.") from None
-        self.btmlm_ready_at = state.get("btmlm_ready_at", self.btmlm_ready_at)
+        for name in self.ready_at:
+            self.ready_at[name] = state.get(f"{name}_ready_at", self.ready_at[name])
         if self.rank == 0:
             for change in accepted:
                 print(f"resume: {change}")
@@ -387,14 +378,15 @@ class Pretraining:
     def objective(self, name: str, max_length: int):
         key = (name, max_length)
         if key not in self.objectives:
-            self.objectives[key] = build_objective(name, max_length, self.tokenizer, self.language_ids, self.config)
+            self.objectives[key] = build_objective(name, self.config, SpecialIds.from_tokenizer(self.tokenizer),
+                                                   len(self.tokenizer), max_length, self.language_ids)
         return self.objectives[key]
 
     def objective_name(self, step: int) -> str:
-        """The step's objective, drawn once among the objectives open at that step: until its gate opens BTMLM is
-        closed, and its weight goes to the stage's other objectives in proportion to theirs."""
+        """The step's objective, drawn once among the objectives open at that step: until its gate opens an objective
+        (BTMLM) is closed, and its weight goes to the stage's other objectives in proportion to theirs."""
         _, stage = stage_at(self.config.stages, step)
-        closed = ("btmlm",) if self.btmlm_ready_at is None else ()
+        closed = tuple(name for name, at in self.ready_at.items() if at is None)
         return objective_at(stage, step, self.seed, exclude=closed)
 
     def train_step(self, step: int):
@@ -457,18 +449,17 @@ class Pretraining:
                 "optimizer.lr"))
 
     def evaluate(self, step: int) -> dict:
-        """Held-out MLM / CAMLM accuracy, pseudo-translation diversity and chrF after `step` (-1: before training);
-        opens the BTMLM gate when it passes."""
-        stages = self.config.stages
-        _, stage = stage_at(stages, step)
-        # Every run scores BTMLM's generation pass, trained with BTMLM or not: the runs without it are its baselines.
-        btmlm = self.objective("btmlm", stages[-1].max_length)
-        scores = evaluate_held_out(self.model, self.held_out, SpecialIds.from_tokenizer(self.tokenizer),
-                                   len(self.tokenizer), stage.max_length, self.config.camlm.mask_prob, btmlm=btmlm,
-                                   seed=self.seed, tokenizer=self.tokenizer)
-        if self.btmlm_ready_at is None and self.gate.ready(scores):
-            self.btmlm_ready_at = step + 1
-        self.log.record({"eval_step": step + 1, **scores, "btmlm_ready": self.btmlm_ready_at is not None})
+        """Every registered objective's held-out scores after `step` (-1: before training), each objective built at
+        the longest stage's length so that every evaluation of the run scores the same rows; opens the gates the
+        scores pass. Objectives a run does not train are scored too: they are the baselines of those it does."""
+        length = max(stage.max_length for stage in self.config.stages)
+        objectives = [self.objective(name, length) for name in REGISTRY]
+        scores = evaluate_held_out(self.model, self.held_out, objectives, seed=self.seed, tokenizer=self.tokenizer)
+        for name, gate in self.gates.items():
+            if self.ready_at[name] is None and gate.ready(scores):
+                self.ready_at[name] = step + 1
+        self.log.record({"eval_step": step + 1, **scores,
+                         **{f"{name}_ready": at is not None for name, at in self.ready_at.items()}})
         self.log.scalars(scores, step + 1, prefix="eval/")
         return scores
 
@@ -498,7 +489,8 @@ class Pretraining:
                            f"good checkpoint is {self.checkpoints.latest() or 'none'}.")
         try:
             self.checkpoints.save(step, self.model, self.optimizer, self.tokenizer,
-                                  {"data": gathered, "bad_lines": bad, "btmlm_ready_at": self.btmlm_ready_at,
+                                  {"data": gathered, "bad_lines": bad,
+                                   **{f"{name}_ready_at": at for name, at in self.ready_at.items()},
                                    "tokenizer_sha256": self.tokenizer_digest, "corpus": self.corpus_fingerprint},
                                   rank=self.rank, world_size=self.world, sharded_optimizer=self.sharding,
                                   barrier=self.barrier, run_config=self.config)

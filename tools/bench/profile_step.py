@@ -139,7 +139,7 @@ def profile(work_dir: str, steps: int, warmup: int, stage: int) -> dict:
     run.log.bar.disable = True
     run.model.train()
     if stage == 2:
-        run.btmlm_ready_at = 0
+        run.ready_at["btmlm"] = 0
     step = first
     for _ in range(warmup):
         name, metrics = run.train_step(step)

@@ -85,7 +85,7 @@ def held_out_accuracy(model_dir: str, corpus_dir: str, languages: Sequence[str],
     """Masked-LM accuracy on every side of the in-domain test pairs, CAMLM accuracy on the parallel languages', and
     the chrF of BTMLM's generation pass into English (the first 100 pairs of each language)."""
     from ernie_m import ErnieMForPretraining, ErnieMTokenizer
-    from ernie_m.objectives import BTMLM, SpecialIds
+    from ernie_m.objectives import BTMLM, CAMLM, MMLM, MaskingConfig, SpecialIds
     from ernie_m.pretraining.corpus import find_parallel_files
     from ernie_m.pretraining.evaluation import HeldOutSet, evaluate_held_out
 
@@ -96,9 +96,10 @@ def held_out_accuracy(model_dir: str, corpus_dir: str, languages: Sequence[str],
              if f.target_language in languages]
     held_out = HeldOutSet.from_files(files, tokenizer, language_ids, {"en", *parallel}, max_pairs=500)
     special = SpecialIds.from_tokenizer(tokenizer)
-    btmlm = BTMLM(special, len(tokenizer), 128, target_languages=[language_ids["en"]])
-    return evaluate_held_out(model, held_out, special, len(tokenizer), 128, camlm_mask_prob, btmlm=btmlm,
-                             tokenizer=tokenizer)
+    objectives = [MMLM(special, len(tokenizer), 128),
+                  CAMLM(special, len(tokenizer), 128, masking=MaskingConfig(mask_prob=camlm_mask_prob)),
+                  BTMLM(special, len(tokenizer), 128, target_languages=[language_ids["en"]])]
+    return evaluate_held_out(model, held_out, objectives, tokenizer=tokenizer)
 
 
 def retrieval_scores(model_dir: str, corpus_dir: str, languages: Sequence[str]) -> Dict[str, Dict[str, list]]:
