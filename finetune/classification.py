@@ -33,6 +33,7 @@ from .readers import (  # noqa: E402
     NLI_LABELS, PairExample, known_languages, read_multinli_train, read_pawsx,
     read_translated_pairs, read_xnli,
 )
+from .tasks import Task, register  # noqa: E402
 from .trainer import SetupError, load_model, pad_inputs  # noqa: E402
 from .user_data import FORMATS, Columns, by_language, label_set, pair_examples, read_labelled_texts  # noqa: E402
 
@@ -87,7 +88,7 @@ def predict(model, features: List[dict], collate, batch_size: int = 64) -> List[
 
 def evaluator(sets: Dict[str, List[dict]], collate, batch_size: int):
     def evaluate(model) -> Dict[str, float]:
-        return {language: accuracy(predict(model, features, collate, batch_size), [f["labels"] for f in features])
+        return {language: TASK.metric(predict(model, features, collate, batch_size), [f["labels"] for f in features])
                 for language, features in sets.items()}
 
     return evaluate
@@ -169,21 +170,27 @@ def load_pawsx(args) -> dict:
             "test": test}
 
 
-TASKS = {"custom": load_custom, "xnli": load_xnli, "pawsx": load_pawsx}
+DATASETS = {"custom": load_custom, "xnli": load_xnli, "pawsx": load_pawsx}  # --task
+
+
+def read_data(args) -> dict:
+    """{labels, train: examples, dev and test: {language: examples}} of the --task dataset."""
+    return DATASETS[args.task](args)
 
 
 def run(args, progress: bool = True) -> dict:
-    from ernie_m import ErnieMForSequenceClassification, ErnieMTokenizer
+    from ernie_m import ErnieMTokenizer
     from ernie_m.configuration import fit_max_length
 
+    head = TASK.head_class()
     with fine_tuning_run(args, progress) as session:
-        task = TASKS[args.task](args)
+        task = TASK.read(args)
         if args.do_train and not task["dev"]:
             raise SetupError("training chooses its checkpoint on development data: give --dev_file")
         tokenizer = ErnieMTokenizer.from_pretrained(args.model)
         paddle.seed(args.seed)
         names = [str(label) for label in task["labels"]]  # kept in config.json, so predictions can be named
-        model = load_model(ErnieMForSequenceClassification, args.model, num_labels=len(names),
+        model = load_model(head, args.model, num_labels=len(names),
                            id2label=dict(enumerate(names)), label2id={name: i for i, name in enumerate(names)})
         with_language_ids = model.config.num_languages > 0
         if with_language_ids:
@@ -195,8 +202,8 @@ def run(args, progress: bool = True) -> dict:
 
         evaluate_dev = evaluator({lang: features(e) for lang, e in task["dev"].items()}, collate,
                                  args.per_device_eval_batch_size)
-        final, result = train_and_select(session, args, ErnieMForSequenceClassification, model, tokenizer,
-                                         features(task["train"]), collate, evaluate_dev)
+        final, result = train_and_select(session, args, head, model, tokenizer, features(task["train"]), collate,
+                                         evaluate_dev)
         summary = {"task": args.task, "model": args.model, "labels": names,
                    "train_languages": sorted({e.language for e in task["train"]}) if args.do_train else []}
         if args.task != "custom":
@@ -214,7 +221,7 @@ def run(args, progress: bool = True) -> dict:
 
 def parser() -> argparse.ArgumentParser:
     p = ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True, choices=list(TASKS))
+    p.add_argument("--task", required=True, choices=list(DATASETS))
     p.add_argument("--data_dir", help="xnli: XNLI-1.0/; pawsx: PAWS-X x-final/")
     p.add_argument("--train_file", help="custom: the training file; xnli: MultiNLI's multinli_1.0_train.txt")
     p.add_argument("--dev_file", nargs="+", help="custom: development file(s), on which the checkpoint is chosen")
@@ -239,6 +246,10 @@ def shown(summary: dict) -> dict:
 
 def main(argv=None) -> None:
     task_main(parser, run, shown, argv)
+
+
+TASK = register(Task("classification", "ErnieMForSequenceClassification", read=read_data, metric=accuracy,
+                     main=main))
 
 
 if __name__ == "__main__":

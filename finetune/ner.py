@@ -19,7 +19,7 @@ if __name__ == "__main__":  # run as a program: its process-wide settings come b
 
 import argparse  # noqa: E402
 import os  # noqa: E402
-from typing import Dict, List, Optional, Sequence  # noqa: E402
+from typing import Dict, List, Optional, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 import paddle  # noqa: E402
@@ -30,6 +30,7 @@ from .arguments import add_training_arguments  # noqa: E402
 from .command import check_languages, dev_scores, fine_tuning_run, save_results, task_main, train_and_select
 from .metrics import ner_scores, with_average  # noqa: E402
 from .readers import BenchmarkDataError, TaggedSentence  # noqa: E402
+from .tasks import Task, register  # noqa: E402
 from .trainer import SetupError, load_model, pad_inputs  # noqa: E402
 from .user_data import read_tagged_sentences  # noqa: E402
 
@@ -89,8 +90,8 @@ def predict_tags(model, features: List[dict], collate, labels: Sequence[str], ba
 
 def evaluator(sets: Dict[str, List[TaggedSentence]], features: Dict[str, List[dict]], collate, labels):
     def evaluate(model) -> Dict[str, float]:
-        return {language: ner_scores([s.labels for s in sets[language]],
-                                     predict_tags(model, features[language], collate, labels))["f1"]
+        return {language: TASK.metric([s.labels for s in sets[language]],
+                                      predict_tags(model, features[language], collate, labels))
                 for language in sets}
 
     return evaluate
@@ -131,13 +132,22 @@ def check_tags(sets: Sequence[Dict[str, List[TaggedSentence]]], labels: Sequence
                                  f"data's, or --labels)")
 
 
+def read_data(args) -> Tuple[Dict[str, List[TaggedSentence]], ...]:
+    """The --train, --dev and --test sentences, each {language: sentences}."""
+    return read_sets(args.train, args), read_sets(args.dev, args), read_sets(args.test, args)
+
+
+def entity_f1(gold: Sequence[Sequence[str]], predicted: Sequence[Sequence[str]]) -> float:
+    return ner_scores(gold, predicted)["f1"]
+
+
 def run(args, progress: bool = True) -> dict:
-    from ernie_m import ErnieMForTokenClassification, ErnieMTokenizer
+    from ernie_m import ErnieMTokenizer
     from ernie_m.configuration import fit_max_length
 
+    head = TASK.head_class()
     with fine_tuning_run(args, progress) as session:
-        train_sets, dev_sets = read_sets(args.train, args), read_sets(args.dev, args)
-        test_sets = read_sets(args.test, args)
+        train_sets, dev_sets, test_sets = TASK.read(args)
         if args.do_train and not (train_sets and dev_sets):
             raise SetupError("give at least one --train and one --dev file to train")
         train = [sentence for sentences in train_sets.values() for sentence in sentences]
@@ -149,7 +159,7 @@ def run(args, progress: bool = True) -> dict:
         tokenizer = ErnieMTokenizer.from_pretrained(args.model)
         paddle.seed(args.seed)
         # The label names go into config.json: Taskflow's ner mode and `ernie-m predict` read entity types from them.
-        model = load_model(ErnieMForTokenClassification, args.model, num_labels=len(labels),
+        model = load_model(head, args.model, num_labels=len(labels),
                            id2label=dict(enumerate(labels)), label2id=label_ids)
         with_language_ids = model.config.num_languages > 0
         if with_language_ids:
@@ -161,8 +171,8 @@ def run(args, progress: bool = True) -> dict:
                           with_language_ids)
 
         evaluate_dev = evaluator(dev_sets, {lang: features(s) for lang, s in dev_sets.items()}, collate, labels)
-        final, result = train_and_select(session, args, ErnieMForTokenClassification, model, tokenizer,
-                                         features(train), collate, evaluate_dev)
+        final, result = train_and_select(session, args, head, model, tokenizer, features(train), collate,
+                                         evaluate_dev)
         summary = {"task": "ner", "model": args.model, "labels": labels, "train_languages": sorted(train_sets)}
         if result is not None:
             summary.update(best_dev=result["best"], best_step=result["best_step"])
@@ -196,6 +206,9 @@ def shown(summary: dict) -> dict:
 
 def main(argv=None) -> None:
     task_main(parser, run, shown, argv)
+
+
+TASK = register(Task("ner", "ErnieMForTokenClassification", read=read_data, metric=entity_f1, main=main))
 
 
 if __name__ == "__main__":

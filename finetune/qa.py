@@ -29,6 +29,7 @@ from .metrics import qa_scores, with_average  # noqa: E402
 from .arguments import add_training_arguments  # noqa: E402
 from .command import check_languages, dev_scores, fine_tuning_run, save_results, task_main, train_and_select
 from .readers import BenchmarkDataError, QAExample, language_files, read_squad  # noqa: E402
+from .tasks import Task, register  # noqa: E402
 from .trainer import SetupError, load_model, pad_inputs  # noqa: E402
 
 
@@ -124,27 +125,35 @@ def evaluator(sets: Dict[str, List[QAExample]], features: Dict[str, List[dict]],
         for language, examples in sets.items():
             predictions = predict(model, examples, features[language], collate, args.n_best,
                                   args.max_answer_length)
-            details[language] = qa_scores(predictions, {e.id: e.answers for e in examples}, language)
+            details[language] = TASK.metric(predictions, {e.id: e.answers for e in examples}, language)
             scores[language] = details[language]["f1"]
         return scores
 
     return evaluate
 
 
-def run(args, progress: bool = True) -> dict:
-    from ernie_m import ErnieMForQuestionAnswering, ErnieMTokenizer
+def read_data(args) -> tuple:
+    """(training questions, the training answers left out by kind, {language: dev questions}, {language: test
+    questions})."""
+    train, skipped_answers = read_training(args) if args.do_train else ([], {})
+    dev = {lang: [e for path in paths for e in read_squad(path, lang)]
+           for lang, paths in language_files(args.dev, "--dev").items()}
+    test = {lang: [e for path in paths for e in read_squad(path, lang)]
+            for lang, paths in language_files(args.test, "--test").items()}
+    return train, skipped_answers, dev, test
 
+
+def run(args, progress: bool = True) -> dict:
+    from ernie_m import ErnieMTokenizer
+
+    head = TASK.head_class()
     with fine_tuning_run(args, progress) as session:
-        train, skipped_answers = read_training(args) if args.do_train else ([], {})
-        dev = {lang: [e for path in paths for e in read_squad(path, lang)]
-               for lang, paths in language_files(args.dev, "--dev").items()}
-        test = {lang: [e for path in paths for e in read_squad(path, lang)]
-                for lang, paths in language_files(args.test, "--test").items()}
+        train, skipped_answers, dev, test = TASK.read(args)
         if args.do_train and not dev:
             raise SetupError("give at least one --dev file: training chooses its checkpoint on it")
         tokenizer = ErnieMTokenizer.from_pretrained(args.model)
         paddle.seed(args.seed)
-        model = load_model(ErnieMForQuestionAnswering, args.model)
+        model = load_model(head, args.model)
         with_language_ids = model.config.num_languages > 0
         if with_language_ids:
             check_languages(tokenizer, {args.train_language, *dev, *test} if train else {*dev, *test})
@@ -158,8 +167,8 @@ def run(args, progress: bool = True) -> dict:
         # Training needs only the model inputs: dropping each window's offsets saves memory on SQuAD's 88k questions.
         train_features = [{k: v for k, v in f.items() if k in TRAINING_INPUTS} for f in features(train, True)]
         evaluate_dev = evaluator(dev, {lang: features(e) for lang, e in dev.items()}, collate, args, {})
-        final, result = train_and_select(session, args, ErnieMForQuestionAnswering, model, tokenizer,
-                                         train_features, collate, evaluate_dev)
+        final, result = train_and_select(session, args, head, model, tokenizer, train_features, collate,
+                                         evaluate_dev)
         summary = {"task": "qa", "model": args.model, "skipped_training_answers": skipped_answers}
         if result is not None:
             summary.update(best_dev=result["best"], best_step=result["best_step"])
@@ -228,6 +237,9 @@ def shown(summary: dict) -> dict:
 
 def main(argv=None) -> None:
     task_main(parser, run, shown, argv)
+
+
+TASK = register(Task("qa", "ErnieMForQuestionAnswering", read=read_data, metric=qa_scores, main=main))
 
 
 if __name__ == "__main__":

@@ -31,6 +31,7 @@ from ernie_m.embeddings import default_layer, sentence_embeddings  # noqa: E402
 from .metrics import best_threshold_f1, margin_scores, retrieval_accuracy, with_average  # noqa: E402
 from .command import save_results, task_main  # noqa: E402
 from .readers import BenchmarkDataError, known_languages, require_file, text_lines  # noqa: E402
+from .tasks import Task, register  # noqa: E402
 from .trainer import load_model  # noqa: E402
 
 
@@ -136,35 +137,49 @@ def bucc_f1(source_ids, source: np.ndarray, target_ids, target: np.ndarray, gold
     return best_threshold_f1(candidates, num_gold=len(gold))
 
 
+def read_data(args) -> Dict[str, tuple]:
+    """{language: its Tatoeba sentences and their English translations, or its BUCC sentences, the English ones and
+    the gold pairs}, for the asked languages (default: every language with files in --data_dir)."""
+    languages = known_languages(args.languages, data_languages(args.data_dir, args.task, args.split), args.task)
+    if args.task == "tatoeba":
+        return {language: read_tatoeba(args.data_dir, language) for language in languages}
+    return {language: read_bucc(args.data_dir, language, args.split) for language in languages}
+
+
+def language_score(args, data: tuple, vectors, language: str) -> Tuple[float, Optional[dict]]:
+    """One language's score with `vectors(texts, language)`: Tatoeba's accuracy of finding each sentence's English
+    translation, or BUCC's F1 of the mined pairs at the best threshold (with its details)."""
+    if args.task == "tatoeba":
+        other, english = data
+        return tatoeba_accuracy(vectors(other, language), vectors(english, "en"), args.scoring, args.k), None
+    source_ids, source, target_ids, target, gold = data
+    details = bucc_f1(source_ids, vectors(source, language), target_ids, vectors(target, "en"), gold, args.k)
+    return details["f1"], details
+
+
 def run(args) -> dict:
-    from ernie_m import ErnieMModel, ErnieMTokenizer
+    from ernie_m import ErnieMTokenizer
 
     tokenizer = ErnieMTokenizer.from_pretrained(args.model)
-    model = load_model(ErnieMModel, args.model)
+    model = load_model(TASK.head_class(), args.model)
     layers = model.config.num_hidden_layers
     layer = default_layer(layers) if args.layer is None else args.layer
     if not 0 <= layer <= layers:
         raise BenchmarkDataError(f"--layer {layer}: this model has layers 0 (the embeddings) to {layers}")
 
-    languages = known_languages(args.languages, data_languages(args.data_dir, args.task, args.split), args.task)
+    data = TASK.read(args)
     with_language_ids = model.config.num_languages > 0
-    model_codes = {code: model_language(code, tokenizer, with_language_ids) for code in [*languages, "en"]}
+    model_codes = {code: model_language(code, tokenizer, with_language_ids) for code in [*data, "en"]}
 
     def vectors(texts, language):
         return sentence_embeddings(model, tokenizer, texts, layer, model_codes[language], args.max_length)
 
     scores: Dict[str, float] = {}
     details: Dict[str, dict] = {}
-    for language in languages:
-        if args.task == "tatoeba":
-            other, english = read_tatoeba(args.data_dir, language)
-            scores[language] = tatoeba_accuracy(vectors(other, language), vectors(english, "en"), args.scoring,
-                                                args.k)
-        else:
-            source_ids, source, target_ids, target, gold = read_bucc(args.data_dir, language, args.split)
-            details[language] = bucc_f1(source_ids, vectors(source, language), target_ids, vectors(target, "en"),
-                                        gold, args.k)
-            scores[language] = details[language]["f1"]
+    for language, texts in data.items():
+        scores[language], detail = TASK.metric(args, texts, vectors, language)
+        if detail is not None:
+            details[language] = detail
     summary = {"task": args.task, "model": args.model, "layer": layer, "scores": with_average(scores),
                "details": details}
     return save_results(args.output_dir, summary) if args.output_dir else summary
@@ -188,6 +203,9 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> None:
     task_main(parser, run, lambda summary: summary["scores"], argv)
+
+
+TASK = register(Task("retrieval", "ErnieMModel", read=read_data, metric=language_score, main=main))
 
 
 if __name__ == "__main__":
