@@ -1,4 +1,4 @@
-"""`ernie-m`: sentence embeddings, prediction, export and conversion, from the command line.
+"""`ernie-m`: sentence embeddings, prediction, export, conversion and tokenizer training, from the command line.
 
     ernie-m embed MODEL texts.txt vectors.npy [--layer 8] [--language de | --language_column 1]
     ernie-m predict CHECKPOINT texts.txt [--pairs pairs.txt] [--output predictions.jsonl]   (classification)
@@ -6,7 +6,8 @@
     ernie-m export CHECKPOINT OUTPUT_DIR
     ernie-m convert to-hf|from-hf SOURCE DESTINATION
     ernie-m convert from-static PARAMS_DIR DESTINATION --config ernie_m_config.json [--tokenizer DIR]
-    ernie-m {embed,predict,export,convert} --help
+    ernie-m train-tokenizer --input en.txt de.txt --vocab_size 32000 --output_dir my_tokenizer [--languages en de]
+    ernie-m {embed,predict,export,convert,train-tokenizer} --help
 
 MODEL / CHECKPOINT: a `from_pretrained` directory (ours or PaddleNLP's) or a released name when online. Bad paths
 and wrong checkpoint kinds get one line on stderr and exit status 2. A model with a language embedding needs the
@@ -276,6 +277,17 @@ def convert(args) -> None:
     print(f"written to {out}{note}")
 
 
+def train_tokenizer(args) -> None:
+    from .tokenizer_training import train_tokenizer as train
+
+    try:
+        out = train(args.input, args.output_dir, args.vocab_size, args.character_coverage, args.input_sentence_size,
+                    args.hard_vocab_limit, languages=args.languages)
+    except (FileNotFoundError, ValueError) as error:
+        raise CommandError(first_line(error)) from None
+    print(f"tokenizer written to {out}")
+
+
 def parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -320,6 +332,16 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--config", help="from-static: the release's ernie_m_config.json")
     p.add_argument("--tokenizer", help="from-static: directory with sentencepiece.bpe.model and vocab.txt to copy")
     p.set_defaults(run=convert)
+
+    p = commands.add_parser("train-tokenizer", help="a sentencepiece BPE tokenizer in ERNIE-M's layout, from text")
+    p.add_argument("--input", nargs="+", required=True, help="plain text files, one sentence a line")
+    p.add_argument("--output_dir", required=True)
+    p.add_argument("--vocab_size", type=integer_from(8), default=8000, help="sentencepiece pieces (vocab.txt adds 2)")
+    p.add_argument("--character_coverage", type=float, default=0.9995)
+    p.add_argument("--input_sentence_size", type=integer_from(1), default=2_000_000)
+    p.add_argument("--hard_vocab_limit", action="store_true", help="fail if the text cannot fill the vocabulary")
+    p.add_argument("--languages", nargs="*", help="language codes in language-id order")
+    p.set_defaults(run=train_tokenizer)
     return top
 
 

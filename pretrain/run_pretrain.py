@@ -11,13 +11,10 @@ The run itself is `ernie_m.pretraining.trainer.Pretraining`; the fields are `ern
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-from ernie_m.cpu import configure_process, keep_freed_memory_on_cpu  # noqa: E402
-from ernie_m.distributed import end_with_launcher, run_entry  # noqa: E402
+from ernie_m.cpu import configure_process, keep_freed_memory_on_cpu
+from ernie_m.distributed import end_with_launcher, run_entry
 
 if __name__ == "__main__":  # before Paddle loads, as a program (importing this module changes nothing):
     end_with_launcher()  # a launcher killed while Paddle loads must not leave this rank running

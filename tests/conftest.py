@@ -1,9 +1,7 @@
 """Shared fixtures: a tokenizer trained here on a small multilingual text, tiny configs, seeds."""
 import os
-import sys
 
 os.environ.setdefault("OMP_NUM_THREADS", "2")
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from ernie_m.cpu import configure_process  # noqa: E402
 
@@ -51,8 +49,8 @@ def corpus_file(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tokenizer_dir(tmp_path_factory, corpus_file):
-    """A directory with sentencepiece.bpe.model + vocab.txt trained by tools/train_tokenizer.py."""
-    from tools.train_tokenizer import train_tokenizer
+    """A directory with sentencepiece.bpe.model + vocab.txt trained by `ernie-m train-tokenizer`."""
+    from ernie_m.tokenizer_training import train_tokenizer
 
     out = str(tmp_path_factory.mktemp("tokenizer"))
     train_tokenizer([corpus_file], out, vocab_size=400, languages=["en", "de", "ru"])

@@ -13,11 +13,11 @@ FAULT:
 """
 import errno
 import os
+import runpy
 import signal
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from ernie_m.cpu import configure_process  # noqa: E402
 
@@ -26,7 +26,6 @@ configure_process()  # first, as the real entry does
 from ernie_m.distributed import run_entry  # noqa: E402
 from ernie_m.pretraining import trainer  # noqa: E402
 from ernie_m.training import checkpoints  # noqa: E402
-from pretrain import run_pretrain  # noqa: E402
 
 
 def _counting(original, on_call):
@@ -115,4 +114,5 @@ def install(fault: str) -> None:
 if __name__ == "__main__":
     separator = sys.argv.index("--")
     install(sys.argv[1])
-    run_entry(run_pretrain.main, sys.argv[separator + 1:])
+    entry = runpy.run_path(os.path.join(ROOT, "pretrain", "run_pretrain.py"))  # the entry file itself, not a copy
+    run_entry(entry["main"], sys.argv[separator + 1:])

@@ -82,7 +82,7 @@ def _setup(kind, corpus, tokenizer_dir, tmp_path):
         return (_argv(corpus, tokenizer_dir, out, "stages.1.max_length=1000"), 2,
                 "stages.1.max_length=1000 is more than the model's 512 positions")
     if kind == "tokenizer without languages":
-        from tools.train_tokenizer import train_tokenizer
+        from ernie_m.tokenizer_training import train_tokenizer
 
         text = _write(tmp_path / "text.txt", "".join(f"Ein Satz {i}. A sentence {i}.\n" for i in range(200)))
         train_tokenizer([str(text)], str(tmp_path / "plain"), vocab_size=300)

@@ -2,6 +2,7 @@
 does not matter."""
 import functools
 import os
+import re
 import subprocess
 import sys
 
@@ -113,3 +114,26 @@ def test_importing_every_module_changes_nothing_in_the_process():
     lines = result.stdout.strip().splitlines()
     assert [line for line in lines if not line.endswith("unchanged") and "modules imported" not in line] == []
     assert int(lines[-1].split()[-1]) > 50
+
+
+def test_no_file_edits_the_import_path():
+    """Entry files run as installed code (ernie_m, finetune) or as modules from the repository (`python -m tools...`),
+    so none of them puts a directory on sys.path itself."""
+    edit = re.compile(r"sys\.path\.(insert|append|extend)\(|sys\.path\s*(\+=|=[^=])")
+    offenders = []
+    for top in ("ernie_m", "finetune", "pretrain", "tools", "tests"):
+        for directory, _, files in os.walk(os.path.join(ROOT, top)):
+            for name in files:
+                if name.endswith(".py"):
+                    path = os.path.join(directory, name)
+                    with open(path, encoding="utf-8") as handle:
+                        offenders += [f"{os.path.relpath(path, ROOT)}:{number}" for number, line in
+                                      enumerate(handle, 1) if edit.search(line) and "edit = re.compile" not in line]
+    assert offenders == []
+
+
+def test_the_pretraining_entry_runs_from_another_directory(tmp_path):
+    result = subprocess.run([sys.executable, os.path.join(ROOT, "pretrain", "run_pretrain.py"), "--help"],
+                            cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": ""})
+    assert result.returncode == 0 and "--branch_from" in result.stdout, result.stderr[-2000:]

@@ -1,5 +1,5 @@
 """The objectives align the representation, not only the LM head: synthetic languages with disjoint vocabularies
-(tools/synthetic_alignment.py), where nothing but the objective can connect them.
+(tools/demo/synthetic_alignment.py), where nothing but the objective can connect them.
 
 Measured with these seeds on a 2-core CPU (docs/demo.md, "The controlled tests", has the full runs): CAMLM's
 best-layer retrieval on 200 held-out pairs is far above MMLM's, which has no shared token to anchor on (chance is
@@ -8,7 +8,7 @@ language without parallel data further than its no-BTMLM control does."""
 import numpy as np
 import pytest
 
-from tools.synthetic_alignment import (
+from tools.demo.synthetic_alignment import (
     SyntheticLanguages, back_translation_quality, btmlm_experiment, build_model, camlm_accuracy, held_out_words,
     retrieval_by_layer, train,
 )

@@ -9,6 +9,7 @@ from paddlenlp.transformers import ErnieMTokenizer as PaddleNLPErnieMTokenizer
 from ernie_m import ErnieMTokenizer
 from ernie_m.tokenizer import SPIECE_UNDERLINE, split_piece
 from tests.conftest import MULTILINGUAL_SAMPLE
+from tests.helpers import one_line_exit
 
 # Text the tokenizer was not trained on, with the traps of DESIGN §3: normalisation, unknown characters,
 # digits against punctuation, full-width forms, scripts without spaces.
@@ -222,25 +223,29 @@ def test_missing_and_bad_files_are_clear_errors(tmp_path, tokenizer_dir):
         ErnieMTokenizer.from_pretrained(str(tmp_path / "no_such_dir"))
 
 
-def test_train_tokenizer_errors_are_clear(tmp_path):
-    import subprocess
-    import sys
-
-    from tools.train_tokenizer import train_tokenizer
+def test_train_tokenizer_errors_are_clear(tmp_path, capsys):
+    from ernie_m.cli import main
+    from ernie_m.tokenizer_training import train_tokenizer
 
     with pytest.raises(FileNotFoundError, match="training text not found: .*missing.txt"):
         train_tokenizer([str(tmp_path / "missing.txt")], str(tmp_path / "out"))
     (tmp_path / "empty.txt").write_text("")
     with pytest.raises(ValueError, match="all training text files are empty"):
         train_tokenizer([str(tmp_path / "empty.txt")], str(tmp_path / "out"))
-    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "tools", "train_tokenizer.py")
-    result = subprocess.run(
-        [sys.executable, script, "--input", str(tmp_path / "missing.txt"), "--output_dir", str(tmp_path / "o")],
-        capture_output=True, text=True, timeout=120,
-    )
-    assert result.returncode == 2
-    assert "train_tokenizer: error: training text not found" in result.stderr
-    assert "Traceback" not in result.stderr
+    line = one_line_exit(capsys, main, ["train-tokenizer", "--input", str(tmp_path / "missing.txt"),
+                                        "--output_dir", str(tmp_path / "o")])
+    assert line.startswith("ernie-m train-tokenizer: error: training text not found")
+
+
+def test_the_command_line_trains_a_tokenizer_that_loads(tmp_path, corpus_file, capsys):
+    from ernie_m.cli import main
+
+    main(["train-tokenizer", "--input", corpus_file, "--output_dir", str(tmp_path / "tok"), "--vocab_size", "300",
+          "--languages", "en", "de"])
+    assert capsys.readouterr().out.strip() == f"tokenizer written to {tmp_path / 'tok'}"
+    tokenizer = ErnieMTokenizer.from_pretrained(str(tmp_path / "tok"))
+    assert tokenizer.languages == ["en", "de"] and tokenizer.convert_ids_to_tokens([0, len(tokenizer) - 1]) == \
+        ["[CLS]", "[MASK]"]
 
 
 def test_word_starts_for_whole_word_masking(tokenizers):

@@ -8,9 +8,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 [ -x "$PY" ] || PY=python3
 export OMP_NUM_THREADS=1   # one core per rank on a 2-core machine
-mkdir -p "$OUT"
-"$PY" "$ROOT/tools/make_smoke_corpus.py" "$OUT/corpus" > /dev/null
-"$PY" "$ROOT/tools/train_tokenizer.py" --input "$OUT"/corpus/monolingual/*.txt --vocab_size 300 \
+OUT=$(mkdir -p "$OUT" && cd "$OUT" && pwd)
+(cd "$ROOT" && "$PY" -m tools.demo.smoke_corpus "$OUT/corpus") > /dev/null
+"$PY" -m ernie_m.cli train-tokenizer --input "$OUT"/corpus/monolingual/*.txt --vocab_size 300 \
     --languages en de fr ru --output_dir "$OUT/tokenizer" > /dev/null
 timeout 600 "$PY" -m paddle.distributed.launch --nproc_per_node 2 --log_dir "$OUT/launch_logs" \
     "$ROOT/pretrain/run_pretrain.py" --config "$ROOT/pretrain/configs/smoke.yaml" --output_dir "$OUT/model" \

@@ -16,8 +16,6 @@ import os
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
 SECTIONS = ("pretraining", "inference", "tokenizer", "data")
 DEFAULT_SECTIONS = ("pretraining", "inference", "tokenizer")  # `data` on request: it generates a 1 GiB corpus
 

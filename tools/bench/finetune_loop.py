@@ -21,7 +21,7 @@ ROWS = [("We cook pasta with tomatoes.", 0), ("They play football on Sunday.", 1
 
 
 def _tokenizer_dir(work: str) -> str:
-    from tools.train_tokenizer import train_tokenizer
+    from ernie_m.tokenizer_training import train_tokenizer
 
     corpus = os.path.join(work, "corpus.txt")
     with open(corpus, "w", encoding="utf-8") as handle:

@@ -19,7 +19,6 @@ import argparse
 import collections
 import contextlib
 import os
-import sys
 import tempfile
 import time
 from typing import Dict, List
@@ -57,7 +56,7 @@ def demo_run(work_dir: str, stage: int):
     from ernie_m.pretraining.trainer import Pretraining
     from tools.demo.corpus import MONOLINGUAL_ONLY_LANGUAGES, PARALLEL_LANGUAGES, build_corpus
     from tools.demo.run import CONFIG, parse_args, pretrain_command
-    from tools.train_tokenizer import train_tokenizer
+    from ernie_m.tokenizer_training import train_tokenizer
 
     corpus, tokenizer = os.path.join(work_dir, "corpus"), os.path.join(work_dir, "tokenizer")
     args = parse_args(["--output_dir", work_dir])
@@ -250,5 +249,4 @@ def main(argv=None) -> None:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
     main()

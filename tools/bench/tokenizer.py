@@ -3,7 +3,7 @@ tokenizer, all over one sentencepiece model trained here.
 
 Text: the translated messages of Plone's gettext catalogs (PyPI `plone.app.locales`, pinned and cached by the
 demo's fetcher) in 16 languages and 10 scripts, English included. A sentencepiece model is trained on them
-(tools/train_tokenizer.py), so the benchmark needs no hub download. Each tokenizer encodes the same lines in
+(`ernie-m train-tokenizer`), so the benchmark needs no hub download. Each tokenizer encodes the same lines in
 batches with its ordinary call (`tokenizer(list_of_texts)`, special tokens added, no padding); ours and PaddleNLP's
 must give identical ids. HF's fast tokenizer maps the same pieces to fairseq-shifted ids, so only its speed is
 compared.
@@ -40,7 +40,7 @@ def run(work_dir: str, cache_dir: str, max_lines: int, batch_size: int, repeats:
     from transformers import XLMRobertaTokenizerFast
 
     from ernie_m import ErnieMTokenizer
-    from tools.train_tokenizer import train_tokenizer
+    from ernie_m.tokenizer_training import train_tokenizer
 
     lines = multilingual_lines(cache_dir, max_lines)
     text_file = os.path.join(work_dir, "tokenizer_text.txt")

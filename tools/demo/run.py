@@ -26,8 +26,6 @@ import sys
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-if ROOT not in sys.path:
-    sys.path.insert(0, ROOT)
 
 from tools.demo.corpus import MONOLINGUAL_ONLY_LANGUAGES, PARALLEL_LANGUAGES, DemoDataError, build_corpus  # noqa: E402
 
@@ -283,7 +281,7 @@ def main(argv=None) -> None:
     languages = parallel + monolingual
 
     print("[2/5] tokenizer", flush=True)
-    from tools.train_tokenizer import train_tokenizer
+    from ernie_m.tokenizer_training import train_tokenizer
 
     tokenizer = train_tokenizer([os.path.join(corpus, "monolingual", f"{lang}.txt") for lang in ["en", *languages]],
                                 os.path.join(out, "tokenizer"), vocab_size=args.vocab_size,

@@ -1,8 +1,8 @@
 """Controlled tests of alignment: synthetic languages whose translations are known exactly, where only an objective
 that connects the languages can put translations near each other.
 
-    python -m tools.synthetic_alignment --seeds 0 1 2 --steps 600                 # MMLM, TLM, CAMLM on A-B
-    python -m tools.synthetic_alignment --experiment btmlm --seeds 0 1 2 3 4      # does BTMLM reach C?
+    python -m tools.demo.synthetic_alignment --seeds 0 1 2 --steps 600                 # MMLM, TLM, CAMLM on A-B
+    python -m tools.demo.synthetic_alignment --experiment btmlm --seeds 0 1 2 3 4      # does BTMLM reach C?
 
 Every language is the same random Markov chain over K word types, written with its own K token ids (language j
 uses ids [4 + jK, 4 + (j+1)K)): a sentence's translation maps each token at the same position. So MMLM alone has

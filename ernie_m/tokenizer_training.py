@@ -1,24 +1,20 @@
-"""Train an ERNIE-M tokenizer from plain text files.
+"""Training an ERNIE-M tokenizer from plain text files (`ernie-m train-tokenizer`).
 
 Writes `sentencepiece.bpe.model` and `vocab.txt` in the released layout, plus `tokenizer_config.json`, so the
 output directory loads with `ErnieMTokenizer.from_pretrained(DIR)` here and in PaddleNLP:
 
     vocab.txt line 0..3: [CLS] [PAD] [SEP] [UNK]; then sentencepiece pieces 3..N-1 (so piece id i is line i+1);
     last line: [MASK]
-
-Usage: python tools/train_tokenizer.py --input en.txt de.txt --vocab_size 8000 --output_dir my_tokenizer
 """
 from __future__ import annotations
 
-import argparse
 import os
-import sys
 import tempfile
 from typing import List, Optional, Sequence
 
 import sentencepiece as spm
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+__all__ = ["train_tokenizer", "write_vocab"]
 
 SPECIAL_HEAD = ["[CLS]", "[PAD]", "[SEP]", "[UNK]"]
 MASK_TOKEN = "[MASK]"
@@ -77,32 +73,8 @@ def train_tokenizer(
     vocab_file = os.path.join(output_dir, "vocab.txt")
     write_vocab(model_file, vocab_file)
 
-    from ernie_m.tokenizer import ErnieMTokenizer
+    from .tokenizer import ErnieMTokenizer
 
     tokenizer = ErnieMTokenizer(vocab_file, model_file, languages=languages)
     tokenizer.save_pretrained(output_dir)
     return output_dir
-
-
-def main(argv: Optional[Sequence[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--input", nargs="+", required=True, help="plain text files, one sentence a line")
-    parser.add_argument("--output_dir", required=True)
-    parser.add_argument("--vocab_size", type=int, default=8000, help="sentencepiece pieces (vocab.txt adds 2)")
-    parser.add_argument("--character_coverage", type=float, default=0.9995)
-    parser.add_argument("--input_sentence_size", type=int, default=2_000_000)
-    parser.add_argument("--hard_vocab_limit", action="store_true", help="fail if the text cannot fill the vocab")
-    parser.add_argument("--languages", nargs="*", help="language codes in language-id order")
-    args = parser.parse_args(argv)
-    try:
-        out = train_tokenizer(
-            args.input, args.output_dir, args.vocab_size, args.character_coverage, args.input_sentence_size,
-            args.hard_vocab_limit, languages=args.languages,
-        )
-    except (FileNotFoundError, ValueError) as error:
-        parser.exit(2, f"train_tokenizer: error: {error}\n")
-    print(f"tokenizer written to {out}")
-
-
-if __name__ == "__main__":
-    main()

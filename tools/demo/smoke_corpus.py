@@ -1,7 +1,7 @@
 """Write a tiny multilingual corpus (DESIGN §5 layout) for smoke runs: parallel en-de / en-fr / en-ru TSVs and
 monolingual en, de, fr, ru files, from sentences written for this project.
 
-Usage: python tools/make_smoke_corpus.py OUTPUT_DIR   (creates OUTPUT_DIR/parallel and OUTPUT_DIR/monolingual)
+Usage: python -m tools.demo.smoke_corpus OUTPUT_DIR   (creates OUTPUT_DIR/parallel and OUTPUT_DIR/monolingual)
 """
 from __future__ import annotations
 
