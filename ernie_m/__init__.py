@@ -9,20 +9,16 @@ only when a name below is first used, so programs can make their process-wide se
 import importlib
 import warnings
 
+from .architectures import ARCHITECTURES
+
 __version__ = "0.1.0"
 
-# name -> the module that defines it
+# name -> the module that defines it; every architecture's class and its Auto class come from the table
 _EXPORTS = {
     "ErnieMConfig": "configuration",
     "PRESETS": "configuration",
     "ErnieMPretrainedModel": "modeling",
-    "ErnieMModel": "modeling",
-    "ErnieMForSequenceClassification": "modeling",
-    "ErnieMForTokenClassification": "modeling",
-    "ErnieMForQuestionAnswering": "modeling",
-    "ErnieMForMultipleChoice": "modeling",
-    "UIEM": "modeling",
-    "ErnieMForPretraining": "modeling",
+    **{name: "modeling" for name in ARCHITECTURES},
     "build_attention_bias": "modeling",
     "ErnieMTokenizer": "tokenizer",
     "load_state_dict": "weights",
@@ -31,11 +27,7 @@ _EXPORTS = {
     "CheckpointFormatError": "weights",
     "UnsafeCheckpointError": "weights",
     "AutoModel": "auto",
-    "AutoModelForSequenceClassification": "auto",
-    "AutoModelForTokenClassification": "auto",
-    "AutoModelForQuestionAnswering": "auto",
-    "AutoModelForMultipleChoice": "auto",
-    "AutoModelForPretraining": "auto",
+    **{a.auto_class: "auto" for a in ARCHITECTURES.values() if a.auto_class},
     "AutoTokenizer": "auto",
 }
 

@@ -1,6 +1,9 @@
-"""What each ERNIE-M architecture is, in one table: the class a checkpoint's config.json names, its head, its
-counterpart in HF transformers, and the Taskflow task that serves it. The command line, the converters and
-Taskflow read it from here."""
+"""What each ERNIE-M architecture is, in one table: the class a checkpoint's config.json names, its head, its Auto
+class, its counterpart in HF transformers, the Taskflow task that serves it and its outputs. The package's exports,
+the Auto classes, the command line, the converters, inference and Taskflow read it from here, and name a class by
+its head (`with_head("token_classification")`), never by hand.
+
+This module imports nothing heavy: `import ernie_m` reads it to know its names before Paddle loads."""
 from __future__ import annotations
 
 import json
@@ -8,19 +11,19 @@ import os
 from dataclasses import dataclass
 from typing import Dict, Optional, Tuple
 
-from .configuration import RELEASED_CONFIGS
-
-__all__ = ["Architecture", "ARCHITECTURES", "RELEASED_MODELS", "architecture_named", "saved_architecture"]
+__all__ = ["Architecture", "ARCHITECTURES", "architecture_named", "saved_architecture", "with_head",
+           "serving_taskflow_task"]
 
 
 @dataclass(frozen=True)
 class Architecture:
     name: str  # our class, as config.json's `architectures` names it (PaddleNLP's names)
-    head: str  # what sits on the encoder
+    head: str  # what sits on the encoder: how the rest of the package asks for this class
     hf_name: Optional[str] = None  # the HF transformers class; None: no counterpart there
     hf_has_pooler: bool = True  # HF's class keeps the pooler (its token-level heads drop it)
     taskflow_task: Optional[str] = None  # the PaddleNLP Taskflow task that serves fine-tuned checkpoints
     outputs: Tuple[str, ...] = ()  # what `return_dict=False` returns, by name (an exported program's outputs)
+    auto_class: Optional[str] = None  # the `ernie_m.AutoModelFor...` class that always builds this one
 
     @property
     def model_class(self):
@@ -32,19 +35,30 @@ class Architecture:
 ARCHITECTURES: Dict[str, Architecture] = {a.name: a for a in (
     Architecture("ErnieMModel", "encoder", "ErnieMModel", outputs=("last_hidden_state", "pooler_output")),
     Architecture("ErnieMForSequenceClassification", "sequence_classification", "ErnieMForSequenceClassification",
-                 taskflow_task="text_classification", outputs=("logits",)),
+                 taskflow_task="text_classification", outputs=("logits",),
+                 auto_class="AutoModelForSequenceClassification"),
     Architecture("ErnieMForTokenClassification", "token_classification", "ErnieMForTokenClassification",
-                 hf_has_pooler=False, taskflow_task="ner", outputs=("logits",)),
+                 hf_has_pooler=False, taskflow_task="ner", outputs=("logits",),
+                 auto_class="AutoModelForTokenClassification"),
     Architecture("ErnieMForQuestionAnswering", "question_answering", "ErnieMForQuestionAnswering",
-                 hf_has_pooler=False, outputs=("start_logits", "end_logits")),
-    Architecture("ErnieMForMultipleChoice", "multiple_choice", "ErnieMForMultipleChoice", outputs=("logits",)),
+                 hf_has_pooler=False, outputs=("start_logits", "end_logits"),
+                 auto_class="AutoModelForQuestionAnswering"),
+    Architecture("ErnieMForMultipleChoice", "multiple_choice", "ErnieMForMultipleChoice", outputs=("logits",),
+                 auto_class="AutoModelForMultipleChoice"),
     Architecture("UIEM", "information_extraction", "ErnieMForInformationExtraction",
                  taskflow_task="information_extraction", outputs=("start_prob", "end_prob")),
-    Architecture("ErnieMForPretraining", "pretraining"),
+    Architecture("ErnieMForPretraining", "pretraining", auto_class="AutoModelForPretraining"),
 )}
 
-# Names PaddleNLP publishes weights under (`from_pretrained(name)` downloads them through PaddleNLP).
-RELEASED_MODELS = tuple(RELEASED_CONFIGS)
+
+def with_head(head: str) -> Architecture:
+    """The architecture whose head is `head` ("encoder", "token_classification", ...)."""
+    return next(a for a in ARCHITECTURES.values() if a.head == head)
+
+
+def serving_taskflow_task(task: str) -> Architecture:
+    """The architecture PaddleNLP's Taskflow task `task` serves ("text_classification", "ner", ...)."""
+    return next(a for a in ARCHITECTURES.values() if a.taskflow_task == task)
 
 
 def architecture_named(name: str) -> Optional[Architecture]:
@@ -67,7 +81,7 @@ def saved_architecture(directory: str) -> Optional[str]:
             raise ValueError(f"{path}: not valid JSON ({error})") from None
     if not isinstance(config, dict):
         raise ValueError(f"{path}: expected a JSON object, found {type(config).__name__}")
-    architectures = config.get("architectures") or ["ErnieMModel"]
+    architectures = config.get("architectures") or [with_head("encoder").name]
     if not isinstance(architectures, list) or not isinstance(architectures[0], str):
         raise ValueError(f"{path}: 'architectures' must be a list of class names, found {architectures!r}")
     return architectures[0]

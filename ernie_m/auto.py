@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 
-from .architectures import ARCHITECTURES, saved_architecture
+from .architectures import ARCHITECTURES, saved_architecture, with_head
 
-__all__ = ["AutoModel", "AutoModelForSequenceClassification", "AutoModelForTokenClassification",
-           "AutoModelForQuestionAnswering", "AutoModelForMultipleChoice", "AutoModelForPretraining", "AutoTokenizer"]
+__all__ = ["AutoModel", *(a.auto_class for a in ARCHITECTURES.values() if a.auto_class), "AutoTokenizer"]
 
 
 class _AutoModel:
@@ -28,7 +27,7 @@ class _AutoModel:
         if saved is not None and saved not in ARCHITECTURES:
             raise ValueError(f"{name_or_path}/config.json names {saved!r}, not an ERNIE-M architecture "
                              f"({', '.join(ARCHITECTURES)})")
-        return ARCHITECTURES[saved or "ErnieMModel"].model_class
+        return ARCHITECTURES[saved].model_class if saved else with_head("encoder").model_class
 
     @classmethod
     def from_pretrained(cls, name_or_path: str, *args, **kwargs):
@@ -39,24 +38,17 @@ class AutoModel(_AutoModel):
     """The class the checkpoint was saved from (an encoder for a released name)."""
 
 
-class AutoModelForSequenceClassification(_AutoModel):
-    architecture = "ErnieMForSequenceClassification"
+def _auto_class(architecture):
+    return type(architecture.auto_class, (_AutoModel,), {
+        "__doc__": f"Always builds `{architecture.name}` (its {architecture.head.replace('_', ' ')} head).",
+        "__module__": __name__, "architecture": architecture.name})
 
 
-class AutoModelForTokenClassification(_AutoModel):
-    architecture = "ErnieMForTokenClassification"
-
-
-class AutoModelForQuestionAnswering(_AutoModel):
-    architecture = "ErnieMForQuestionAnswering"
-
-
-class AutoModelForMultipleChoice(_AutoModel):
-    architecture = "ErnieMForMultipleChoice"
-
-
-class AutoModelForPretraining(_AutoModel):
-    architecture = "ErnieMForPretraining"
+# One per architecture with an Auto class in the table: AutoModelForSequenceClassification, ...
+for _architecture in ARCHITECTURES.values():
+    if _architecture.auto_class:
+        globals()[_architecture.auto_class] = _auto_class(_architecture)
+del _architecture
 
 
 class AutoTokenizer:

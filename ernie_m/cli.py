@@ -23,6 +23,7 @@ import os
 import sys
 from typing import List, Optional, Sequence, Tuple
 
+from .architectures import ARCHITECTURES, saved_architecture, with_head
 from .argtypes import ArgumentParser, integer_from
 from .atomic import atomic_file
 from .errors import first_line, reason, unforeseen_error_line
@@ -120,8 +121,6 @@ def _output(path: Optional[str], binary: bool = False):
 
 def _architecture(checkpoint: str) -> str:
     """The class a checkpoint directory was saved from (config.json `architectures`)."""
-    from .architectures import ARCHITECTURES, saved_architecture
-
     if not os.path.isdir(checkpoint):
         raise CommandError(f"checkpoint directory not found: {checkpoint}")
     try:
@@ -135,18 +134,19 @@ def _architecture(checkpoint: str) -> str:
     return architecture
 
 
-PREDICTABLE = ("ErnieMForSequenceClassification", "ErnieMForTokenClassification")
+PREDICTING_HEADS = ("sequence_classification", "token_classification")  # labels, and entity tags
 
 
 def _load(checkpoint: str, architecture: Optional[str] = None):
     import ernie_m
-    from ernie_m.architectures import ARCHITECTURES, RELEASED_MODELS
+    from ernie_m.configuration import RELEASED_MODELS
 
     _quiet_paddlenlp()
     if not os.path.isdir(checkpoint) and checkpoint not in RELEASED_MODELS:
         raise CommandError(f"{checkpoint} is neither a checkpoint directory nor a released model "
                            f"({', '.join(RELEASED_MODELS)})")
-    saved = _architecture(checkpoint) if os.path.isdir(checkpoint) else "ErnieMModel"  # checks config.json
+    # A directory's config.json names its class; a released name is an encoder.
+    saved = _architecture(checkpoint) if os.path.isdir(checkpoint) else with_head("encoder").name
     architecture = architecture or saved
     try:
         model = ARCHITECTURES[architecture].model_class.from_pretrained(checkpoint, allow_new_head=False)
@@ -167,7 +167,7 @@ def embed(args) -> None:
 
     texts, languages = _read_texts(args.texts, args)
     _check_output_file(args.output)
-    model, tokenizer = _load(args.model, "ErnieMModel")
+    model, tokenizer = _load(args.model, with_head("encoder").name)
     try:
         language = _language_argument(model, tokenizer, args, languages)
         vectors = sentence_embeddings(model, tokenizer, texts, args.layer, language, args.max_length, args.batch_size)
@@ -185,10 +185,11 @@ def predict(args) -> None:
     from ernie_m.configuration import fit_max_length
 
     architecture = _architecture(args.checkpoint)
-    if architecture not in PREDICTABLE:
+    predicting = [with_head(head).name for head in PREDICTING_HEADS]
+    if architecture not in predicting:
         raise CommandError(f"{args.checkpoint} is an {architecture} checkpoint; predict needs a fine-tuned "
-                           f"{' or '.join(PREDICTABLE)} (e.g. finetune/ output_dir/best)")
-    if architecture == "ErnieMForTokenClassification":
+                           f"{' or '.join(predicting)} (e.g. finetune/ output_dir/best)")
+    if ARCHITECTURES[architecture].head == "token_classification":
         return _tag(args)
     texts, languages = _read_texts(args.texts, args)
     pairs, pair_languages = _read_texts(args.pairs, args) if args.pairs else (None, None)
@@ -225,7 +226,7 @@ def _tag(args) -> None:
         raise CommandError("--pairs is for sentence-pair classification; a token-classification model tags one text")
     texts, languages = _read_texts(args.texts, args)
     _check_output_file(args.output)
-    model, tokenizer = _load(args.checkpoint, "ErnieMForTokenClassification")
+    model, tokenizer = _load(args.checkpoint, with_head("token_classification").name)
     language = _language_argument(model, tokenizer, args, languages)
     with _output(args.output) as out:
         for start in range(0, len(texts), args.batch_size):

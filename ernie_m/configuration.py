@@ -10,7 +10,8 @@ from typing import Dict, Optional
 
 from paddlenlp.transformers.configuration_utils import PretrainedConfig
 
-__all__ = ["ErnieMConfig", "PRESETS", "RELEASED_CONFIGS", "ACTIVATIONS", "POSITION_OFFSET", "fit_max_length"]
+__all__ = ["ErnieMConfig", "PRESETS", "RELEASED_CONFIGS", "RELEASED_MODELS", "ACTIVATIONS", "POSITION_OFFSET",
+           "fit_max_length"]
 
 # Position ids given to the model start at 0; the embedding table reserves rows 0 and 1 (fairseq's padding
 # convention, kept by the released weights), so the model adds this offset, and an input holds
@@ -39,6 +40,7 @@ RELEASED_CONFIGS: Dict[str, dict] = {
     "uie-m-base": dict(_SHARED, hidden_size=768, num_hidden_layers=12, num_attention_heads=12),
     "uie-m-large": dict(_SHARED, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16),
 }
+RELEASED_MODELS = tuple(RELEASED_CONFIGS)
 
 # Shapes with no released weights, for CPU work and tests: `ErnieMConfig.from_preset(name, vocab_size=...)`.
 PRESETS: Dict[str, dict] = dict(

@@ -46,8 +46,7 @@ from paddlenlp.taskflow.text_classification import TextClassificationTask
 
 from . import tagging
 from .configuration import ErnieMConfig
-from .architectures import architecture_named
-from .modeling import UIEM, ErnieMForSequenceClassification, ErnieMForTokenClassification
+from .architectures import architecture_named, serving_taskflow_task
 from .tokenizer import ErnieMTokenizer
 
 NER_MODE = "ernie-m"
@@ -154,7 +153,8 @@ def _prepare_onnx_mode(original):
 def _classification_model(original):
     def construct_model(self, model):
         if model == "finetune" and is_ernie_m_checkpoint(self._task_path):
-            self._model = load_for_taskflow(ErnieMForSequenceClassification, self._task_path)
+            self._model = load_for_taskflow(serving_taskflow_task("text_classification").model_class,
+                                            self._task_path)
         else:
             original(self, model)
 
@@ -163,8 +163,9 @@ def _classification_model(original):
 
 def _uie_model(original):
     def construct_model(self, model):
-        if self._init_class == "UIEM" and is_ernie_m_checkpoint(self._task_path):
-            self._model = load_for_taskflow(UIEM, self._task_path)
+        served = serving_taskflow_task("information_extraction")
+        if self._init_class == served.name and is_ernie_m_checkpoint(self._task_path):
+            self._model = load_for_taskflow(served.model_class, self._task_path)
         else:
             original(self, model)
 
@@ -212,7 +213,7 @@ class TokenClassificationTask(Task):
         self._batch_size = int(kwargs.get("batch_size", 16))
         self._entities_only = bool(kwargs.get("entities_only", False))
         # Checked here as well as at load time: a static graph left by an earlier run skips the load.
-        check_architecture(self._task_path, ErnieMForTokenClassification)
+        check_architecture(self._task_path, serving_taskflow_task("ner").model_class)
         self._construct_tokenizer()
         self._check_predictor_type()
         self._get_inference_model()
@@ -220,7 +221,7 @@ class TokenClassificationTask(Task):
         self._labels = {int(index): label for index, label in id2label.items()}
 
     def _construct_model(self, model):
-        self._model = load_for_taskflow(ErnieMForTokenClassification, self._task_path)
+        self._model = load_for_taskflow(serving_taskflow_task("ner").model_class, self._task_path)
 
     def _construct_tokenizer(self):
         self._tokenizer = ErnieMTokenizer.from_pretrained(self._task_path)

@@ -248,8 +248,7 @@ def main(argv=None) -> None:
     task_main(parser, run, shown, argv)
 
 
-TASK = register(Task("classification", "ErnieMForSequenceClassification", read=read_data, metric=accuracy,
-                     main=main))
+TASK = register(Task("classification", "sequence_classification", read=read_data, metric=accuracy, main=main))
 
 
 if __name__ == "__main__":

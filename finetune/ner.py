@@ -208,7 +208,7 @@ def main(argv=None) -> None:
     task_main(parser, run, shown, argv)
 
 
-TASK = register(Task("ner", "ErnieMForTokenClassification", read=read_data, metric=entity_f1, main=main))
+TASK = register(Task("ner", "token_classification", read=read_data, metric=entity_f1, main=main))
 
 
 if __name__ == "__main__":

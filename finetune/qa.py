@@ -239,7 +239,7 @@ def main(argv=None) -> None:
     task_main(parser, run, shown, argv)
 
 
-TASK = register(Task("qa", "ErnieMForQuestionAnswering", read=read_data, metric=qa_scores, main=main))
+TASK = register(Task("qa", "question_answering", read=read_data, metric=qa_scores, main=main))
 
 
 if __name__ == "__main__":

@@ -205,7 +205,7 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     task_main(parser, run, lambda summary: summary["scores"], argv)
 
 
-TASK = register(Task("retrieval", "ErnieMModel", read=read_data, metric=language_score, main=main))
+TASK = register(Task("retrieval", "encoder", read=read_data, metric=language_score, main=main))
 
 
 if __name__ == "__main__":

@@ -14,15 +14,15 @@ __all__ = ["Task", "TASKS", "register", "load_tasks"]
 @dataclass(frozen=True)
 class Task:
     name: str  # `finetune/run.py NAME`
-    head: str  # the ernie_m class it fine-tunes (or embeds with), by its name in ernie_m.ARCHITECTURES
+    head: str  # the head it fine-tunes (or embeds with), as ernie_m.ARCHITECTURES names heads
     read: Callable  # the command's arguments -> the task's examples
     metric: Callable  # the score of one language's predictions; the best checkpoint is chosen on its average
     main: Callable  # the command line: main(argv)
 
     def head_class(self):
-        from ernie_m.architectures import ARCHITECTURES
+        from ernie_m.architectures import with_head
 
-        return ARCHITECTURES[self.head].model_class
+        return with_head(self.head).model_class
 
 
 TASKS: Dict[str, Task] = {}
@@ -33,8 +33,10 @@ def register(task: Task) -> Task:
 
     if task.name in TASKS and TASKS[task.name] != task:
         raise ValueError(f"fine-tuning task {task.name!r} is already registered")
-    if task.head not in ARCHITECTURES:
-        raise ValueError(f"fine-tuning task {task.name!r}: head {task.head!r} is not in ernie_m.ARCHITECTURES")
+    heads = [architecture.head for architecture in ARCHITECTURES.values()]
+    if task.head not in heads:
+        raise ValueError(f"fine-tuning task {task.name!r}: head {task.head!r} is not one of ernie_m.ARCHITECTURES' "
+                         f"({', '.join(heads)})")
     TASKS[task.name] = task
     return task
 

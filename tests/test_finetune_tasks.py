@@ -19,19 +19,21 @@ def test_every_task_module_registers_its_head_reader_and_metric():
     for name, task in tasks.items():
         module = sys.modules[f"finetune.{name}"]
         assert module.TASK is task and task.main is module.main and task.read is module.read_data
-        assert task.head_class() is ARCHITECTURES[task.head].model_class
+        assert task.head_class() is next(a for a in ARCHITECTURES.values() if a.head == task.head).model_class
+    assert [TASKS[name].head_class().__name__ for name in ("classification", "ner", "qa", "retrieval")] == [
+        "ErnieMForSequenceClassification", "ErnieMForTokenClassification", "ErnieMForQuestionAnswering", "ErnieMModel"]
     assert TASKS["ner"].metric([["B-PER", "O"]], [["B-PER", "O"]]) == 1.0
     assert TASKS["classification"].metric([1, 0], [1, 1]) == 0.5
 
 
 def test_a_head_outside_the_architectures_is_refused():
-    with pytest.raises(ValueError, match="head 'ErnieMForTranslation' is not in ernie_m.ARCHITECTURES"):
-        register(Task("translation", "ErnieMForTranslation", read=list, metric=len, main=print))
+    with pytest.raises(ValueError, match="head 'translation' is not one of ernie_m.ARCHITECTURES'"):
+        register(Task("translation", "translation", read=list, metric=len, main=print))
 
 
 def test_the_entry_file_runs_any_registered_task(monkeypatch):
     seen = []
-    register(Task("echo", "ErnieMModel", read=list, metric=len, main=seen.append))
+    register(Task("echo", "encoder", read=list, metric=len, main=seen.append))
     try:
         with pytest.raises(SystemExit) as stop:
             run_entry.main(["echo", "--x", "1"])

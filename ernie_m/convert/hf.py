@@ -20,7 +20,7 @@ from typing import Dict
 
 import numpy as np
 
-from ..architectures import ARCHITECTURES, architecture_named, saved_architecture
+from ..architectures import ARCHITECTURES, architecture_named, saved_architecture, with_head
 from ..atomic import atomic_outputs
 from ..errors import first_line
 
@@ -64,7 +64,7 @@ def ours_to_hf_state(state: Dict[str, np.ndarray], architecture: str) -> Dict[st
         if architecture in NO_POOLER_IN_HF and ".pooler." in f".{name}":
             continue
         key = _QKV.sub(r"\1.self_attn.\2.", name)
-        if architecture == "ErnieMForQuestionAnswering":
+        if ARCHITECTURES[architecture].head == "question_answering":  # HF names the head's layer qa_outputs
             key = re.sub(r"^classifier\.", "qa_outputs.", key)
         value = np.asarray(value)
         out[key] = np.ascontiguousarray(value.T) if _LINEAR_WEIGHT.search(key) and value.ndim == 2 else value
@@ -79,7 +79,7 @@ def hf_to_ours_state(state: Dict[str, np.ndarray], architecture: str) -> Dict[st
         value = np.asarray(value)
         weight = _LINEAR_WEIGHT.search(name) and value.ndim == 2
         key = _HF_QKV.sub(r"\1.\2.", name)
-        if architecture == "ErnieMForQuestionAnswering":
+        if ARCHITECTURES[architecture].head == "question_answering":
             key = re.sub(r"^qa_outputs\.", "classifier.", key)
         out[key] = np.ascontiguousarray(value.T) if weight else value
     return out
@@ -161,11 +161,11 @@ def convert_to_hf(source: str, destination: str):
     # outputs there equal the model run without language ids. Said, not hidden.
     dropped += [f"{key} (written, but HF's ErnieM ignores it: its outputs are those without language ids)"
                 for key in state if ".language_embeddings." in f".{key}"]
-    if architecture == "ErnieMForPretraining":
+    if ARCHITECTURES[architecture].head == "pretraining":  # HF has no pretraining class: its encoder is written
         prefix = "ernie_m."
         dropped += sorted(key for key in state if not key.startswith(prefix))
         state = {key[len(prefix):]: value for key, value in state.items() if key.startswith(prefix)}
-        architecture = "ErnieMModel"
+        architecture = with_head("encoder").name
     state = ours_to_hf_state(state, architecture)
     hf_config = {key: config[key] for key in CONFIG_FIELDS if key in config}
     hf_config.update(model_type="ernie_m", architectures=[HF_CLASSES[architecture]])

@@ -28,6 +28,7 @@ from typing import Dict, List, Tuple
 
 import numpy as np
 
+from ..architectures import ARCHITECTURES, with_head
 from ..atomic import atomic_outputs
 from .hf import TOKENIZER_FILES, ConversionError
 
@@ -53,11 +54,11 @@ _LAYER_PARTS = {
     "ffn_fc_1": "linear2",
 }
 _LAYER_NORMS = {"post_att_layer_norm": "norm1", "post_ffn_layer_norm": "norm2"}
-# Fine-tuning head -> (our class, our parameter prefix)
+# The original fine-tuning head's variable prefix -> our head (ernie_m.architectures)
 HEADS = {
-    "cls_out": "ErnieMForSequenceClassification",
-    "cls_seq_label_out": "ErnieMForTokenClassification",
-    "cls_mrc_out": "ErnieMForQuestionAnswering",
+    "cls_out": "sequence_classification",
+    "cls_seq_label_out": "token_classification",
+    "cls_mrc_out": "question_answering",
 }
 # Optimizer and schedule state saved alongside the weights by save_persistables.
 _TRAINING_STATE = re.compile(r"(_moment\d_\d+|_beta\d_pow_acc_\d+|^learning_rate_\d+|@LR_DECAY_COUNTER@|"
@@ -175,8 +176,9 @@ def static_to_ours_state(state: Dict[str, np.ndarray]) -> Tuple[Dict[str, np.nda
     heads = {prefix for prefix in HEADS if f"{prefix}_w" in state}
     if len(heads) > 1:
         raise ConversionError(f"the checkpoint holds several fine-tuning heads ({', '.join(sorted(heads))})")
-    architecture = HEADS[heads.pop()] if heads else "ErnieMModel"
-    prefix = "" if architecture == "ErnieMModel" else "ernie_m."
+    head = HEADS[heads.pop()] if heads else "encoder"
+    architecture = with_head(head).name
+    prefix = "" if head == "encoder" else "ernie_m."
     out, skipped = {}, []
     for name, value in state.items():
         key = _our_name(name)
@@ -224,7 +226,7 @@ def _config(config_file: str, architecture: str, state: Dict[str, np.ndarray]):
                                              "max_position_embeddings", "hidden_act", "hidden_dropout_prob",
                                              "attention_probs_dropout_prob", "initializer_range") if key in original}
     fields["intermediate_size"] = original.get("intermediate_size", 4 * original["hidden_size"])
-    if architecture in ("ErnieMForSequenceClassification", "ErnieMForTokenClassification"):
+    if ARCHITECTURES[architecture].head in ("sequence_classification", "token_classification"):
         fields["num_labels"] = int(state["classifier.weight"].shape[1])
     return ErnieMConfig(**fields)
 
