@@ -16,8 +16,8 @@ there is no exit-time window in which a peer's disconnect can reach half-destroy
 launcher, or one rank) exits the usual way.
 
 A rank also ends when its launcher dies. The launcher starts the ranks outside its process group, so a SIGKILL of the
-launcher (an OOM kill, a scheduler's preemption) used to leave them training on, unsupervised, and a restarted job
-then wrote into the same directory. Each rank asks the kernel for SIGKILL at its parent's death
+launcher (an OOM kill, a scheduler's preemption) would leave them training on, unsupervised, while a restarted job
+writes into the same directory. Each rank asks the kernel for SIGKILL at its parent's death
 (`PR_SET_PDEATHSIG`) and, where that is not available, a watchdog thread notices the parent change within a second.
 """
 from __future__ import annotations

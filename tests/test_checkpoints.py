@@ -81,8 +81,8 @@ def test_a_sharded_optimizer_needs_the_same_number_of_ranks(tmp_path):
 
 @pytest.mark.parametrize("name", ["model_state.pdparams", "optimizer.safetensors", "config.json"])
 def test_a_flipped_byte_in_any_checkpoint_file_is_named_on_resume_and_on_strict_loading(tmp_path, name):
-    """Before: one flipped byte in model_state.pdparams or optimizer.safetensors resumed silently with another
-    digest (issue 27, 7)."""
+    """One flipped byte in model_state.pdparams or optimizer.safetensors no longer matches the SHA-256 the trainer state
+    records: resume and strict loading name the file instead of continuing with other weights."""
     from ernie_m.training.loading import from_pretrained_for_training
 
     model, optimizer = _model_and_optimizer()

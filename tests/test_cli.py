@@ -154,9 +154,9 @@ def _broken_checkpoint(source, destination, kind):
 ])
 def test_hostile_input_ends_in_one_line_and_status_2_before_any_output(tiny_model_dir, classifier_dir, tmp_path,
                                                                         args, message, capsys, monkeypatch):
-    """Before: tracebacks (invalid UTF-8, a config.json that is a list, a complex dtype, weights of a wrong shape),
-    an output directory found missing only after all the computation, `--batch_size -3` writing 0 embeddings
-    with status 0, and a missing encoder layer or classifier left random (two runs differed by 0.10)."""
+    """Invalid UTF-8, a config.json that is a list, a complex dtype, weights of a wrong shape, a missing output
+    directory, `--batch_size -3`, and a checkpoint missing an encoder layer or its classifier: each is one line and
+    status 2, found before any computation and before anything is written."""
     (tmp_path / "texts.txt").write_text("hello\n")
     (tmp_path / "bad.txt").write_bytes(b"good\nbad \xff line\n")
     paths = {"model": tiny_model_dir, "classifier": classifier_dir, "texts": tmp_path / "texts.txt",
@@ -183,7 +183,8 @@ def test_help_and_version_answer_without_loading_paddle():
 
 
 def test_framework_log_lines_are_off_unless_verbose(tiny_model_dir, classifier_dir, tmp_path):
-    """Before: embedding with a classifier's encoder printed PaddleNLP's coloured WARNING about the unused head."""
+    """Embedding with a classifier's encoder prints our one result line, not PaddleNLP's WARNING about the unused head;
+    `--verbose` keeps the frameworks' lines."""
     (tmp_path / "texts.txt").write_text("hello\n")
     quiet = ernie_m("embed", tiny_model_dir, str(tmp_path / "texts.txt"), str(tmp_path / "v.npy"))
     assert quiet.returncode == 0 and "INFO" not in quiet.stderr, quiet.stderr[-2000:]
@@ -278,8 +279,8 @@ def test_language_errors_name_the_line(tokenizer_dir, tmp_path, argv_tail, messa
 
 
 def test_a_line_longer_than_the_models_positions_is_cut_with_one_line(tokenizer_dir, tmp_path, capsys, monkeypatch):
-    """A checkpoint with 20 positions holds 18 tokens; `--max_length` defaults to 128 and 256. Before, a longer line
-    ended in a traceback from the position embedding (embed, predict) instead of being cut."""
+    """A checkpoint with 20 positions holds 18 tokens while `--max_length` defaults to 128 and 256: embed and predict
+    cut a longer line to what the positions hold and say so in one line."""
     import paddle
 
     from ernie_m import ErnieMConfig, ErnieMForSequenceClassification, ErnieMModel, ErnieMTokenizer
@@ -312,8 +313,8 @@ def test_a_line_longer_than_the_models_positions_is_cut_with_one_line(tokenizer_
 
 
 def test_outputs_are_written_whole_at_the_path_given(tiny_model_dir, tmp_path, monkeypatch, capsys):
-    """Before: `embed ... X` wrote `X.npy` (with /dev/full, `/dev/full.npy`), a full disk left the previous output an
-    unreadable 4 KB file, and an output that is a directory ended in a traceback."""
+    """`embed ... X` writes `X` itself (numpy would append `.npy`); a full disk leaves the previous output readable;
+    an output that is a directory is refused in one line."""
     import numpy
 
     (tmp_path / "texts.txt").write_text("One.\nTwo.\n", encoding="utf-8")
@@ -341,7 +342,8 @@ def test_outputs_are_written_whole_at_the_path_given(tiny_model_dir, tmp_path, m
 
 @pytest.mark.parametrize("direction", ["to-hf", "from-hf"])
 def test_a_conversion_into_its_own_source_is_refused(tiny_model_dir, tmp_path, capsys, direction):
-    """Before: `convert to-hf X X` overwrote X's files, then failed with SameFileError: X no longer loaded."""
+    """`convert to-hf X X` is refused before writing, so X still loads (writing would replace its files while reading
+    them)."""
     import shutil
 
     from ernie_m import ErnieMModel
@@ -365,8 +367,8 @@ def test_a_conversion_into_its_own_source_is_refused(tiny_model_dir, tmp_path, c
     ("not a PyTorch file", "pytorch_model.bin: not a readable PyTorch state dict"),
 ])
 def test_every_converter_error_is_one_line(tiny_model_dir, tmp_path, capsys, kind, message):
-    """Before: a traceback for each class (UnsafeCheckpointError, CheckpointFormatError, SafetensorError, a config
-    ValueError, torch's UnpicklingError); a config out of range was even converted."""
+    """Each converter error class (UnsafeCheckpointError, CheckpointFormatError, SafetensorError, a config ValueError,
+    torch's UnpicklingError) is one line, and a config out of range is refused rather than converted."""
     import pickle
     import shutil
 
@@ -403,8 +405,8 @@ def test_every_converter_error_is_one_line(tiny_model_dir, tmp_path, capsys, kin
 @pytest.mark.parametrize("command", ["export", "to-hf", "from-hf"])
 def test_a_failed_export_or_conversion_leaves_the_destination_as_it_was(tiny_model_dir, tmp_path, capsys,
                                                                           monkeypatch, command):
-    """Model A written to `out`, then model B (other weights) failing half-way. Before: both commands wrote into
-    the destination file by file, so B's weights sat beside A's tokenizer and config."""
+    """Model A written to `out`, then model B (other weights) failing half-way: `out` still holds A alone, byte for
+    byte, with the user's own file beside it (the outputs are staged, then moved in whole)."""
     import shutil
 
     import paddle

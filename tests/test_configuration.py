@@ -75,8 +75,8 @@ def test_malformed_and_absurd_config_files(tmp_path):
 
 
 def test_a_config_whose_weights_exceed_free_memory_is_refused_before_allocating(tmp_path, monkeypatch):
-    """Before: 1024 layers x hidden 2048 (51 B parameters, under the 200 B ceiling) was accepted and allocation
-    started (issue 27, 2)."""
+    """1024 layers x hidden 2048 (51 B parameters, under the 200 B ceiling) needs more float32 memory than the machine
+    has: refused from config.json alone, naming both sizes, before any allocation."""
     import ernie_m.configuration as configuration
 
     (tmp_path / "config.json").write_text(json.dumps({"hidden_size": 2048, "num_hidden_layers": 1024,

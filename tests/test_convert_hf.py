@@ -63,8 +63,7 @@ def test_hf_outputs_match_and_round_trip_is_exact(tmp_path, model_class, hf_name
 
 @pytest.mark.parametrize("kind", ["pretraining checkpoint", "safetensors directory"])
 def test_every_checkpoint_this_project_writes_converts(tmp_path, kind):
-    """Before: a pretraining checkpoint was refused as "not an ERNIE-M model" and a save_pretrained(
-    safe_serialization=True) directory as having "no model_state.pdparams"."""
+    """A pretraining checkpoint and a save_pretrained(safe_serialization=True) directory convert like any other."""
     from ernie_m import ErnieMForPretraining
 
     paddle.seed(12)
@@ -90,7 +89,8 @@ def test_every_checkpoint_this_project_writes_converts(tmp_path, kind):
 
 
 def test_the_language_embedding_survives_the_round_trip_and_its_loss_in_hf_is_named(tmp_path):
-    """Before: from-hf wrote num_languages 0, so the round trip dropped the embedding and changed predictions."""
+    """to-hf then from-hf keeps num_languages and the embedding's rows, so predictions are unchanged; to-hf says that
+    HF's ErnieM ignores the rows."""
     paddle.seed(13)
     model = ErnieMForSequenceClassification(ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=120, num_labels=3,
                                                                      num_languages=4))
@@ -130,8 +130,8 @@ def test_the_command_converts(tmp_path, capsys):
 
 
 def test_a_checkpoint_missing_a_tensor_is_refused_both_ways(tiny_model_dir, tmp_path):
-    """Before: converters passed a checkpoint missing a tensor (exit 0) and inference random-initialised it: two
-    identical `ernie-m embed --layer 2` runs differed by 0.10 (issue 27, 9)."""
+    """A checkpoint missing a tensor is refused by both converters, naming it: converted, the tensor would start
+    random, and two identical `ernie-m embed --layer 2` runs would differ (by 0.10 in the measured case)."""
     import shutil
 
     from safetensors.numpy import load_file, save_file

@@ -168,7 +168,8 @@ def test_bad_releases_are_named(tmp_path):
 
 @pytest.mark.parametrize("kind", ["fifo", "link to /dev/zero"])
 def test_a_parameter_directory_with_a_fifo_or_a_device_is_refused_without_reading_it(tmp_path, kind):
-    """Before: a FIFO blocked the conversion forever; a link to /dev/zero was read until memory ran out."""
+    """Only regular files are read: a FIFO would block the conversion forever and a link to /dev/zero would be read
+    until memory ran out."""
     paddle.seed(25)
     params, config_file = write_release(ErnieMModel(_config()), tmp_path)
     trap = os.path.join(params, "zz_trap")

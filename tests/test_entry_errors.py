@@ -98,8 +98,8 @@ KINDS = ["tokenizer directory missing", "empty vocab.txt", "YAML list", "YAML sc
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_each_mistake_ends_in_one_line_and_its_status(corpus, tokenizer_dir, tmp_path, capsys, kind):
-    """Before: a traceback for each (five chained ones after an online lookup for a missing tokenizer), exit 0 on
-    a truncated .gz, and exit 1 after fleet.init for a tokenizer without languages."""
+    """Each mistake is one line with its status: 2 for the command or configuration (checked before fleet.init, and a
+    missing tokenizer without an online lookup), 1 for the data (a truncated .gz included)."""
     argv, status, message = _setup(kind, corpus, tokenizer_dir, tmp_path)
     line = one_line_exit(capsys, run_pretrain.main, argv, status)
     assert line.startswith("run_pretrain: ") and message in line, line
@@ -137,7 +137,7 @@ def _fill(disk):
 
 
 def test_a_read_only_or_full_output_directory_is_one_line(corpus, tokenizer_dir, tmp_path, capsys, tmpfs):
-    """Before: tracebacks when the lock file could not be made (read-only, or a full disk)."""
+    """A lock file that cannot be made (read-only, or a full disk) is one line with status 1."""
     read_only = tmpfs("read_only", "ro,size=1m")
     line = one_line_exit(capsys, run_pretrain.main, _argv(corpus, tokenizer_dir, read_only / "out"), 1)
     assert f"run_pretrain: cannot create {read_only / 'out'}: Read-only file system" == line
@@ -247,7 +247,7 @@ def test_fine_tuning_never_shows_a_traceback(tiny_model_dir, tmp_path_factory, c
 
 
 def test_an_export_or_conversion_into_a_read_only_directory_is_one_line(tiny_model_dir, tmp_path, capsys, tmpfs):
-    """Before: a traceback from Paddle's writer."""
+    """Paddle's writer failing in a read-only directory is one line."""
     from ernie_m import cli
 
     read_only = tmpfs("read_only", "ro,size=1m")

@@ -101,7 +101,7 @@ def test_token_classification_from_json_lines(tiny_model_dir, tmp_path):
     ("unknown language", "the data's language(s) ['fr'] have no language id in this model; its codes are en de ru"),
 ])
 def test_bad_input_is_one_line_and_exit_2(tokenizer_dir, tmp_path, capsys, case, expected):
-    """Before: an empty training file was a ZeroDivisionError, an empty dev or test file scored 0.0 and exited 0."""
+    """An empty training, dev or test file is one line and status 2, never a score of 0.0."""
     from ernie_m import ErnieMForSequenceClassification, ErnieMTokenizer
 
     save_language_model(ErnieMForSequenceClassification, ErnieMTokenizer.from_pretrained(tokenizer_dir),
@@ -130,8 +130,8 @@ def _checkpoints(directory):
 
 
 def test_a_directory_in_use_is_refused_and_ctrl_c_names_the_checkpoint_to_resume(tiny_model_dir, tmp_path, capsys):
-    """Before: a second run with --overwrite deleted the first one's checkpoint and both exited 0 with an
-    interleaved log; Ctrl-C printed a KeyboardInterrupt traceback and no word of where to resume from."""
+    """A second run into a directory in use is refused, even with --overwrite, so the first keeps its checkpoints and
+    log; Ctrl-C ends in one line naming the checkpoint to resume from."""
     write_table(tmp_path / "train.tsv", ROWS * 50)
     write_table(tmp_path / "dev.tsv")
     write_table(tmp_path / "test.tsv")
@@ -219,7 +219,7 @@ def test_a_full_disk_while_writing_results_is_one_line(tiny_model_dir, tmp_path,
 
 
 def test_results_are_written_whole_or_not_at_all(tmp_path):
-    """Before: results.json was written in place, so a failure mid-write left a truncated file."""
+    """results.json is staged and renamed in: a failure mid-write leaves the previous file whole."""
     from finetune.command import save_results
 
     save_results(str(tmp_path), {"accuracy": 0.5})

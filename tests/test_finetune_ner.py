@@ -67,8 +67,7 @@ def test_ner_pipeline_end_to_end(tiny_model_dir, tmp_path, capsys):
 
 
 def test_the_label_set_keeps_bioes_and_io_tags():
-    """Before: training data tagged S-PER ended in `KeyError: 'S-PER'`, and IO tags (a bare `PER`) got a message
-    saying the training data's own tags were unknown (issue 27)."""
+    """BIOES tags (S-PER, E-LOC) and IO tags (a bare `PER`) in the training data are all labels of the model."""
     bioes = [TaggedSentence(["Anna", "in", "New", "York"], ["S-PER", "O", "B-LOC", "E-LOC"], "en")]
     assert ner.label_names(bioes, None) == ["O", "B-LOC", "I-LOC", "E-LOC", "B-PER", "I-PER", "S-PER"]
     io = [TaggedSentence(["Anna", "in", "Berlin"], ["PER", "O", "LOC"], "en")]

@@ -76,7 +76,7 @@ def test_squad_reader_errors(tmp_path):
 
 
 def test_squad_reader_names_every_bad_file_and_place(tmp_path):
-    """Before: SQuAD `data` as a dict and invalid UTF-8 ended in tracebacks without the file."""
+    """Each malformed SQuAD file (`data` as a dict, invalid UTF-8, ...) is named with the place in it."""
     cases = {
         "dict.json": (json.dumps({"data": {"paragraphs": []}}).encode(), r"dict.json: data is a dict, expected a list"),
         "utf8.json": (b'{"data": [\xff]}', r"utf8.json: not valid UTF-8 \(byte offset 10\)"),
@@ -94,8 +94,8 @@ def test_squad_reader_names_every_bad_file_and_place(tmp_path):
     ("1890", None, "answer_text_mismatch"), ("1889", None, None),
 ])
 def test_answer_spans_are_checked_never_silently_relabelled(tmp_path, text, start, problem):
-    """Before: an answer_start out of range or an empty answer became "no answer", and an answer whose text was
-    not at its start trained on the wrong span."""
+    """An answer_start out of range, an empty answer and an answer whose text is not at its start are each named and
+    left out of training: relabelled, they would teach "no answer" or the wrong span."""
     start = CONTEXT.index("1889") if start is None else start
     (tmp_path / "s.json").write_text(json.dumps({"data": [{"paragraphs": [{"context": CONTEXT, "qas": [
         {"id": "q", "question": "When?", "answers": [{"text": text, "answer_start": start}]}]}]}]}))

@@ -69,7 +69,7 @@ def test_conll_and_wikiann_layouts(tmp_path):
 
 
 def test_reader_errors_name_file_and_line(tmp_path):
-    """Before: invalid UTF-8 and a TSV field over csv's 131072-character limit ended without the file and line."""
+    """Invalid UTF-8 and a TSV field over csv's 131072-character limit are named with their file and line."""
     header = XNLI_HEADER + "\n"
     (tmp_path / "xnli.dev.tsv").write_bytes((header + xnli_row("en", "neutral", "a", "b") + "\n").encode()
                                             + b"en\tneutral\t\xff\n")

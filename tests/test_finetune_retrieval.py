@@ -37,8 +37,9 @@ def test_tatoeba_command_end_to_end(tiny_model_dir, tmp_path, capsys):
 
 
 def test_tatoeba_codes_reach_a_language_model_and_unknown_codes_are_named(tokenizer_dir, tmp_path, capsys):
-    """Before: `--languages deu` (the codes the docstring uses) on a language-embedding model was a traceback
-    (the tokenizer knows `de`), and a code without files was a file-not-found."""
+    """Tatoeba's three-letter codes (`--languages deu`) reach a language-embedding model as its two-letter ids
+    (`de`); a code without files is named with the ones that have files, and one the model has no id for with the
+    model's codes."""
     from ernie_m import ErnieMModel, ErnieMTokenizer
 
     english = ["The cat sleeps.", "I like green tea.", "Where is the station?"]
@@ -75,7 +76,7 @@ def test_bucc_command_end_to_end(tiny_model_dir, tmp_path):
 
 
 def test_invalid_utf8_and_a_layer_the_model_lacks_are_one_line(tiny_model_dir, tmp_path, capsys):
-    """Before: both were tracebacks (issue 27, the list of tracebacks)."""
+    """Invalid UTF-8 and a `--layer` the model lacks are one line each."""
     (tmp_path / "tatoeba.deu-eng.eng").write_text("The cat.\nA dog.\n")
     (tmp_path / "tatoeba.deu-eng.deu").write_bytes(b"Die Katze.\nEin \xff Hund.\n")
     common = ["--task", "tatoeba", "--data_dir", str(tmp_path), "--model", tiny_model_dir]

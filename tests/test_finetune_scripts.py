@@ -46,8 +46,7 @@ def test_recipes_reach_the_command(script, args, nproc, expected):
                                                ("mlqa.sh", ("M", "SQUAD", "MLQA", "O", "base")),
                                                ("xnli.sh", ("transfer", "M", "D", "T", "O"))])
 def test_a_batch_that_does_not_divide_stops_the_script_before_any_command(script, arguments):
-    """Before: the error was printed from a command substitution and the script went on with an empty
-    --batch_size."""
+    """A global batch that the ranks do not divide stops the script with its message before any command runs."""
     result = dry_run(script, *arguments, nproc=3)
     assert result.returncode == 2 and "does not divide over NPROC=3" in result.stderr
     assert "finetune/run.py" not in result.stdout

@@ -91,8 +91,8 @@ def test_bad_numbers_are_refused_before_any_work_with_status_2(tmp_path, capsys,
 
 def test_an_earlier_run_is_not_replaced_unless_asked_and_do_eval_scores_a_checkpoint(tiny_model_dir, tmp_path,
                                                                                      capsys):
-    """Before: re-running into the same directory replaced a better best/ with a worse one; there was no way to
-    score a fine-tuned checkpoint without training it again."""
+    """Re-running into the same directory is refused unless --overwrite_output_dir (a better best/ is never
+    replaced by a worse one), and --do_eval alone scores a fine-tuned checkpoint without training it again."""
     import json
 
     from finetune import classification
@@ -154,8 +154,8 @@ def _resumable_run(tiny_model_dir, output_dir, resume=False, crash_at_evaluation
 
 
 def test_resume_continues_from_the_last_checkpoint_as_if_never_stopped(tiny_model_dir, tmp_path):
-    """Before: no --resume; an interrupted run started over. Now a run stopped at its third evaluation (step 9,
-    mid-epoch 3) resumes from checkpoint-6 and ends with the weights and history of the run never stopped."""
+    """A run stopped at its third evaluation (step 9, mid-epoch 3) resumes from checkpoint-6 with --resume and ends
+    with the weights and history of the run never stopped."""
     from ernie_m import parameter_digest
     from finetune.trainer import SetupError
 

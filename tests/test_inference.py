@@ -84,7 +84,8 @@ def test_onnx_runtime_equals_the_dynamic_graph(tmp_path):
                                                 (ErnieMModel, ["last_hidden_state", "pooler_output"])])
 def test_onnx_outputs_carry_the_model_output_names_and_export_writes_the_tokenizer(tmp_path, tokenizer_dir,
                                                                                  model_class, names):
-    """Before: the ONNX outputs were `fetch_name_0`, ..., and `export()` wrote no tokenizer (`ernie-m export` did)."""
+    """ONNX outputs carry the model's output names (not `fetch_name_0`, ...), and `export()` writes the tokenizer as
+    `ernie-m export` does."""
     pytest.importorskip("paddle2onnx")
     onnx = pytest.importorskip("onnx")
     from ernie_m import ErnieMTokenizer

@@ -229,7 +229,8 @@ def test_recompute_gives_the_same_loss_and_gradients(monkeypatch):
 
 
 def test_a_language_embedding_model_without_language_ids_refuses_unless_told(tokenizer_dir):
-    """Before: called without language_ids it ran silently without its language rows (issue 27, 10)."""
+    """A language-embedding model called without language_ids refuses (its outputs would silently lack the language
+    rows) unless `config.allow_missing_language_ids` says the caller means it."""
     import paddle
 
     from ernie_m import ErnieMConfig, ErnieMForSequenceClassification
@@ -259,7 +260,8 @@ def _save_without(model, directory, dropped):
 
 
 def test_a_checkpoint_missing_an_encoder_weight_loads_only_when_told(tmp_path, capsys):
-    """Before: PaddleNLP logged a warning and left encoder layer 1 random, so two loads gave different outputs."""
+    """A checkpoint missing an encoder weight is refused, naming the file and the weight (PaddleNLP would leave it
+    random, so two loads would differ), unless `allow_missing_weights=True`."""
     config = ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=50)
     _save_without(ernie_m.ErnieMModel(config), tmp_path, ["encoder.layers.1."])
     with pytest.raises(ValueError) as caught:

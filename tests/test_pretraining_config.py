@@ -98,8 +98,7 @@ def test_the_saved_config_round_trips_and_names_what_a_resume_may_not_change(tmp
     assert conflict is None and accepted == [
         "data.num_workers was 1 in the saved run and is 0 now",
         "stages.0.batch_size was 4 in the saved run and is 3 now", "train.save_steps was 4 in the saved run and is 2 now"]
-    # Anything else is another run: refused, named. (Before: seed, learning rate, masking, sampling, objectives and
-    # the corpus changed on resume without a word.)
+    # Anything else is another run: refused, named (seed, learning rate, masking, sampling, objectives, the corpus).
     for override, name in (("train.seed=7", "train.seed"), ("optimizer.lr=0.5", "optimizer.lr"),
                            ("camlm.mask_prob=0.3", "camlm.mask_prob"), ("data.alpha=0.9", "data.alpha"),
                            ("data.parallel_dir=elsewhere", "data.parallel_dir"),
@@ -117,7 +116,8 @@ def test_the_saved_config_round_trips_and_names_what_a_resume_may_not_change(tmp
 
 
 def test_a_model_override_that_is_no_config_field_is_refused_with_the_closest_name():
-    """Before: `model.overrides.hiden_size=128` was kept as an unused attribute and a 64-wide model trained."""
+    """`model.overrides.hiden_size=128` is refused with the closest field, hidden_size (ErnieMConfig would keep it as
+    an unused attribute and a 64-wide model would train)."""
     with pytest.raises(ConfigError, match=r"^model.overrides.hiden_size: not an ErnieMConfig field; did you mean "
                                           r"hidden_size\?$"):
         load_config(SMOKE, ["tokenizer=t", "model.overrides.hiden_size=128"])

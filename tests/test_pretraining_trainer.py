@@ -98,8 +98,8 @@ def test_a_resume_refuses_what_must_not_change_in_one_line(corpus, tokenizer_dir
 
 def test_a_resume_names_what_it_accepts_and_refuses_a_stop_before_its_step(corpus, tokenizer_dir, tmp_path,
                                                                           stopped_at_4, capsys):
-    """Before: a changed seed or masking rate resumed without a word, and `--resume --max_steps 2` over
-    checkpoint-4 exited 0 having done nothing."""
+    """A resume names each change it accepts and refuses the others (a changed seed or masking rate is another run);
+    `--resume --max_steps 2` over checkpoint-4 is refused rather than doing nothing."""
     out = str(_copy_of(stopped_at_4, tmp_path))
     run = Pretraining(smoke_config(corpus, tokenizer_dir, "train.save_steps=2"), out, resume=True)
     run.close()
@@ -127,8 +127,8 @@ def test_the_checkpoint_tokenizer_carries_the_training_language_ids_into_fine_tu
 
 
 def test_a_run_owns_its_output_directory(corpus, tokenizer_dir, tmp_path):
-    """Before: a fresh run over an earlier run's checkpoints exited 0 while rotating away each checkpoint it wrote
-    (the old run's higher steps were kept), and two runs could write into one directory at once."""
+    """A fresh run refuses a directory holding an earlier run's checkpoints (they would outrank its own in rotation)
+    unless --overwrite, and a second run cannot write into a directory in use."""
     out = tmp_path / "out"
     Pretraining(smoke_config(corpus, tokenizer_dir, "train.save_steps=2", "train.keep_checkpoints=3"), str(out),
                 stop_at=12).train()
@@ -221,8 +221,8 @@ def _change(checkpoint, kind):
     ("flipped byte", "optimizer.safetensors: its SHA-256 differs from the one written with the checkpoint"),
 ])
 def test_resume_is_strict_about_what_it_loads(corpus, tokenizer_dir, tmp_path, stopped_at_4, kind, message):
-    """Before: an incomplete weight file resumed with exit 0 (Paddle only warned; the weights restarted from random)
-    and wrong-structure JSON or missing moments ended in AttributeError / KeyError / AssertionError."""
+    """An incomplete weight file, trainer-state JSON of the wrong structure and missing optimizer moments are each
+    refused in one line naming the checkpoint; none resumes from random weights."""
     out = _copy_of(stopped_at_4, tmp_path)
     _corrupt(out / "checkpoint-4", kind)
     with pytest.raises(RunError) as caught:
@@ -261,7 +261,8 @@ def small_disk(tmp_path):
 
 
 def test_a_really_full_disk_stops_with_one_line_and_the_last_checkpoint_intact(corpus, tokenizer_dir, small_disk):
-    """Before: safetensors reports a full disk as `SafetensorError ... os error 28`, not an OSError: a traceback."""
+    """A full disk while writing (safetensors reports it as `SafetensorError ... os error 28`, not an OSError) stops
+    the run in one line, with the last checkpoint intact."""
     from ernie_m import ErnieMModel
 
     out = small_disk / "out"
@@ -276,7 +277,7 @@ def test_a_really_full_disk_stops_with_one_line_and_the_last_checkpoint_intact(c
 
 @pytest.mark.parametrize("workers", [0, 1])
 def test_a_corpus_file_with_no_usable_line_is_named_before_training(corpus, tokenizer_dir, tmp_path, workers):
-    """Before: with reader workers, step 1 died with `SystemError: Blocking queue is killed`; without, a traceback."""
+    """A corpus file with no usable line is named before training, with reader workers or without."""
     import shutil
 
     data = tmp_path / "corpus"
@@ -373,8 +374,8 @@ def test_a_branch_continues_another_runs_checkpoint_with_only_the_stages_not_yet
 
 def test_a_resume_on_fewer_ranks_cuts_the_missing_ranks_logs_to_its_step(corpus, tokenizer_dir, tmp_path,
                                                                          stopped_at_4):
-    """Before: after a 2 -> 1 rank resume, `log_rank1.jsonl` kept the steps past the checkpoint and the earlier run's
-    closing digest, which differed from rank 0's new one."""
+    """After a 2 -> 1 rank resume, `log_rank1.jsonl` is cut to the checkpoint's step like rank 0's, so no log keeps
+    steps or a closing digest from the run that was abandoned."""
     import json
 
     out = _copy_of(stopped_at_4, tmp_path)
@@ -392,8 +393,8 @@ def test_a_resume_on_fewer_ranks_cuts_the_missing_ranks_logs_to_its_step(corpus,
     ("removed", "en-ru.tsv was in the corpus at the checkpoint and is not now"),
 ])
 def test_a_resume_refuses_a_corpus_changed_under_the_same_names(corpus, tokenizer_dir, tmp_path, change, message):
-    """Before: a line prepended cut 16 examples mid-line, and another corpus under the same file names resumed
-    with partial and repeated lines, both without a word."""
+    """A line prepended to a corpus file, or another corpus under the same file names, is named on resume: the saved
+    data positions would land mid-line or on other text."""
     import shutil
 
     mine = tmp_path / "corpus"

@@ -104,8 +104,8 @@ def test_non_finite_losses_are_skipped_counted_and_stop_the_run_when_they_persis
 
 def test_a_finite_loss_with_nan_gradients_is_skipped_and_no_checkpoint_is_written_from_it(
         corpus, tokenizer_dir, tmp_path):
-    """Before, only the loss was checked: NaN gradients were applied, the run saved NaN weights and rotated the good
-    checkpoints away, then named a NaN checkpoint as the last good one."""
+    """The gradients are checked as well as the loss: a step with NaN gradients is skipped, no checkpoint is written
+    from it, and the good checkpoints stay."""
     out = tmp_path / "out"
     result = _with_fault("nan-grad-from-call:5", corpus, tokenizer_dir, out, "train.max_nonfinite_steps=3",
                          "train.save_steps=2", "train.keep_checkpoints=2")
@@ -178,7 +178,7 @@ def _kill_all(pids):
 
 
 def test_ranks_end_within_seconds_of_their_launcher_being_killed(corpus, tokenizer_dir, tmp_path):
-    """Before: SIGKILL of `paddle.distributed.launch` left both ranks training on, unsupervised."""
+    """SIGKILL of `paddle.distributed.launch` ends both ranks within seconds; none trains on unsupervised."""
     out, pids = tmp_path / "out", tmp_path / "pids"
     pids.mkdir()
     command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
@@ -221,8 +221,8 @@ def _command_line(pid):
 
 @pytest.mark.parametrize("delay", [0.0, 0.3, 2.0])
 def test_ranks_end_when_their_launcher_is_killed_during_their_start_up(corpus, tokenizer_dir, tmp_path, delay):
-    """SIGKILL of the launcher `delay` seconds after both ranks exist (interpreter start-up, importing Paddle,
-    building the run). Before: at 0.3 s the ranks trained all their steps and wrote a checkpoint, unsupervised."""
+    """SIGKILL of the launcher `delay` seconds after both ranks exist (interpreter start-up, importing Paddle, building
+    the run): the ranks end and write no checkpoint."""
     out = tmp_path / "out"
     command = [sys.executable, "-m", "paddle.distributed.launch", "--nproc_per_node", "2", "--log_dir",
                str(tmp_path / "logs"), SCRIPT, *_arguments(corpus, tokenizer_dir, out, "train.save_steps=2")]

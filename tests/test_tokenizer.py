@@ -259,7 +259,7 @@ def test_word_starts_for_whole_word_masking(tokenizers):
 
 
 def test_lone_surrogates_become_the_replacement_character_and_are_counted(tokenizer_dir):
-    """Before: `"\\ud800"` crashed the tokenizer (`RuntimeError: Unable to cast ...`), on both paths."""
+    """A lone surrogate (`"\\ud800"`) becomes U+FFFD on both paths, and is counted."""
     tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
     expected = tokenizer("a\ufffdb")["input_ids"]
     assert tokenizer("a\ud800b")["input_ids"] == expected
@@ -271,8 +271,8 @@ def test_lone_surrogates_become_the_replacement_character_and_are_counted(tokeni
 @pytest.mark.parametrize("text, pair, max_length", [("hello there", None, 2), (["hello there"], None, 1),
                                                      ("a", "b", 5), (["a"], ["b"], 4)])
 def test_a_max_length_with_no_room_for_text_is_refused_on_both_paths(tokenizer_dir, text, pair, max_length):
-    """Before: the batch path cut tokens from the end of the text (a negative slice) and the single path returned
-    the whole text."""
+    """A max_length that leaves no room for text is refused on both paths (a negative slice would cut tokens from the
+    end, and the single path would return the whole text)."""
     tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
     with pytest.raises(ValueError, match=f"max_length={max_length} leaves no room for text"):
         tokenizer(text, pair, max_length=max_length, truncation=True)
@@ -280,7 +280,7 @@ def test_a_max_length_with_no_room_for_text_is_refused_on_both_paths(tokenizer_d
 
 
 def test_pad_and_paddlenlp_collators_take_rows_with_language_ids(tokenizer_dir):
-    """Before: `tokenizer.pad` and DataCollatorWithPadding failed on language_ids of different lengths."""
+    """`tokenizer.pad` and DataCollatorWithPadding pad language_ids of different lengths with the rest."""
     from paddlenlp.data import DataCollatorWithPadding
 
     tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)

@@ -14,8 +14,8 @@ from ernie_m.training import (
 
 def test_layer_scales_follow_the_original_code():
     """PaddlePaddle/ERNIE ernie-m/model/optimization.py: encoder_layer_i (from 0) of n_layers gets
-    decay ** (n_layers - i), embeddings decay ** (n_layers + 1), the rest the full rate. (Before, the top layer got
-    the full rate: one off.)"""
+    decay ** (n_layers - i), so even the top layer is decayed once; embeddings decay ** (n_layers + 1), the rest
+    the full rate."""
     # L = 2, d = 0.8: top layer 0.8, layer below 0.8^2, embeddings 0.8^3, heads and pooler 1.
     assert layer_scale("ernie_m.encoder.layers.1.linear1.weight", 2, 0.8) == pytest.approx(0.8)
     assert layer_scale("ernie_m.encoder.layers.0.self_attn.q_proj.weight", 2, 0.8) == pytest.approx(0.64)
@@ -100,7 +100,8 @@ def test_a_finite_loss_with_nan_gradients_is_not_a_finite_step():
 
 
 def test_loading_to_train_refuses_a_checkpoint_missing_encoder_weights(tiny_model_dir, tmp_path):
-    """Before: PaddleNLP only warned and the missing layers started from random weights."""
+    """A checkpoint missing encoder weights is refused for training (PaddleNLP only warns, and the layers would start
+    from random weights)."""
     import shutil
 
     from ernie_m import ErnieMForPretraining, ErnieMForSequenceClassification
@@ -120,8 +121,8 @@ def test_loading_to_train_refuses_a_checkpoint_missing_encoder_weights(tiny_mode
 
 
 def test_strict_loading_checks_the_file_paddlenlp_loads(tiny_model_dir, tmp_path):
-    """Before: the check read model_state.pdparams while PaddleNLP loaded model.safetensors beside it, so a
-    safetensors file lacking encoder layer 1 fine-tuned with that layer random (issue 27, 8)."""
+    """The completeness check reads the file PaddleNLP loads (model.safetensors before model_state.pdparams), so a
+    safetensors file lacking encoder layer 1 is refused even with a complete .pdparams beside it."""
     import shutil
 
     from ernie_m import ErnieMForSequenceClassification

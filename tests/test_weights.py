@@ -96,7 +96,8 @@ def test_failed_save_leaves_previous_file(tmp_path, monkeypatch):
 
 
 def test_an_array_declared_larger_than_its_data_is_refused_before_allocating(tmp_path):
-    """Before: a 100-byte pickle rebuilt a 2 GiB array (numpy's `_reconstruct` with the declared shape) and loaded."""
+    """A 100-byte pickle declaring a 2 GiB array (numpy's `_reconstruct` with the declared shape) is refused before
+    anything is allocated."""
 
     class Declared:
         def __reduce__(self):
@@ -110,8 +111,8 @@ def test_an_array_declared_larger_than_its_data_is_refused_before_allocating(tmp
 
 
 def test_a_direct_ndarray_call_and_object_arrays_are_refused_before_allocating(tmp_path):
-    """Before: `numpy.ndarray` was an allowed global, so a 148-byte pickle calling `ndarray((2**30,), 'u1')` loaded a
-    1 GiB array; an object-dtype array unpickled its items one by one."""
+    """`numpy.ndarray` is not an allowed global: a 148-byte pickle calling `ndarray((2**30,), 'u1')` is refused before
+    allocating 1 GiB, and an object-dtype array before any item is unpickled."""
 
     class Direct:
         def __reduce__(self):
@@ -130,8 +131,8 @@ def test_a_direct_ndarray_call_and_object_arrays_are_refused_before_allocating(t
 
 @pytest.mark.parametrize("protocol", [2, 3, 4])
 def test_numpy_pickles_of_every_protocol_paddle_writes_load(tmp_path, protocol):
-    """Before: protocol-2 pickles (an array's bytes as a latin-1 string through `_codecs.encode`) were refused as
-    crafted."""
+    """Protocol-2 pickles load: an array's bytes come as a latin-1 string through `_codecs.encode`, which is allowed
+    for latin-1 strings only."""
     weights = {"w": np.arange(6, dtype=np.float32).reshape(2, 3), "b": np.array([1, 2], dtype=np.int64)}
     path = tmp_path / "w.pdparams"
     path.write_bytes(pickle.dumps(weights, protocol=protocol))
