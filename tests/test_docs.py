@@ -26,3 +26,25 @@ def test_every_design_citation_has_its_section():
     assert len(citations) >= 10  # the code does cite it
     missing = [f"{path}:{number}: DESIGN §{section}" for path, number, section in citations if section not in sections]
     assert missing == []
+
+
+def test_test_docstrings_state_behaviour_not_history():
+    """A test's docstring says what the code must do; the bug a test once caught belongs in the commit message."""
+    import ast
+
+    narrating = []
+    for name in sorted(os.listdir(os.path.join(ROOT, "tests"))):
+        if name.endswith(".py"):
+            with open(os.path.join(ROOT, "tests", name), encoding="utf-8") as handle:
+                tree = ast.parse(handle.read())
+            for node in ast.walk(tree):
+                docstring = ast.get_docstring(node) if isinstance(node, ast.FunctionDef) else None
+                if docstring and re.search(r"^Before\b|\bBefore[:,] |\(issue \d+", docstring):
+                    narrating.append(f"{name}::{node.name}")
+    assert narrating == []
+
+
+def test_the_design_document_tells_no_history():
+    with open(os.path.join(ROOT, "docs", "design.md"), encoding="utf-8") as handle:
+        text = handle.read()
+    assert re.findall(r"issue \d+|after \d+\b|\bbefore\b and after", text, flags=re.I) == []
