@@ -73,6 +73,19 @@ def end_rank(status: int) -> NoReturn:
 _watched_parent = None  # the launcher's pid, once end_with_launcher has run in this process
 
 
+def die_with_parent() -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (`PR_SET_PDEATHSIG`); elsewhere, or if refused,
+    nothing. SIGKILL, not SIGTERM: a process blocked in native code (a rendezvous, a library load, a DataLoader
+    queue) can neither run a handler nor let a watchdog in; what it leaves (the lock, a .tmp checkpoint) the next
+    run clears."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+
+
 def end_with_launcher() -> None:
     """Make this rank end when its parent (the launcher) dies: the kernel's parent-death signal where Linux offers
     it, and a watchdog thread in any case (the call may be refused). Does nothing outside a launched job, and
@@ -85,13 +98,7 @@ def end_with_launcher() -> None:
     if _watched_parent is not None or _world_size_from_launcher() <= 1:
         return
     parent = _watched_parent = os.getppid()
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        # SIGKILL, not SIGTERM: a rank blocked in native code (a rendezvous, a library load) can neither run a
-        # handler nor let the watchdog in; what it leaves (the lock, a .tmp checkpoint) the next run clears.
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
+    die_with_parent()
     if parent == 1:
         _launcher_gone(parent)
 

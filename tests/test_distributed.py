@@ -87,3 +87,42 @@ def test_one_process_exits_the_usual_way(tmp_path, kind, ranks):
     assert result.returncode == STATUS[kind], result.stderr
     assert result.stdout == "buffered output with no newline"
     assert marks == {"atexit", "thread", "teardown"}
+
+
+def _gone(pid: int) -> bool:
+    """Ended: no such process, or a zombie nobody has reaped yet."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+def test_a_process_that_asks_to_die_with_its_parent_does(tmp_path):
+    """The one parent-death request both a launched rank and a DataLoader worker make (ernie_m.distributed)."""
+    import time
+
+    grandchild = ("from ernie_m.distributed import die_with_parent; die_with_parent(); print('ready', flush=True); "
+                  "import time; time.sleep(120)")
+    parent_code = textwrap.dedent(f"""
+        import subprocess, sys, time
+        child = subprocess.Popen([sys.executable, "-c", {grandchild!r}], stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "ready"
+        print(child.pid, flush=True)
+        time.sleep(120)
+    """)
+    parent = subprocess.Popen([sys.executable, "-c", parent_code], stdout=subprocess.PIPE, text=True)
+    pid = None
+    try:
+        pid = int(parent.stdout.readline())
+        assert not _gone(pid)
+        parent.kill()
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 10
+        while not _gone(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _gone(pid)
+    finally:
+        parent.kill()
+        if pid is not None and not _gone(pid):
+            os.kill(pid, 9)

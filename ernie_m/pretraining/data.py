@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 
+from ..distributed import die_with_parent
 from ..objectives.examples import Monolingual, Parallel
 from .corpus import CorpusError, LineReader, ParallelFile, file_fingerprint, plan_pieces, shard_pieces
 
@@ -181,20 +182,6 @@ def _identity(item):
     return item
 
 
-def _die_with_parent() -> None:
-    """Ask Linux to SIGKILL this worker when the training process dies: after a SIGKILL of the trainer, Paddle's
-    DataLoader workers otherwise stay blocked on their queues forever."""
-    import ctypes
-    import signal
-    import sys
-
-    if sys.platform.startswith("linux"):
-        try:
-            ctypes.CDLL(None, use_errno=True).prctl(1, int(signal.SIGKILL))  # 1 = PR_SET_PDEATHSIG
-        except (OSError, AttributeError):
-            pass
-
-
 def _pool_dataset(make_shard, positions: Dict[int, dict], cursors: List[int], first_role: int):
     """An IterableDataset whose worker i plays role (first_role + i) mod W: it takes pools from its role's shards in
     turn, from the shard that is due, each shard from its saved position."""
@@ -204,7 +191,7 @@ def _pool_dataset(make_shard, positions: Dict[int, dict], cursors: List[int], fi
         def __iter__(self):
             info = get_worker_info()
             if info is not None:
-                _die_with_parent()
+                die_with_parent()  # after a SIGKILL of the trainer, workers would wait on their queues forever
                 # Workers are separate processes: one sentencepiece thread each, not one per core.
                 make_shard.tokenizer.num_threads = 1
             role = (first_role + (info.id if info is not None else 0)) % len(cursors)
