@@ -122,3 +122,18 @@ def test_a_model_override_that_is_no_config_field_is_refused_with_the_closest_na
                                           r"hidden_size\?$"):
         load_config(SMOKE, ["tokenizer=t", "model.overrides.hiden_size=128"])
     assert load_config(SMOKE, ["tokenizer=t", "model.overrides.hidden_size=128"]).model.overrides["hidden_size"] == 128
+
+
+def test_the_configuration_accepts_exactly_the_amp_settings_the_training_core_runs():
+    from ernie_m.training.precision import AMP_DTYPES, AMP_OFF, amp_dtype
+
+    stages = [{"name": "s", "steps": 1, "objectives": {"mmlm": 1}}]
+    for value in (v for v in (*AMP_OFF, *AMP_DTYPES) if v is None or isinstance(v, str)):  # YAML `false` is no str
+        assert PretrainingConfig.from_dict({"tokenizer": "t", "stages": stages, "train": {"amp": value}}).train.amp \
+            == value
+        amp_dtype(value)  # the core takes it too
+    for value in ("fp8", "half", "int8"):
+        with pytest.raises(ConfigError, match=f"train.amp: must be bf16, fp16 or null, got '{value}'"):
+            PretrainingConfig.from_dict({"tokenizer": "t", "stages": stages, "train": {"amp": value}})
+        with pytest.raises(ValueError, match=f"amp must be bf16, fp16 or none, got '{value}'"):
+            amp_dtype(value)

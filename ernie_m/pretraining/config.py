@@ -22,6 +22,7 @@ import yaml
 
 from ..errors import first_line
 from ..objectives import REGISTRY, ObjectiveOptions
+from ..training.precision import is_amp_setting
 from .schedule import Stage
 
 __all__ = ["ConfigError", "ModelSection", "DataSection", "OptimizerSection", "TrainSection", "PretrainingConfig",
@@ -125,8 +126,7 @@ class TrainSection:
         for name in ("accumulate_steps", "save_steps", "keep_checkpoints", "max_nonfinite_steps"):
             _check(getattr(self, name) > 0, f"{path}.{name}", f"must be positive, got {getattr(self, name)}")
         _check(self.eval_steps >= 0, f"{path}.eval_steps", f"must be >= 0, got {self.eval_steps}")
-        _check(self.amp in (None, False, "none", "fp32", "bf16", "bfloat16", "fp16", "float16"), f"{path}.amp",
-               f"must be bf16, fp16 or null, got {self.amp!r}")
+        _check(is_amp_setting(self.amp), f"{path}.amp", f"must be bf16, fp16 or null, got {self.amp!r}")
 
 
 @dataclass

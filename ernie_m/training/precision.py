@@ -6,13 +6,18 @@ from typing import Optional
 
 import paddle
 
-_DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16"}
-_OFF = (None, False, "", "none", "fp32")
+# The `amp` settings every configuration accepts: a half-precision dtype by either name, or off.
+AMP_DTYPES = {"bf16": "bfloat16", "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16"}
+AMP_OFF = (None, False, "", "none", "fp32")
+
+
+def is_amp_setting(value) -> bool:
+    return value in AMP_OFF or value in AMP_DTYPES
 
 
 def amp_requested(requested) -> bool:
     """Does the setting ask for mixed precision (whether or not this device can give it)?"""
-    return requested not in _OFF
+    return requested not in AMP_OFF
 
 
 def amp_dtype(requested) -> Optional[str]:
@@ -20,11 +25,11 @@ def amp_dtype(requested) -> Optional[str]:
     half-precision kernels worth using)."""
     if not amp_requested(requested):
         return None
-    if requested not in _DTYPES:
+    if not is_amp_setting(requested):
         raise ValueError(f"amp must be bf16, fp16 or none, got {requested!r}")
     if not paddle.is_compiled_with_cuda() or paddle.device.get_device().startswith("cpu"):
         return None
-    return _DTYPES[requested]
+    return AMP_DTYPES[requested]
 
 
 def autocast(dtype: Optional[str]):
