@@ -1,4 +1,4 @@
-"""Fine-tuning, the sibling of `ernie_m.pretraining.Pretraining`: one run of a task head over its training data.
+"""Fine-tuning, the sibling of `ernie_m.pretraining.trainer.Pretraining`: one run of a task head over its training data.
 
 A task supplies the model, its training features, a collate function and `evaluate(model) -> {language: score}`
 on its development sets; `FineTuning` does the rest the same way for every task: layer-wise decay, warm-up and
