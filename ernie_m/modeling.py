@@ -12,7 +12,7 @@ from PaddleNLP, on purpose:
 from __future__ import annotations
 
 import sys
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import paddle
@@ -113,12 +113,12 @@ class ErnieMEmbeddings(nn.Layer):
         self.dropout = kernels.Dropout(config.hidden_dropout_prob)
         self.config = config
 
-    def forward(self, input_ids=None, position_ids=None, language_ids=None, inputs_embeds=None):
+    def forward(self, input_ids=None, position_ids=None, language_ids=None, inputs_embeds=None, past_length: int = 0):
         if inputs_embeds is None:
             inputs_embeds = self.word_embeddings(input_ids)
-        if position_ids is None:
+        if position_ids is None:  # the tokens after a cache of `past_length` continue its positions
             seq_len = inputs_embeds.shape[1]
-            position_ids = paddle.arange(seq_len, dtype="int64").unsqueeze(0)
+            position_ids = paddle.arange(past_length, past_length + seq_len, dtype="int64").unsqueeze(0)
         embeddings = inputs_embeds + self.position_embeddings(position_ids + POSITION_OFFSET)
         if language_ids is not None:
             if self.language_embeddings is None:
@@ -150,17 +150,29 @@ class ErnieMSelfAttention(nn.Layer):
         batch, seq_len = x.shape[0], x.shape[1]
         return x.reshape([batch, seq_len, self.num_heads, self.head_dim])
 
-    def forward(self, hidden_states, attention_bias=None, output_attentions=False):
+    def forward(self, hidden_states, attention_bias=None, output_attentions=False, past_key_value=None,
+                use_cache=False):
+        """(output, attention probabilities or None, this layer's cache or None). A cache is PaddleNLP's: (keys,
+        values), each [batch, heads, length, head_dim]; `past_key_value` holds earlier tokens', which the queries
+        attend to before their own."""
         q = self._split_heads(kernels.linear(self.q_proj, hidden_states))
         k = self._split_heads(kernels.linear(self.k_proj, hidden_states))
         v = self._split_heads(kernels.linear(self.v_proj, hidden_states))
+        if past_key_value is not None:
+            past_k, past_v = (x.transpose([0, 2, 1, 3]).astype(k.dtype) for x in past_key_value)
+            k, v = paddle.concat([past_k, k], axis=1), paddle.concat([past_v, v], axis=1)
+        present = (k.transpose([0, 2, 1, 3]), v.transpose([0, 2, 1, 3])) if use_cache else None
         if attention_bias is not None:
             if q.dtype == paddle.float16:  # a float32 -1e9 would become -inf in half precision
                 attention_bias = attention_bias.clip(min=-6e4)
             attention_bias = attention_bias.astype(q.dtype)
-        context, probs = kernels.attention(q, k, v, attention_bias, self.dropout, self.training, output_attentions)
+        if past_key_value is None:
+            context, probs = kernels.attention(q, k, v, attention_bias, self.dropout, self.training,
+                                               output_attentions)
+        else:  # more keys than queries: the written-out path (the fast ones are square)
+            context, probs = kernels.reference_attention(q, k, v, attention_bias, self.dropout, self.training)
         batch, seq_len = context.shape[0], context.shape[1]
-        return kernels.linear(self.out_proj, context.reshape([batch, seq_len, -1])), probs
+        return kernels.linear(self.out_proj, context.reshape([batch, seq_len, -1])), probs, present
 
 
 class ErnieMEncoderLayer(nn.Layer):
@@ -178,12 +190,14 @@ class ErnieMEncoderLayer(nn.Layer):
         self.dropout2 = kernels.Dropout(config.hidden_dropout_prob)
         self.activation = kernels.activation(config.hidden_act)
 
-    def forward(self, hidden_states, attention_bias=None, output_attentions=False):
-        attended, probs = self.self_attn(hidden_states, attention_bias, output_attentions)
+    def forward(self, hidden_states, attention_bias=None, output_attentions=False, past_key_value=None,
+                use_cache=False):
+        attended, probs, present = self.self_attn(hidden_states, attention_bias, output_attentions, past_key_value,
+                                                  use_cache)
         hidden_states = kernels.layer_norm(self.norm1, hidden_states, self.dropout1(attended))
         transformed = kernels.linear(self.linear2, self.activation(kernels.linear(self.linear1, hidden_states)))
         hidden_states = kernels.layer_norm(self.norm2, hidden_states, self.dropout2(transformed))
-        return hidden_states, probs
+        return hidden_states, probs, present
 
 
 class ErnieMEncoder(nn.Layer):
@@ -192,22 +206,29 @@ class ErnieMEncoder(nn.Layer):
         self.config = config
         self.layers = nn.LayerList([ErnieMEncoderLayer(config) for _ in range(config.num_hidden_layers)])
 
-    def forward(self, hidden_states, attention_bias=None, output_hidden_states=False, output_attentions=False):
+    def forward(self, hidden_states, attention_bias=None, output_hidden_states=False, output_attentions=False,
+                past_key_values=None, use_cache=False):
         all_hidden = [hidden_states] if output_hidden_states else None
         all_probs = [] if output_attentions else None
+        caches = [] if use_cache else None
         # Recompute trades a second forward pass per layer for not keeping its activations (config.recompute).
-        recompute_layers = self.config.recompute and self.training and not output_attentions
-        for layer in self.layers:
+        recompute_layers = (self.config.recompute and self.training and not output_attentions
+                            and past_key_values is None and not use_cache)
+        for index, layer in enumerate(self.layers):
             if recompute_layers:
                 hidden_states = recompute(_layer_output, layer, hidden_states, attention_bias)
                 probs = None
             else:
-                hidden_states, probs = layer(hidden_states, attention_bias, output_attentions)
+                past = None if past_key_values is None else past_key_values[index]
+                hidden_states, probs, present = layer(hidden_states, attention_bias, output_attentions, past,
+                                                      use_cache)
+                if use_cache:
+                    caches.append(present)
             if output_hidden_states:
                 all_hidden.append(hidden_states)
             if output_attentions:
                 all_probs.append(probs)
-        return hidden_states, all_hidden, all_probs
+        return hidden_states, all_hidden, all_probs, caches
 
 
 def _layer_output(layer, hidden_states, attention_bias):
@@ -311,7 +332,7 @@ class ErnieMPretrainedModel(PretrainedModel):
             layer.bias.set_value(paddle.zeros_like(layer.bias))
 
 
-def _check_input_shape(input_ids, inputs_embeds, config: ErnieMConfig):
+def _check_input_shape(input_ids, inputs_embeds, config: ErnieMConfig, past_length: int = 0):
     if (input_ids is None) == (inputs_embeds is None):
         raise ValueError("give exactly one of input_ids and inputs_embeds")
     shape = input_ids.shape if input_ids is not None else inputs_embeds.shape[:-1]
@@ -319,9 +340,10 @@ def _check_input_shape(input_ids, inputs_embeds, config: ErnieMConfig):
         raise ValueError(f"input_ids must be [batch, sequence]; got shape {list(shape)}")
     max_len = config.max_position_embeddings - POSITION_OFFSET
     # In a static graph (export) the length is symbolic; the check is for eager calls.
-    if paddle.in_dynamic_mode() and shape[1] > max_len:
+    if paddle.in_dynamic_mode() and shape[1] + past_length > max_len:
+        cached = f" after {past_length} cached tokens" if past_length else ""
         raise ValueError(
-            f"sequence length {shape[1]} exceeds the model's {max_len} positions "
+            f"sequence length {shape[1]}{cached} exceeds the model's {max_len} positions "
             f"(max_position_embeddings={config.max_position_embeddings}); truncate the input"
         )
 
@@ -348,33 +370,47 @@ class ErnieMModel(ErnieMPretrainedModel):
         position_ids: Optional[Tensor] = None,
         attention_mask: Optional[Tensor] = None,
         inputs_embeds: Optional[Tensor] = None,
-        language_ids: Optional[Tensor] = None,
+        past_key_values: Optional[Tuple[Tuple[Tensor, Tensor], ...]] = None,
+        use_cache: Optional[bool] = None,
         output_hidden_states: Optional[bool] = None,
         output_attentions: Optional[bool] = None,
         return_dict: Optional[bool] = None,
+        language_ids: Optional[Tensor] = None,
     ):
-        """
+        """PaddleNLP's parameters in PaddleNLP's order, then this project's.
+
         Args:
             input_ids: [batch, seq] token ids.
-            position_ids: [batch, seq], starting at 0 (the model adds 2). Default 0..seq-1.
-            attention_mask: see `build_attention_bias`; default hides `pad_token_id`.
+            position_ids: [batch, seq], starting at 0 (the model adds 2). Default 0..seq-1, after the cached tokens.
+            attention_mask: see `build_attention_bias`; default hides `pad_token_id`. With `past_key_values`, a
+                mask over the new tokens only leaves the cached ones visible.
+            past_key_values: one (keys, values) per layer, each [batch, heads, cached, head_dim], as `use_cache`
+                returns them: the new tokens attend to the cached ones before their own.
+            use_cache: also return each layer's keys and values (the cached ones, then the new tokens').
             language_ids: [batch, seq] language of each token, for models with `num_languages > 0`.
         """
-        _check_input_shape(input_ids, inputs_embeds, self.config)
+        past_length = 0 if past_key_values is None else int(past_key_values[0][0].shape[2])
+        _check_input_shape(input_ids, inputs_embeds, self.config, past_length)
         output_hidden_states = bool(output_hidden_states)
         output_attentions = bool(output_attentions)
-        embeddings = self.embeddings(input_ids, position_ids, language_ids, inputs_embeds)
+        use_cache = bool(use_cache)
+        embeddings = self.embeddings(input_ids, position_ids, language_ids, inputs_embeds, past_length)
         bias = build_attention_bias(attention_mask, input_ids, self.config, dtype=embeddings.dtype)
-        sequence_output, hidden_states, attentions = self.encoder(
-            embeddings, bias, output_hidden_states, output_attentions
+        if past_length and bias is not None and bias.shape[-1] == embeddings.shape[1]:
+            visible = paddle.zeros(list(bias.shape[:-1]) + [past_length], dtype=bias.dtype)
+            bias = paddle.concat([visible, bias], axis=-1)
+        sequence_output, hidden_states, attentions, caches = self.encoder(
+            embeddings, bias, output_hidden_states, output_attentions, past_key_values, use_cache
         )
         pooled_output = self.pooler(sequence_output)
+        caches = tuple(caches) if caches is not None else None
         if not return_dict:
-            extras = tuple(x for x in (hidden_states, attentions) if x is not None)
+            extras = tuple(x for x in (caches, hidden_states, attentions) if x is not None)
             return (sequence_output, pooled_output) + extras
         return BaseModelOutputWithPoolingAndCrossAttentions(
             last_hidden_state=sequence_output,
             pooler_output=pooled_output,
+            past_key_values=caches,
             hidden_states=hidden_states,
             attentions=attentions,
         )
@@ -415,7 +451,7 @@ class ErnieMForSequenceClassification(ErnieMPretrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, labels=None, inputs_embeds=None,
-                language_ids=None, output_hidden_states=None, output_attentions=None, return_dict=None):
+                output_hidden_states=None, output_attentions=None, return_dict=None, language_ids=None):
         outputs = _encode(self, input_ids, position_ids, attention_mask, language_ids, inputs_embeds,
                           output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(outputs.pooler_output))
@@ -447,7 +483,7 @@ class ErnieMForTokenClassification(ErnieMPretrainedModel):
         self.classifier = nn.Linear(config.hidden_size, config.num_labels)
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, labels=None, inputs_embeds=None,
-                language_ids=None, output_hidden_states=None, output_attentions=None, return_dict=None):
+                output_hidden_states=None, output_attentions=None, return_dict=None, language_ids=None):
         outputs = _encode(self, input_ids, position_ids, attention_mask, language_ids, inputs_embeds,
                           output_hidden_states, output_attentions)
         logits = self.classifier(self.dropout(outputs.last_hidden_state))
@@ -474,8 +510,8 @@ class ErnieMForQuestionAnswering(ErnieMPretrainedModel):
         self.classifier = nn.Linear(config.hidden_size, 2)
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, start_positions=None,
-                end_positions=None, inputs_embeds=None, language_ids=None, output_hidden_states=None,
-                output_attentions=None, return_dict=None):
+                end_positions=None, inputs_embeds=None, output_hidden_states=None, output_attentions=None,
+                return_dict=None, language_ids=None):
         outputs = _encode(self, input_ids, position_ids, attention_mask, language_ids, inputs_embeds,
                           output_hidden_states, output_attentions)
         logits = self.classifier(outputs.last_hidden_state)
@@ -508,7 +544,7 @@ class ErnieMForMultipleChoice(ErnieMPretrainedModel):
         self.classifier = nn.Linear(config.hidden_size, 1)
 
     def forward(self, input_ids=None, position_ids=None, attention_mask=None, labels=None, inputs_embeds=None,
-                language_ids=None, output_hidden_states=None, output_attentions=None, return_dict=None):
+                output_hidden_states=None, output_attentions=None, return_dict=None, language_ids=None):
         reference = input_ids if input_ids is not None else inputs_embeds
         if reference is None or reference.ndim < 3:
             raise ValueError("ErnieMForMultipleChoice expects inputs shaped [batch, choices, seq]")

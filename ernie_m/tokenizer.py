@@ -19,6 +19,7 @@ import gc
 import io
 import os
 import re
+import sys
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -87,6 +88,21 @@ def split_piece(piece: str) -> List[Tuple[int, int]]:
     if len(piece) > start:
         spans.append((start, len(piece)))
     return spans
+
+
+def _append_missing(token_to_id: Dict[str, int], special_tokens: Sequence[str], vocab_file: str) -> List[str]:
+    """Give each special token the vocabulary has no line for an id after its last line (every line keeps its id),
+    saying so in one line; the tokens appended. A plain sentencepiece vocabulary has none of ERNIE-M's."""
+    missing = [token for token in dict.fromkeys(special_tokens) if token not in token_to_id]
+    if not missing:
+        return []
+    first = max(token_to_id.values(), default=-1) + 1
+    for offset, token in enumerate(missing):
+        token_to_id[token] = first + offset
+    print(f"ERNIE-M tokenizer: {vocab_file} has no line for {', '.join(missing)}; given ids {first}-"
+          f"{first + len(missing) - 1} after its last line (saving the tokenizer writes them into vocab.txt)",
+          file=sys.stderr)
+    return missing
 
 
 def _read_vocab(path: str) -> Dict[str, int]:
@@ -162,9 +178,10 @@ class ErnieMTokenizer(PretrainedTokenizer):
                 f"ERNIE-M tokenizer: {sentencepiece_model_file} is not a sentencepiece model ({error})"
             ) from error
         self.token_to_id = _read_vocab(vocab_file)
-        missing = [t for t in (unk_token, sep_token, pad_token, cls_token, mask_token) if t not in self.token_to_id]
-        if missing:
-            raise ValueError(f"ERNIE-M tokenizer: special tokens {missing} are not lines of {vocab_file}")
+        if not self.token_to_id:
+            raise ValueError(f"ERNIE-M tokenizer: {vocab_file} is empty (one token a line, the id is the line number)")
+        self.appended_special_tokens = _append_missing(
+            self.token_to_id, (cls_token, pad_token, sep_token, unk_token, mask_token), vocab_file)
         self.vocab = Vocab.from_dict(self.token_to_id, unk_token=unk_token, pad_token=pad_token)
         self._unk_vocab_id = self.token_to_id[unk_token]
         # sentencepiece id -> vocab ids of the tokens its piece becomes; filled on first use.
@@ -173,6 +190,17 @@ class ErnieMTokenizer(PretrainedTokenizer):
             unk_token=unk_token, sep_token=sep_token, pad_token=pad_token, cls_token=cls_token,
             mask_token=mask_token, do_lower_case=do_lower_case, languages=self.languages, **kwargs,
         )
+
+    def save_resources(self, save_directory):
+        """The sentencepiece model and vocab.txt; a vocabulary given special tokens at load is written with them,
+        one token a line in id order, so that the saved directory loads with the same ids everywhere."""
+        super().save_resources(save_directory)
+        if self.appended_special_tokens:
+            with io.open(self.vocab_file, "r", encoding="utf-8") as handle:
+                lines = [line.rstrip("\n") for line in handle] + list(self.appended_special_tokens)
+            path = os.path.join(save_directory, self.resource_files_names["vocab_file"])
+            with io.open(path, "w", encoding="utf-8") as handle:
+                handle.write("".join(line + "\n" for line in lines))
 
     # ---- vocabulary -------------------------------------------------------------------------------------------
     @property

@@ -47,7 +47,7 @@ def _setup(kind, corpus, tokenizer_dir, tmp_path):
         tokenizer = tmp_path / "tokenizer"
         shutil.copytree(tokenizer_dir, tokenizer)
         _write(tokenizer / "vocab.txt", "")
-        return _argv(corpus, tokenizer, out), 2, "are not lines of"
+        return _argv(corpus, tokenizer, out), 2, "vocab.txt is empty"
     if kind in ("YAML list", "YAML scalar", "YAML invalid UTF-8"):
         content = {"YAML list": "- 1\n- 2\n", "YAML scalar": "3\n", "YAML invalid UTF-8": b"tokenizer: \xff\n"}[kind]
         config = _write(tmp_path / "config.yaml", content)
