@@ -179,9 +179,12 @@ def test_a_vocabulary_with_its_own_unknown_token_keeps_it(tmp_path, corpus_file,
     # PaddleNLP reads the same files with every piece at the same id, and its special tokens at <unk>'s id 0 (its
     # `[CLS]` and `[SEP]` are then indistinguishable from unknown text: docs/compatibility.md).
     theirs = paddlenlp_models.ErnieMTokenizer(vocab_file, model_file, unk_token="<unk>")
-    text = "This is a test, 92000 times."
-    assert theirs.convert_tokens_to_ids(theirs.tokenize(text)) == \
-        tokenizer.convert_tokens_to_ids(tokenizer.tokenize(text))
+    for text in ("This is a test", "I was born in 92000, and this is falsé.", "Test", "\xad", "test"):
+        assert tokenizer.tokenize(text) == theirs.tokenize(text)  # digits apart, a bare "▁" dropped, "\xad" kept
+        assert tokenizer.convert_tokens_to_ids(tokenizer.tokenize(text)) == \
+            theirs.convert_tokens_to_ids(theirs.tokenize(text))
+    assert "9" in tokenizer.tokenize("92000") and tokenizer._convert_token_to_id("no such piece") == 0
+    assert tokenizer._convert_id_to_token(0) == "<unk>"
     assert theirs.cls_token_id == theirs.sep_token_id == 0
 
 
