@@ -192,3 +192,39 @@ def test_a_vocabulary_written_by_train_tokenizer_needs_nothing_appended(tokenize
     tokenizer = ernie_m.ErnieMTokenizer.from_pretrained(tokenizer_dir)
     assert tokenizer.appended_special_tokens == [] and "has no line" not in capsys.readouterr().err
     assert tokenizer.cls_token_id == 0 and tokenizer.mask_token_id == len(tokenizer) - 1
+
+
+# ---- the PaddleNLP conventions its shared model tests check ---------------------------------------------------------
+
+def test_the_released_names_a_legacy_config_file_and_the_attribute_aliases_work_as_in_paddlenlp(tmp_path):
+    import os
+    import shutil
+
+    config = ernie_m.ErnieMConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                                  num_labels=3)
+    assert ernie_m.ErnieMModel(config).model_name_list == ["ernie-m-base", "ernie-m-large", "uie-m-base",
+                                                           "uie-m-large"]
+    # A configuration saved as config.json and renamed to PaddleNLP's older model_config.json loads the same.
+    config.save_pretrained(str(tmp_path))
+    shutil.move(os.path.join(tmp_path, "config.json"), os.path.join(tmp_path, "model_config.json"))
+    loaded = ernie_m.ErnieMConfig.from_pretrained(str(tmp_path))
+    assert all(getattr(loaded, key) == getattr(config, key) for key in config.__dict__)
+    # PaddleNLP's old names read the new fields.
+    assert dict(type(config).attribute_map) == {"dropout": "classifier_dropout", "num_classes": "num_labels"}
+    assert config.num_classes == config.num_labels == 3
+
+
+@pytest.mark.parametrize("name", HEADS)
+def test_every_class_saves_loads_and_repeats_its_outputs(name, tmp_path):
+    paddle.seed(17)
+    config = ernie_m.ErnieMConfig.from_preset("ernie-m-tiny", vocab_size=300, num_labels=3)
+    model = getattr(ernie_m, name)(config)
+    model.eval()
+    ids, mask = random_batch(300, choices=2 if name == "ErnieMForMultipleChoice" else None)
+    with paddle.no_grad():
+        first, again = model(ids, attention_mask=mask), model(ids, attention_mask=mask)
+        model.save_pretrained(str(tmp_path))
+        loaded = getattr(ernie_m, name).from_pretrained(str(tmp_path))
+        loaded.eval()
+        after = loaded(ids, attention_mask=mask)
+    assert max_diff(first, again) == 0 and max_diff(first, after) < 1e-6
