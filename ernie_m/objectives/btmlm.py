@@ -32,7 +32,7 @@ from .batch import PretrainingBatch, collate_rows
 from .camlm import cross_attention_row
 from .criterion import model_inputs
 from .examples import Monolingual
-from .masking import MaskingConfig
+from .masking import MaskingConfig, masking_option
 
 __all__ = ["BTMLM", "BTMLMOptions", "BTMLMGate", "target_language_ids", "generation_diversity",
            "pseudo_translation_quality"]
@@ -56,10 +56,7 @@ class BTMLMOptions(ObjectiveOptions):
             raise ValueError(f"{path}.temperature: must be positive, got {self.temperature}")
         if not 0 <= self.min_distinct_share <= 1:
             raise ValueError(f"{path}.min_distinct_share: must be in [0, 1]")
-        try:
-            MaskingConfig(mask_prob=self.mask_prob)
-        except ValueError as error:
-            raise ValueError(f"{path}.{error}") from None
+        masking_option(path, self.mask_prob)
 
 
 def target_language_ids(codes: Optional[Sequence[str]], language_ids: Dict[str, int],
@@ -124,7 +121,7 @@ class BTMLM(Objective):
     def from_options(cls, options: BTMLMOptions, context) -> "BTMLM":
         targets = target_language_ids(options.target_languages, context.language_ids, context.parallel_languages)
         return cls(context.special, context.vocab_size, context.max_length,
-                   masking=MaskingConfig(mask_prob=options.mask_prob), target_languages=targets,
+                   masking=masking_option(cls.name, options.mask_prob), target_languages=targets,
                    sample=options.sample, temperature=options.temperature)
 
     @classmethod

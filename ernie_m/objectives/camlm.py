@@ -20,7 +20,7 @@ from .base import Objective, ObjectiveOptions, register
 from .batch import AUXILIARY, MAIN, Row, cross_attention, languages_of, positions_of, segment, truncate_pair
 from .criterion import masked_token_accuracy
 from .examples import Parallel
-from .masking import MaskingConfig
+from .masking import MaskingConfig, masking_option
 
 __all__ = ["CAMLM", "CAMLMOptions", "cross_attention_row"]
 
@@ -31,14 +31,8 @@ class CAMLMOptions(ObjectiveOptions):
 
     mask_prob: float = MaskingConfig.mask_prob  # of the predicted side
 
-    def masking(self) -> MaskingConfig:
-        return MaskingConfig(mask_prob=self.mask_prob)
-
     def validate(self, path: str) -> None:
-        try:
-            self.masking()
-        except ValueError as error:
-            raise ValueError(f"{path}.{error}") from None
+        masking_option(path, self.mask_prob)
 
 
 def cross_attention_row(first_tokens, first_language, second_tokens, second_language, predicted: int,
@@ -85,7 +79,8 @@ class CAMLM(Objective):
 
     @classmethod
     def from_options(cls, options: CAMLMOptions, context) -> "CAMLM":
-        return cls(context.special, context.vocab_size, context.max_length, masking=options.masking())
+        return cls(context.special, context.vocab_size, context.max_length,
+                   masking=masking_option(cls.name, options.mask_prob))
 
     def held_out_scores(self, model, held_out, seed: int, tokenizer=None) -> Dict[str, float]:
         """Accuracy on the held-out pairs between languages with parallel training data (the context side left

@@ -6,7 +6,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 
-__all__ = ["MaskingConfig", "mask_tokens"]
+__all__ = ["MaskingConfig", "mask_tokens", "masking_option"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,15 @@ class MaskingConfig:
             self.replace_with_mask + self.replace_with_random > 1.0 + 1e-9
         ):
             raise ValueError("replace_with_mask and replace_with_random must be >= 0 and add up to at most 1")
+
+
+def masking_option(path: str, mask_prob: float) -> MaskingConfig:
+    """The masking an objective's `mask_prob` option asks for; a value out of range raises ValueError naming it
+    as `<path>.mask_prob`."""
+    try:
+        return MaskingConfig(mask_prob=mask_prob)
+    except ValueError as error:
+        raise ValueError(f"{path}.{error}") from None
 
 
 def _choose(tokens: np.ndarray, config: MaskingConfig, rng: np.random.Generator,
