@@ -383,6 +383,9 @@ def main(argv: Optional[Sequence[str]] = None) -> None:
     except OSError as error:  # a full disk, a lost mount: the output's earlier version is kept (`_output`)
         print(f"ernie-m {args.command}: error: {error}", file=sys.stderr)
         raise SystemExit(1)
+    except KeyboardInterrupt:  # 130, as shells report Ctrl-C; the outputs of embed, predict, export, convert are whole
+        print(f"ernie-m {args.command}: interrupted", file=sys.stderr)
+        raise SystemExit(130)
     except Exception as error:  # noqa: BLE001  (the command's boundary: one line, the traceback kept in a file)
         print(unforeseen_error_line(f"ernie-m {args.command}", error), file=sys.stderr)
         raise SystemExit(1)

@@ -447,3 +447,18 @@ def test_a_failed_export_or_conversion_leaves_the_destination_as_it_was(tiny_mod
     assert after == dict(before, **{"mine.txt": b"a file of the user's"})
     assert not [name for name in os.listdir(tmp_path) if ".tmp" in name]
     paddle.disable_static()
+
+
+def test_ctrl_c_ends_any_command_in_one_line_with_status_130(tmp_path, capsys, monkeypatch):
+    """Interrupted mid-training (here, sentencepiece's training), the command says so in one line: no traceback."""
+    import ernie_m.tokenizer_training as tokenizer_training
+    from tests.helpers import one_line_exit
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tokenizer_training.spm.SentencePieceTrainer, "train", interrupted)
+    (tmp_path / "text.txt").write_text("Some text.\n")
+    line = one_line_exit(capsys, cli.main, ["train-tokenizer", "--input", str(tmp_path / "text.txt"),
+                                            "--output_dir", str(tmp_path / "out")], status=130)
+    assert line == "ernie-m train-tokenizer: interrupted"
