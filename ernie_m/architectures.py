@@ -53,12 +53,19 @@ ARCHITECTURES: Dict[str, Architecture] = {a.name: a for a in (
 
 def with_head(head: str) -> Architecture:
     """The architecture whose head is `head` ("encoder", "token_classification", ...)."""
-    return next(a for a in ARCHITECTURES.values() if a.head == head)
+    return _the_one("head", head)
 
 
 def serving_taskflow_task(task: str) -> Architecture:
     """The architecture PaddleNLP's Taskflow task `task` serves ("text_classification", "ner", ...)."""
-    return next(a for a in ARCHITECTURES.values() if a.taskflow_task == task)
+    return _the_one("taskflow_task", task)
+
+
+def _the_one(field: str, value: str) -> Architecture:
+    found = [a for a in ARCHITECTURES.values() if getattr(a, field) == value]
+    if not found:
+        raise KeyError(f"no ERNIE-M architecture has {field} {value!r}")
+    return found[0]
 
 
 def architecture_named(name: str) -> Optional[Architecture]:

@@ -66,6 +66,8 @@ def test_the_exports_and_auto_classes_are_the_tables():
         assert getattr(ernie_m, name).class_for("anything") is architecture.model_class
     assert with_head("encoder").name == "ErnieMModel"
     assert serving_taskflow_task("ner") is ARCHITECTURES["ErnieMForTokenClassification"]
+    with pytest.raises(KeyError, match="no ERNIE-M architecture has head 'translation'"):
+        with_head("translation")
 
 
 def test_every_field_of_the_table_is_read():
