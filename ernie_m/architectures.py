@@ -53,18 +53,18 @@ ARCHITECTURES: Dict[str, Architecture] = {a.name: a for a in (
 
 def with_head(head: str) -> Architecture:
     """The architecture whose head is `head` ("encoder", "token_classification", ...)."""
-    return _the_one("head", head)
+    return _the_one(lambda a: a.head == head, f"head {head!r}")
 
 
 def serving_taskflow_task(task: str) -> Architecture:
     """The architecture PaddleNLP's Taskflow task `task` serves ("text_classification", "ner", ...)."""
-    return _the_one("taskflow_task", task)
+    return _the_one(lambda a: a.taskflow_task == task, f"Taskflow task {task!r}")
 
 
-def _the_one(field: str, value: str) -> Architecture:
-    found = [a for a in ARCHITECTURES.values() if getattr(a, field) == value]
+def _the_one(matches, what: str) -> Architecture:
+    found = [a for a in ARCHITECTURES.values() if matches(a)]
     if not found:
-        raise KeyError(f"no ERNIE-M architecture has {field} {value!r}")
+        raise KeyError(f"no ERNIE-M architecture has {what}")
     return found[0]
 
 
