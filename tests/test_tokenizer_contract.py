@@ -3,8 +3,8 @@ tokens, padding and truncation on either side, overflow windows, words given as 
 the saved configuration. Where PaddleNLP's ErnieMTokenizer gives an answer on the same files, ours must give the
 same one; added tokens are compared as tokens, since their ids follow the vocabulary's length, which differs on
 purpose (docs/compatibility.md)."""
+import inspect
 import json
-import os
 
 import pytest
 from paddlenlp.transformers import ErnieMTokenizer as PaddleNLPErnieMTokenizer
@@ -115,8 +115,6 @@ def test_additional_special_tokens_come_from_the_saved_configuration(pair, tmp_p
 
 
 def test_every_default_argument_is_kept_and_each_tokenizer_keeps_its_own(tokenizer_dir):
-    import inspect
-
     tokenizer = ErnieMTokenizer.from_pretrained(tokenizer_dir)
     for name, parameter in inspect.signature(ErnieMTokenizer.__init__).parameters.items():
         if parameter.default is not inspect.Parameter.empty:
