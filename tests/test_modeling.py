@@ -50,8 +50,9 @@ def random_batch(vocab_size, batch=3, seq_len=11, choices=None):
     return paddle.to_tensor(ids), paddle.to_tensor(mask)
 
 
-@pytest.mark.parametrize("head", HEADS)
-@pytest.mark.parametrize("preset", ["ernie-m-tiny", "ernie-m-base"])
+# Every head at the tiny shape; the released base shape once, on the encoder all heads share: a base-shaped pair
+# is slow to build, and a head's own layers do not depend on the shape.
+@pytest.mark.parametrize("head, preset", [(head, "ernie-m-tiny") for head in HEADS] + [("ErnieMModel", "ernie-m-base")])
 def test_head_matches_paddlenlp_with_padding_mask(head, preset):
     ours, theirs = make_pair(head, preset)
     ids, mask = random_batch(300, choices=2 if head == "ErnieMForMultipleChoice" else None)
