@@ -29,6 +29,8 @@ from paddlenlp.transformers import ErnieMTokenizer as _PaddleNLPErnieMTokenizer
 from paddlenlp.transformers.tokenizer_utils import PretrainedTokenizer
 from paddlenlp.transformers.tokenizer_utils_base import BatchEncoding
 
+from .atomic import atomic_file
+
 # "en", a pair's ("en", "de"), or a list with one of those per text of a batch.
 LanguageSpec = Union[str, Tuple[str, str], List[Union[str, Tuple[str, str]]], None]
 
@@ -197,10 +199,14 @@ class ErnieMTokenizer(PretrainedTokenizer):
         super().save_resources(save_directory)
         if self.appended_special_tokens:
             with io.open(self.vocab_file, "r", encoding="utf-8") as handle:
-                lines = [line.rstrip("\n") for line in handle] + list(self.appended_special_tokens)
-            path = os.path.join(save_directory, self.resource_files_names["vocab_file"])
-            with io.open(path, "w", encoding="utf-8") as handle:
-                handle.write("".join(line + "\n" for line in lines))
+                lines = [line.rstrip("\n") for line in handle]
+            # The file the tokenizer was read from had none of them; it has them once saved into its own directory.
+            present = set(lines)
+            lines += [token for token in self.appended_special_tokens if token not in present]
+            # Written beside and renamed: the target may be the very file the tokenizer was read from.
+            with atomic_file(os.path.join(save_directory, self.resource_files_names["vocab_file"])) as staged:
+                with io.open(staged, "w", encoding="utf-8") as handle:
+                    handle.write("".join(line + "\n" for line in lines))
 
     # ---- vocabulary -------------------------------------------------------------------------------------------
     @property

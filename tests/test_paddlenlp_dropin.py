@@ -1,6 +1,8 @@
 """Our classes where PaddleNLP's ErnieM classes are expected: the same forward parameters in the same order (ours
 after them), positional calls, the encoder's key/value cache, and a vocabulary without ERNIE-M's special tokens."""
 import inspect
+import io
+import os
 
 import numpy as np
 import paddle
@@ -188,6 +190,49 @@ def test_a_vocabulary_with_its_own_unknown_token_keeps_it(tmp_path, corpus_file,
     assert theirs.cls_token_id == theirs.sep_token_id == 0
 
 
+def test_saving_again_into_the_tokenizers_own_directory_appends_nothing_twice(tmp_path, corpus_file):
+    model_file, vocab_file, pieces = _plain_sentencepiece(tmp_path, corpus_file)
+    os.replace(model_file, tmp_path / "sentencepiece.bpe.model")
+    tokenizer = ernie_m.ErnieMTokenizer.from_pretrained(str(tmp_path))
+    for _ in range(2):
+        tokenizer.save_pretrained(str(tmp_path))
+    lines = (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines()
+    assert lines == pieces + ["[CLS]", "[PAD]", "[SEP]", "[UNK]", "[MASK]"]
+    again = ernie_m.ErnieMTokenizer.from_pretrained(str(tmp_path))
+    assert again.get_vocab() == tokenizer.get_vocab() and again.appended_special_tokens == []
+
+
+def test_a_write_failing_midway_leaves_the_vocabulary_it_was_read_from(tmp_path, corpus_file, monkeypatch):
+    model_file, vocab_file, pieces = _plain_sentencepiece(tmp_path, corpus_file)
+    os.replace(model_file, tmp_path / "sentencepiece.bpe.model")
+    tokenizer = ernie_m.ErnieMTokenizer.from_pretrained(str(tmp_path))
+    real_open = io.open
+
+    class FullDisk:  # opens (and so truncates) the file, then fails on the first write
+        def __init__(self, *args, **kwargs):
+            self.handle = real_open(*args, **kwargs)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+        def write(self, text):
+            raise OSError(28, "No space left on device")
+
+    def open_for_the_vocabulary(file, mode="r", *args, **kwargs):
+        writes_vocab = "w" in mode and os.path.basename(str(file)).startswith("vocab.txt")
+        return (FullDisk if writes_vocab else real_open)(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(io, "open", open_for_the_vocabulary)
+    with pytest.raises(OSError, match="No space left"):
+        tokenizer.save_pretrained(str(tmp_path))
+    monkeypatch.undo()
+    assert (tmp_path / "vocab.txt").read_text(encoding="utf-8").splitlines() == pieces
+    assert not [name for name in os.listdir(tmp_path) if ".tmp" in name]
+
+
 def test_a_vocabulary_written_by_train_tokenizer_needs_nothing_appended(tokenizer_dir, capsys):
     tokenizer = ernie_m.ErnieMTokenizer.from_pretrained(tokenizer_dir)
     assert tokenizer.appended_special_tokens == [] and "has no line" not in capsys.readouterr().err
@@ -197,7 +242,6 @@ def test_a_vocabulary_written_by_train_tokenizer_needs_nothing_appended(tokenize
 # ---- the PaddleNLP conventions its shared model tests check ---------------------------------------------------------
 
 def test_the_released_names_a_legacy_config_file_and_the_attribute_aliases_work_as_in_paddlenlp(tmp_path):
-    import os
     import shutil
 
     config = ernie_m.ErnieMConfig(vocab_size=99, hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
