@@ -9,10 +9,11 @@ output directory loads with `ErnieMTokenizer.from_pretrained(DIR)` here and in P
 from __future__ import annotations
 
 import os
-import tempfile
 from typing import List, Optional, Sequence
 
 import sentencepiece as spm
+
+from .atomic import atomic_outputs
 
 __all__ = ["train_tokenizer", "write_vocab"]
 
@@ -49,10 +50,12 @@ def train_tokenizer(
     empty = [path for path in inputs if os.path.getsize(path) == 0]
     if len(empty) == len(inputs):
         raise ValueError(f"all training text files are empty: {', '.join(empty)}")
-    os.makedirs(output_dir, exist_ok=True)
-    model_file = os.path.join(output_dir, "sentencepiece.bpe.model")
-    with tempfile.TemporaryDirectory() as tmp:
-        prefix = os.path.join(tmp, "sp")
+    from .tokenizer import ErnieMTokenizer
+
+    os.makedirs(output_dir, exist_ok=True)  # a directory that cannot be made is named as given
+    # Staged beside the output and moved in file by file: an interrupted run leaves an earlier tokenizer whole.
+    with atomic_outputs(output_dir) as staged:
+        prefix = os.path.join(staged, "sp")
         try:
             spm.SentencePieceTrainer.train(
                 input=list(inputs),
@@ -69,12 +72,10 @@ def train_tokenizer(
             )
         except RuntimeError as error:
             raise ValueError(f"sentencepiece could not train on {list(inputs)}: {error}") from error
+        model_file = os.path.join(staged, "sentencepiece.bpe.model")
         os.replace(prefix + ".model", model_file)
-    vocab_file = os.path.join(output_dir, "vocab.txt")
-    write_vocab(model_file, vocab_file)
-
-    from .tokenizer import ErnieMTokenizer
-
-    tokenizer = ErnieMTokenizer(vocab_file, model_file, languages=languages)
-    tokenizer.save_pretrained(output_dir)
+        os.remove(prefix + ".vocab")
+        vocab_file = os.path.join(staged, "vocab.txt")
+        write_vocab(model_file, vocab_file)
+        ErnieMTokenizer(vocab_file, model_file, languages=languages).save_pretrained(staged)
     return output_dir

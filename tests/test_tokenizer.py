@@ -1,5 +1,6 @@
 """Tokenizer: PaddleNLP-equal ids on multilingual text, offsets that map back, the released file layout."""
 import os
+import shutil
 import unicodedata
 
 import numpy as np
@@ -248,6 +249,30 @@ def test_the_command_line_trains_a_tokenizer_that_loads(tmp_path, corpus_file, c
         ["[CLS]", "[MASK]"]
 
 
+
+
+def test_training_that_stops_midway_leaves_the_previous_tokenizer(tmp_path, tokenizer_dir, corpus_file, monkeypatch):
+    from ernie_m import tokenizer_training
+
+    out = tmp_path / "tok"
+    shutil.copytree(tokenizer_dir, out)
+    before = {name: (out / name).read_bytes() for name in os.listdir(out)}
+    real_write_vocab = tokenizer_training.write_vocab
+
+    def interrupted(model_file, vocab_file):  # the vocabulary half written when Ctrl-C arrives
+        real_write_vocab(model_file, vocab_file)
+        with open(vocab_file, "r+", encoding="utf-8") as handle:
+            handle.truncate(10)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tokenizer_training, "write_vocab", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        tokenizer_training.train_tokenizer([corpus_file], str(out), vocab_size=300)
+    assert {name: (out / name).read_bytes() for name in os.listdir(out)} == before
+    assert os.listdir(tmp_path) == ["tok"]  # nothing staged is left behind
+    monkeypatch.undo()
+    tokenizer_training.train_tokenizer([corpus_file], str(out), vocab_size=300)
+    assert len(ErnieMTokenizer.from_pretrained(str(out))) == 300 - 3 + 5
 def test_word_starts_for_whole_word_masking(tokenizers):
     ours, _ = tokenizers
     starts = ours.word_starts()
