@@ -1,6 +1,7 @@
 """Tokenizer: PaddleNLP-equal ids on multilingual text, offsets that map back, the released file layout."""
 import os
 import shutil
+import tempfile
 import unicodedata
 
 import numpy as np
@@ -273,6 +274,19 @@ def test_training_that_stops_midway_leaves_the_previous_tokenizer(tmp_path, toke
     monkeypatch.undo()
     tokenizer_training.train_tokenizer([corpus_file], str(out), vocab_size=300)
     assert len(ErnieMTokenizer.from_pretrained(str(out))) == 300 - 3 + 5
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm") or os.stat("/dev/shm").st_dev == os.stat(tempfile.gettempdir()).st_dev,
+                    reason="needs /dev/shm on another filesystem than the temporary directory")
+def test_a_tokenizer_trains_into_another_filesystem_than_the_temporary_directory(corpus_file):
+    from ernie_m.tokenizer_training import train_tokenizer
+
+    out = tempfile.mkdtemp(dir="/dev/shm")
+    try:
+        train_tokenizer([corpus_file], out, vocab_size=300)
+        assert ErnieMTokenizer.from_pretrained(out).cls_token_id == 0
+    finally:
+        shutil.rmtree(out)
 def test_word_starts_for_whole_word_masking(tokenizers):
     ours, _ = tokenizers
     starts = ours.word_starts()
