@@ -21,7 +21,8 @@ if __name__ == "__main__":  # run as a program: its process-wide settings come b
 import argparse  # noqa: E402
 import os  # noqa: E402
 import re  # noqa: E402
-from typing import Dict, List, Optional, Sequence, Tuple  # noqa: E402
+from collections.abc import Mapping  # noqa: E402
+from typing import Callable, Dict, Iterator, List, Optional, Sequence, Tuple  # noqa: E402
 
 import numpy as np  # noqa: E402
 
@@ -137,13 +138,32 @@ def bucc_f1(source_ids, source: np.ndarray, target_ids, target: np.ndarray, gold
     return best_threshold_f1(candidates, num_gold=len(gold))
 
 
-def read_data(args) -> Dict[str, tuple]:
+class PerLanguage(Mapping):
+    """{language: its data}, each language's files read when it is looked up, so that scoring the languages one
+    after another holds one language's sentences at a time."""
+
+    def __init__(self, languages: Sequence[str], read: Callable[[str], tuple]):
+        self.languages, self.read = list(languages), read
+
+    def __getitem__(self, language: str) -> tuple:
+        if language not in self.languages:
+            raise KeyError(language)
+        return self.read(language)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.languages)
+
+    def __len__(self) -> int:
+        return len(self.languages)
+
+
+def read_data(args) -> PerLanguage:
     """{language: its Tatoeba sentences and their English translations, or its BUCC sentences, the English ones and
     the gold pairs}, for the asked languages (default: every language with files in --data_dir)."""
     languages = known_languages(args.languages, data_languages(args.data_dir, args.task, args.split), args.task)
     if args.task == "tatoeba":
-        return {language: read_tatoeba(args.data_dir, language) for language in languages}
-    return {language: read_bucc(args.data_dir, language, args.split) for language in languages}
+        return PerLanguage(languages, lambda language: read_tatoeba(args.data_dir, language))
+    return PerLanguage(languages, lambda language: read_bucc(args.data_dir, language, args.split))
 
 
 def language_score(args, data: tuple, vectors, language: str) -> Tuple[float, Optional[dict]]:

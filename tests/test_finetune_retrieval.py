@@ -85,3 +85,21 @@ def test_invalid_utf8_and_a_layer_the_model_lacks_are_one_line(tiny_model_dir, t
     (tmp_path / "tatoeba.deu-eng.deu").write_text("Die Katze.\nEin Hund.\n")
     assert one_line_exit(capsys, retrieval.main, [*common, "--layer", "99"]) == \
         "finetune: --layer 99: this model has layers 0 (the embeddings) to 2"
+
+
+def test_each_language_is_read_when_it_is_scored(tiny_model_dir, tmp_path, monkeypatch):
+    """One language's sentences in memory at a time: BUCC's files run to hundreds of thousands of lines each."""
+    english = ["The cat sleeps.", "I like green tea.", "Where is the station?"]
+    for language in ("deu", "fra"):
+        (tmp_path / f"tatoeba.{language}-eng.eng").write_text("\n".join(english) + "\n")
+        (tmp_path / f"tatoeba.{language}-eng.{language}").write_text("\n".join(english) + "\n")
+    events = []
+    read, embed = retrieval.read_tatoeba, retrieval.sentence_embeddings
+    monkeypatch.setattr(retrieval, "read_tatoeba", lambda *a: events.append(("read", a[1])) or read(*a))
+    monkeypatch.setattr(retrieval, "sentence_embeddings",
+                        lambda model, tokenizer, texts, *a: events.append(("embed",)) or embed(model, tokenizer,
+                                                                                             texts, *a))
+    summary = retrieval.run(retrieval.parser().parse_args(
+        ["--task", "tatoeba", "--data_dir", str(tmp_path), "--model", tiny_model_dir]))
+    assert set(summary["scores"]) == {"deu", "fra", "average"}
+    assert events == [("read", "deu"), ("embed",), ("embed",), ("read", "fra"), ("embed",), ("embed",)]
